@@ -1,0 +1,155 @@
+package faults
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// Scenario is one parsed and validated scenario file. Parse fills in every
+// default, so a consumer never has to tell "absent" from "zero".
+type Scenario struct {
+	Name        string // required; [a-z0-9-]+, at most 64 bytes
+	Description string
+	Cluster     Cluster
+	Network     Network
+	Workload    Workload
+	Duration    time.Duration // required; > 0, <= 1h
+	Faults      []Fault       // sorted by At, stable (file order for ties)
+	Expect      Expect
+}
+
+// Cluster is the shape of the simulated cluster.
+type Cluster struct {
+	Members           int           // default 3; 1..7
+	HeartbeatInterval time.Duration // default 100ms (etcd's); 1ms..1s
+	// ElectionTimeout defaults to 1s (etcd's). It must be at least
+	// 5*HeartbeatInterval (etcd's rule), at most 50s (etcd's limit), and a
+	// whole multiple of HeartbeatInterval, because raft counts both in ticks.
+	ElectionTimeout time.Duration
+}
+
+// Network is the base network every link starts with and a heal restores.
+type Network struct {
+	Latency   Range   // default 1ms..10ms; every link, member<->member and client<->member
+	Loss      float64 // probability a message is dropped; [0,1)
+	Duplicate float64 // probability a message is delivered twice; [0,1)
+	// Reorder is the probability a message is held back by an extra delay
+	// (up to 10x Latency.Max), so later ones overtake it; [0,1).
+	Reorder float64
+}
+
+// Range is a closed interval of durations. In YAML it is "1ms..10ms", or a
+// single duration "5ms" for Min == Max.
+type Range struct{ Min, Max time.Duration }
+
+// String returns the range in the form Parse accepts.
+func (r Range) String() string {
+	if r.Min == r.Max {
+		return r.Min.String()
+	}
+	return r.Min.String() + ".." + r.Max.String()
+}
+
+// Workload is the simulated clients' load.
+type Workload struct {
+	Clients int           // default 8; 0..1000 (0 = no clients)
+	Rate    float64       // operations per second per client; default 10; > 0 when Clients > 0; <= 10000
+	Keys    int           // default 16; 1..100000
+	Ops     OpMix         // default {Put: 4, Get: 4, Delete: 1, CAS: 1}
+	Timeout time.Duration // per-operation client timeout; default 1s; > 0, <= 1h
+}
+
+// OpMix weighs the kinds of operation a client picks from. Only the ratios
+// matter; each weight is 0..1000000 and at least one is above 0.
+type OpMix struct{ Put, Get, Delete, CAS int }
+
+// Expect lists the checks a run must pass.
+type Expect struct {
+	Linearizable bool // default true
+	// LivenessWithin bounds how long after LastFaultEnd the cluster may take
+	// to serve writes again; 0 (the default) skips the check.
+	LivenessWithin time.Duration
+	Converge       bool // default true: all members hold the same KV state once healed
+}
+
+// LastFaultEnd returns the latest time at which any fault's effect ends:
+// its At, plus its For, RestartAfter or MemberUpdateAfter when it has one.
+// The simulator measures liveness from there. It is 0 without faults.
+func (s *Scenario) LastFaultEnd() time.Duration {
+	var last time.Duration
+	for _, f := range s.Faults {
+		last = max(last, f.end())
+	}
+	return last
+}
+
+// Error is a problem with a scenario file: where it is and what is wrong.
+// Every error Parse returns is an *Error.
+type Error struct {
+	File string
+	Line int // 1-based
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+// Load reads the file at path and parses it with Parse.
+func Load(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load scenario: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates a scenario. filename is used only in error
+// messages. It returns the first problem found as an *Error.
+func Parse(filename string, data []byte) (*Scenario, error) {
+	p := &parser{file: filename}
+	root, err := p.document(data)
+	if err != nil {
+		return nil, err
+	}
+	return p.scenario(root)
+}
+
+// Limits. Each is documented in doc.go; a value beyond one is an error, so
+// a typo cannot ask the simulator for an unbounded run.
+const (
+	maxFileBytes        = 1 << 20
+	maxNameBytes        = 64
+	maxDescriptionBytes = 4096
+	maxDuration         = time.Hour
+	maxMembers          = 7
+	minHeartbeat        = time.Millisecond
+	maxHeartbeat        = time.Second
+	minElectionTicks    = 5                // etcd: election timeout >= 5 heartbeats
+	maxElectionTimeout  = 50 * time.Second // etcd refuses longer
+	maxLatency          = time.Minute
+	maxClients          = 1000
+	maxRatePerSecond    = 10000
+	maxKeys             = 100000
+	maxOpWeight         = 1000000
+	maxFaults           = 1000
+)
+
+// defaults returns a scenario holding every default value.
+func defaults() *Scenario {
+	return &Scenario{
+		Cluster: Cluster{
+			Members:           3,
+			HeartbeatInterval: 100 * time.Millisecond,
+			ElectionTimeout:   time.Second,
+		},
+		Network: Network{Latency: Range{Min: time.Millisecond, Max: 10 * time.Millisecond}},
+		Workload: Workload{
+			Clients: 8,
+			Rate:    10,
+			Keys:    16,
+			Ops:     OpMix{Put: 4, Get: 4, Delete: 1, CAS: 1},
+			Timeout: time.Second,
+		},
+		Expect: Expect{Linearizable: true, Converge: true},
+	}
+}

@@ -1,0 +1,53 @@
+// Package linearizability records what clients saw and checks it for
+// linearizability with porcupine.
+//
+// What belongs here: the history format (Operation, History, and its JSON
+// file, shared by simulated runs and, later, runs against real members), the
+// porcupine models, the check, and porcupine's HTML visualisation. What does
+// not: running clients, choosing operations, or anything that knows how a
+// history was produced. The package imports nothing from the project; sim,
+// wasm and cmd import it. It builds for GOOS=js: see yield_js.go.
+//
+// # The model
+//
+// Check partitions a history by key and checks each key on its own against
+// a register: absent, or present with a value. put sets it; get must read
+// it; delete reports 1 and clears it, or reports 0 if it was absent; cas
+// writes its new value when its compare holds (the value equals Expect, or,
+// with ExpectAbsent, the key is absent) and must report whether it held.
+// A history is linearizable when every key's is, which is what makes large
+// histories tractable: porcupine's search is exponential in the
+// concurrency of one partition, not in the length of the history.
+//
+// # Unknown outcomes
+//
+// A client that times out or loses its connection does not know whether its
+// operation happened, and a server may apply it long after the client gave
+// up. Recording such an operation as failed would report bugs that are not
+// there; recording it as ok would hide real ones. So the recorder says
+// "unknown", and the check treats it the way porcupine's own etcd example
+// and etcd's robustness tests do:
+//
+//   - An unknown read is dropped, as is any failed operation: neither
+//     changed the store, and an unknown read's result was never seen.
+//   - An unknown write keeps its call time and returns "at infinity", after
+//     every other operation's return, because it may take effect at any
+//     point after its call.
+//   - Its step forks the model: the key is in either the state the write
+//     leaves or the state before it (porcupine's NondeterministicModel, here
+//     a set of register states; etcd's model keeps the same kind of set).
+//     Later ok operations keep only the states that explain what they saw.
+//     A write seen once must then stay seen until it is overwritten or
+//     deleted. While the return is at infinity, "never" is also reachable by
+//     linearizing the write after everything else; the "not applied" branch
+//     keeps the model right if a recorder later narrows the return (etcd
+//     does, from the watch event that shows when a write landed), and lets
+//     porcupine settle the question early instead of carrying the write
+//     along.
+//   - Because an unknown operation never returns, its client id is busy for
+//     ever: the client takes a fresh id for its next operation (Validate
+//     enforces this), as etcd's recorder does.
+//
+// Writes with unique values (the simulator writes "c<client>-<seq>") keep
+// the search small: a read then names the one write it saw.
+package linearizability

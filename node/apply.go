@@ -1,0 +1,343 @@
+package node
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plumbdb/plumb/node/backend"
+	"github.com/plumbdb/plumb/node/mvcc"
+)
+
+// bucketConfRejected records the index of every conf change rejected at
+// apply, so that a replay after restart rejects exactly the same ones.
+var bucketConfRejected = []byte("confchange_rejected")
+
+// apply applies committed entries in one backend batch and commits it, and
+// only then queues the replies: an acknowledged write is durable.
+//
+// Entries at or below the backend's consistent index were applied before a
+// restart; raft replays them (it restarts from its snapshot, not from our
+// applied index), and only conf changes act again, on raft's own config.
+func (n *Node) apply(ents []*raftpb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	b := n.be.Begin()
+	w := n.kv.Write(b)
+	var replies []Reply
+	fresh := false
+	for _, e := range ents {
+		idx := e.GetIndex()
+		isFresh := idx > n.applied
+		if isFresh && idx != n.applied+1 {
+			panic(fmt.Sprintf("node %s: applying index %d after %d: an entry would be skipped", FormatID(n.cfg.ID), idx, n.applied))
+		}
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			if isFresh {
+				replies = n.applyNormal(w, b, e, replies)
+			}
+		case raftpb.EntryConfChange:
+			replies = n.applyConfChange(b, e, isFresh, replies)
+		default:
+			panic(fmt.Sprintf("node %s: entry %d has type %v, which plumb never proposes", FormatID(n.cfg.ID), idx, e.GetType()))
+		}
+		if isFresh {
+			n.applied, fresh = idx, true
+			w.SetConsistentIndex(idx, e.GetTerm())
+		}
+	}
+	if !fresh {
+		b.Rollback()
+		return nil
+	}
+	if err := b.Commit(); err != nil {
+		return fmt.Errorf("node %s: commit applied entries up to %d: %w", FormatID(n.cfg.ID), n.applied, err)
+	}
+	n.replies = append(n.replies, replies...)
+	return nil
+}
+
+func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, replies []Reply) []Reply {
+	if len(e.Data) == 0 {
+		return replies // a new leader's empty entry
+	}
+	var r pb.InternalRaftRequest
+	if err := proto.Unmarshal(e.Data, &r); err != nil {
+		panic(fmt.Sprintf("node %s: committed entry %d does not decode: %v", FormatID(n.cfg.ID), e.GetIndex(), err))
+	}
+	var rep Reply
+	switch {
+	case r.Put != nil:
+		rep.Put, rep.Err = w.Put(r.Put)
+	case r.DeleteRange != nil:
+		rep.DeleteRange, rep.Err = w.DeleteRange(r.DeleteRange)
+	case r.Txn != nil:
+		rep.Txn, rep.Err = w.Txn(r.Txn)
+	case r.Compaction != nil:
+		rep.Compaction, rep.Err = w.Compact(r.Compaction.Revision)
+	case r.ClusterMemberAttrSet != nil:
+		n.applyAttributes(b, r.ClusterMemberAttrSet)
+	default:
+		panic(fmt.Sprintf("node %s: committed entry %d holds a request plumb never proposes", FormatID(n.cfg.ID), e.GetIndex()))
+	}
+	waiting, ok := n.proposed[r.Header.GetID()]
+	if !ok {
+		return replies // proposed elsewhere, or its waiter gave up
+	}
+	n.setHeader(&rep)
+	n.finishInto(waiting, rep, &replies)
+	return replies
+}
+
+// finishInto is finish, but collects the reply in replies (held back until
+// the batch commits) instead of n.replies.
+func (n *Node) finishInto(w *waiter, rep Reply, replies *[]Reply) {
+	if w.done {
+		return
+	}
+	saved := n.replies
+	n.replies = nil
+	n.finish(w, rep)
+	*replies = append(*replies, n.replies...)
+	n.replies = saved
+}
+
+func (n *Node) setHeader(rep *Reply) {
+	h := n.header()
+	switch {
+	case rep.Put != nil:
+		rep.Put.Header = h
+	case rep.DeleteRange != nil:
+		rep.DeleteRange.Header = h
+	case rep.Txn != nil:
+		rep.Txn.Header = h
+	case rep.Compaction != nil:
+		rep.Compaction.Header = h
+	}
+}
+
+func (n *Node) applyAttributes(b backend.Batch, r *membershippb.ClusterMemberAttrSetRequest) {
+	m, ok := n.members.members[r.Member_ID]
+	if !ok {
+		return // removed since it published
+	}
+	updated := cloneMember(*m)
+	updated.Name = r.MemberAttributes.GetName()
+	updated.ClientURLs = slices.Clone(r.MemberAttributes.GetClientUrls())
+	n.members.put(b, updated)
+}
+
+// applyConfChange validates a conf change against the applied membership
+// (rejecting it by giving raft NodeId 0, as etcd does), applies it to raft
+// and to the membership, and answers its waiter.
+func (n *Node) applyConfChange(b backend.Batch, e *raftpb.Entry, fresh bool, replies []Reply) []Reply {
+	var cc raftpb.ConfChange
+	if err := proto.Unmarshal(e.Data, &cc); err != nil {
+		panic(fmt.Sprintf("node %s: conf change %d does not decode: %v", FormatID(n.cfg.ID), e.GetIndex(), err))
+	}
+	var m Member
+	if len(cc.Context) > 0 {
+		if err := json.Unmarshal(cc.Context, &m); err != nil {
+			panic(fmt.Sprintf("node %s: conf change %d has a bad member: %v", FormatID(n.cfg.ID), e.GetIndex(), err))
+		}
+	}
+	key := make([]byte, 8)
+	binary.BigEndian.PutUint64(key, e.GetIndex())
+	var verdict error
+	if fresh {
+		verdict = n.validateConfChange(&cc, m)
+		if verdict != nil {
+			b.Put(bucketConfRejected, key, []byte(verdict.Error()))
+		}
+	} else if _, rejected := b.Get(bucketConfRejected, key); rejected {
+		verdict = ErrIDExists // the reason does not matter on replay
+	}
+	if verdict != nil {
+		cc.NodeId = proto.Uint64(0)
+	}
+	n.rn.ApplyConfChange(&cc)
+	if !fresh {
+		return replies
+	}
+	if verdict == nil {
+		n.applyMembership(b, &cc, m)
+	}
+	waiting, ok := n.proposed[cc.GetId()]
+	if !ok || cc.GetId() == 0 {
+		return replies
+	}
+	n.finishInto(waiting, n.memberReply(waiting.req, m, verdict), &replies)
+	return replies
+}
+
+func (n *Node) validateConfChange(cc *raftpb.ConfChange, m Member) error {
+	id := cc.GetNodeId()
+	_, exists := n.members.members[id]
+	switch cc.GetType() {
+	case raftpb.ConfChangeAddNode:
+		if n.members.removed[id] {
+			return ErrIDRemoved
+		}
+		if exists {
+			return ErrIDExists
+		}
+		return n.urlsFree(id, m.PeerURLs)
+	case raftpb.ConfChangeRemoveNode:
+		if n.members.removed[id] {
+			return ErrIDRemoved
+		}
+		if !exists {
+			return ErrMemberNotFound
+		}
+	case raftpb.ConfChangeUpdateNode:
+		if !exists {
+			return ErrMemberNotFound
+		}
+		return n.urlsFree(id, m.PeerURLs)
+	default:
+		return ErrLearnerNotSupported
+	}
+	return nil
+}
+
+// urlsFree checks that no member but id owns any of urls.
+func (n *Node) urlsFree(id uint64, urls []string) error {
+	for _, u := range urls {
+		if owner, ok := n.members.peerURLOwner(u); ok && owner != id {
+			return ErrPeerURLExist
+		}
+	}
+	return nil
+}
+
+func (n *Node) applyMembership(b backend.Batch, cc *raftpb.ConfChange, m Member) {
+	id := cc.GetNodeId()
+	switch cc.GetType() {
+	case raftpb.ConfChangeAddNode:
+		m.ID = id
+		n.members.put(b, m)
+	case raftpb.ConfChangeRemoveNode:
+		n.members.remove(b, id)
+		if id == n.cfg.ID {
+			n.removed = true
+		}
+	case raftpb.ConfChangeUpdateNode:
+		cur := cloneMember(*n.members.members[id])
+		cur.PeerURLs = slices.Clone(m.PeerURLs)
+		n.members.put(b, cur)
+	}
+}
+
+func (n *Node) memberReply(req Request, m Member, err error) Reply {
+	if err != nil {
+		return Reply{Err: err}
+	}
+	h, members := n.header(), n.pbMembers()
+	switch {
+	case req.MemberAdd != nil:
+		return Reply{MemberAdd: &pb.MemberAddResponse{Header: h, Member: pbMember(m), Members: members}}
+	case req.MemberRemove != nil:
+		return Reply{MemberRemove: &pb.MemberRemoveResponse{Header: h, Members: members}}
+	default:
+		return Reply{MemberUpdate: &pb.MemberUpdateResponse{Header: h, Members: members}}
+	}
+}
+
+// submitMemberChange checks a member request against this member's applied
+// membership (the definitive check happens again at apply) and proposes it
+// as a raft conf change whose Id is the request's proposal ID.
+func (n *Node) submitMemberChange(req Request) {
+	cc := &raftpb.ConfChange{}
+	var m Member
+	switch {
+	case req.MemberAdd != nil:
+		if req.MemberAdd.IsLearner {
+			n.fail(req, ErrLearnerNotSupported)
+			return
+		}
+		m = Member{PeerURLs: slices.Clone(req.MemberAdd.PeerURLs)}
+		// etcd salts an added member's ID with the time of the add; the
+		// applied index is our deterministic stand-in, unique over time.
+		m.ID = MemberID(m.PeerURLs, FormatID(n.cfg.ClusterID), strconv.FormatUint(n.applied, 10))
+		cc.Type = raftpb.ConfChangeAddNode.Enum()
+	case req.MemberRemove != nil:
+		m.ID = req.MemberRemove.ID
+		cc.Type = raftpb.ConfChangeRemoveNode.Enum()
+	default:
+		cur, ok := n.members.members[req.MemberUpdate.ID]
+		if !ok {
+			n.fail(req, ErrMemberNotFound)
+			return
+		}
+		m = cloneMember(*cur)
+		m.PeerURLs = slices.Clone(req.MemberUpdate.PeerURLs)
+		cc.Type = raftpb.ConfChangeUpdateNode.Enum()
+	}
+	if err := n.validateConfChange(&raftpb.ConfChange{Type: cc.Type, NodeId: proto.Uint64(m.ID)}, m); err != nil {
+		n.fail(req, err)
+		return
+	}
+	if n.lead == 0 {
+		n.fail(req, ErrNoLeader)
+		return
+	}
+	ctx, err := json.Marshal(m)
+	if err != nil {
+		n.fail(req, fmt.Errorf("node: encode member: %w", err))
+		return
+	}
+	id := n.nextID()
+	cc.Id, cc.NodeId, cc.Context = proto.Uint64(id), proto.Uint64(m.ID), ctx
+	if err := n.rn.ProposeConfChange(cc); err != nil {
+		n.fail(req, proposeError(err))
+		return
+	}
+	n.wait(req, id)
+}
+
+// maybePublish proposes this member's name and client URLs when the
+// replicated ones differ, once per election timeout until they match.
+func (n *Node) maybePublish() {
+	if n.lead == 0 || n.ticks < n.publishAfterTick {
+		return
+	}
+	m, ok := n.members.members[n.cfg.ID]
+	if !ok || (m.Name == n.cfg.Name && slices.Equal(m.ClientURLs, n.cfg.ClientURLs)) {
+		return
+	}
+	n.publishAfterTick = n.ticks + int64(n.cfg.ElectionTicks)
+	r := &pb.InternalRaftRequest{
+		Header: &pb.RequestHeader{ID: n.nextID()},
+		ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
+			Member_ID:        n.cfg.ID,
+			MemberAttributes: &membershippb.Attributes{Name: n.cfg.Name, ClientUrls: slices.Clone(n.cfg.ClientURLs)},
+		},
+	}
+	data, err := proto.Marshal(r)
+	if err != nil {
+		panic(fmt.Sprintf("node: encode attributes: %v", err))
+	}
+	_ = n.rn.Propose(data) // retried after the next election timeout if dropped
+}
+
+func (n *Node) pbMembers() []*pb.Member {
+	ms := n.members.sorted()
+	out := make([]*pb.Member, len(ms))
+	for i, m := range ms {
+		out[i] = pbMember(m)
+	}
+	return out
+}
+
+func pbMember(m Member) *pb.Member {
+	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: slices.Clone(m.PeerURLs), ClientURLs: slices.Clone(m.ClientURLs)}
+}

@@ -1,0 +1,290 @@
+package backend
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+)
+
+// Memory is the in-memory Backend for the simulator and the browser.
+//
+// Its committed batches are the "durable" state: the simulator keeps the
+// object when it crashes the node that used it, and the restarted node opens
+// the same Memory. Close only discards an open batch (whose writes were never
+// durable); the committed state stays, and the Memory may be used again.
+//
+// Get is a map lookup. Keys of each bucket are also kept in ascending order,
+// maintained at Commit (appending, in the common case of keys that grow, as
+// revision keys do), so ForEach never sorts the committed state.
+//
+// Memory is not safe for concurrent use, like everything under node/.
+type Memory struct {
+	buckets   map[string]*memBucket
+	sizeBytes int64
+	open      *memBatch
+}
+
+var _ Backend = (*Memory)(nil)
+
+// NewMemory returns an empty Memory.
+func NewMemory() *Memory {
+	return &Memory{buckets: make(map[string]*memBucket)}
+}
+
+type memItem struct {
+	key, value []byte
+}
+
+type memBucket struct {
+	items map[string]memItem
+	keys  []string // every key of items, ascending
+}
+
+// Get implements Reader on the committed state.
+func (m *Memory) Get(bucket, key []byte) ([]byte, bool) {
+	bk := m.buckets[string(bucket)]
+	if bk == nil {
+		return nil, false
+	}
+	it, ok := bk.items[string(key)]
+	return it.value, ok
+}
+
+// ForEach implements Reader on the committed state.
+func (m *Memory) ForEach(bucket []byte, fn func(key, value []byte) error) error {
+	bk := m.buckets[string(bucket)]
+	if bk == nil {
+		return nil
+	}
+	for _, k := range bk.keys {
+		it := bk.items[k]
+		if err := fn(it.key, it.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Begin implements Backend.
+func (m *Memory) Begin() Batch {
+	if m.open != nil {
+		panic("backend: Begin while another batch is open")
+	}
+	m.open = &memBatch{m: m, pending: make(map[string]*memPending)}
+	return m.open
+}
+
+// Size implements Backend: the bytes of every committed key and value.
+func (m *Memory) Size() int64 { return m.sizeBytes }
+
+// Close implements Backend. It rolls back an open batch and keeps the
+// committed state, which a later user of this Memory finds again.
+func (m *Memory) Close() error {
+	if m.open != nil {
+		m.open.Rollback()
+	}
+	return nil
+}
+
+// memPending holds one bucket's uncommitted writes: a key maps to its new
+// value, or to a deletion.
+type memPending struct {
+	ops map[string]memOp
+}
+
+type memOp struct {
+	key, value []byte
+	deleted    bool
+}
+
+type memBatch struct {
+	m        *Memory
+	pending  map[string]*memPending
+	finished bool
+}
+
+func (b *memBatch) mustBeOpen() {
+	if b.finished {
+		panic("backend: batch used after Commit or Rollback")
+	}
+}
+
+func (b *memBatch) Get(bucket, key []byte) ([]byte, bool) {
+	b.mustBeOpen()
+	if p := b.pending[string(bucket)]; p != nil {
+		if op, ok := p.ops[string(key)]; ok {
+			if op.deleted {
+				return nil, false
+			}
+			return op.value, true
+		}
+	}
+	return b.m.Get(bucket, key)
+}
+
+// ForEach merges the committed keys with the batch's own writes.
+func (b *memBatch) ForEach(bucket []byte, fn func(key, value []byte) error) error {
+	b.mustBeOpen()
+	p := b.pending[string(bucket)]
+	if p == nil {
+		return b.m.ForEach(bucket, fn)
+	}
+	var committed []string
+	var items map[string]memItem
+	if bk := b.m.buckets[string(bucket)]; bk != nil {
+		committed, items = bk.keys, bk.items
+	}
+	own := make([]string, 0, len(p.ops))
+	for k := range p.ops {
+		own = append(own, k)
+	}
+	slices.Sort(own)
+	i, j := 0, 0
+	for i < len(committed) || j < len(own) {
+		var c int
+		switch {
+		case i == len(committed):
+			c = 1
+		case j == len(own):
+			c = -1
+		default:
+			c = strings.Compare(committed[i], own[j])
+		}
+		if c < 0 {
+			it := items[committed[i]]
+			i++
+			if err := fn(it.key, it.value); err != nil {
+				return err
+			}
+			continue
+		}
+		if c == 0 {
+			i++ // the batch's write shadows the committed value
+		}
+		op := p.ops[own[j]]
+		j++
+		if op.deleted {
+			continue
+		}
+		if err := fn(op.key, op.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *memBatch) pendingOf(bucket []byte) *memPending {
+	p := b.pending[string(bucket)]
+	if p == nil {
+		p = &memPending{ops: make(map[string]memOp)}
+		b.pending[string(bucket)] = p
+	}
+	return p
+}
+
+func (b *memBatch) Put(bucket, key, value []byte) {
+	b.mustBeOpen()
+	// One allocation holds both copies, so the caller may reuse its buffers.
+	buf := make([]byte, len(key)+len(value))
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	k, v := buf[:len(key):len(key)], buf[len(key):]
+	b.pendingOf(bucket).ops[string(key)] = memOp{key: k, value: v}
+}
+
+func (b *memBatch) Delete(bucket, key []byte) {
+	b.mustBeOpen()
+	b.pendingOf(bucket).ops[string(key)] = memOp{key: bytes.Clone(key), deleted: true}
+}
+
+// Commit applies every write at once. It cannot fail: the Memory is the
+// simulated disk, and committing to it is the durable step.
+func (b *memBatch) Commit() error {
+	b.mustBeOpen()
+	for name, p := range b.pending {
+		b.m.apply(name, p)
+	}
+	b.finish()
+	return nil
+}
+
+func (b *memBatch) Rollback() {
+	if b.finished {
+		return
+	}
+	b.finish()
+}
+
+func (b *memBatch) finish() {
+	b.finished = true
+	b.pending = nil
+	if b.m.open == b {
+		b.m.open = nil
+	}
+}
+
+// apply writes one bucket's pending operations into the committed state and
+// keeps its keys sorted: deletions are filtered out in one pass, new keys are
+// appended when they all sort after the existing ones (the case of revision
+// keys) and merged otherwise.
+func (m *Memory) apply(name string, p *memPending) {
+	bk := m.buckets[name]
+	if bk == nil {
+		bk = &memBucket{items: make(map[string]memItem)}
+		m.buckets[name] = bk
+	}
+	var added []string
+	deleted := false
+	for k, op := range p.ops {
+		old, existed := bk.items[k]
+		if existed {
+			m.sizeBytes -= int64(len(old.key) + len(old.value))
+		}
+		if op.deleted {
+			if existed {
+				delete(bk.items, k)
+				deleted = true
+			}
+			continue
+		}
+		bk.items[k] = memItem{key: op.key, value: op.value}
+		m.sizeBytes += int64(len(op.key) + len(op.value))
+		if !existed {
+			added = append(added, k)
+		}
+	}
+	if deleted {
+		bk.keys = slices.DeleteFunc(bk.keys, func(k string) bool {
+			_, ok := bk.items[k]
+			return !ok
+		})
+	}
+	if len(added) > 0 {
+		slices.Sort(added)
+		if n := len(bk.keys); n == 0 || bk.keys[n-1] < added[0] {
+			bk.keys = append(bk.keys, added...)
+		} else {
+			bk.keys = mergeSorted(bk.keys, added)
+		}
+	}
+	if len(bk.items) == 0 {
+		delete(m.buckets, name)
+	}
+}
+
+// mergeSorted merges two ascending slices without common elements.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if a[i] < b[j] {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}

@@ -1,0 +1,33 @@
+// Package node is one plumb replica: a raft.RawNode, the MVCC key-value
+// state machine (node/mvcc) and the lifecycle of client requests, built as
+// a functional core in the way raft.RawNode is.
+//
+// A driver (the production server, or the simulator) calls a Node from one
+// goroutine: Tick, Step (a peer's Envelope) and Submit (a client Request)
+// feed it; Process persists, applies and hands back an Output: messages to
+// send and replies to deliver, all already durable. The node has no I/O,
+// goroutines, wall clock or randomness of its own; its storage is handed in
+// (a LogStore for raft's log, a backend.Backend for the key-value state),
+// and time is counted in ticks. That is what lets the simulator run the very
+// code production runs, deterministically.
+//
+// Requests and responses are etcd's own messages (etcdserverpb), and errors
+// carry etcd's messages. A write is answered once it is applied and the
+// backend batch holding it is committed. Linearizable reads wait for a raft
+// ReadIndex (batched per Process) to be applied; serializable ones read local
+// state. A request lost to a leader change fails with ErrLeaderChanged and
+// one that waits too long with ErrTimeout: for a write both mean the outcome
+// is unknown, and OutcomeUnknown says so.
+//
+// Membership (member IDs, peer and client URLs) is replicated state: raft
+// conf changes carry the member, and applying one updates the backend in the
+// same batch as the consistent index. IDs are derived like etcd's, from the
+// peer URLs and the cluster token. Every peer message is checked for the
+// cluster ID, its recipient and a removed sender before raft sees it.
+//
+// Imports: node/backend and node/mvcc from the project; raft, etcd's API
+// types and protobuf from outside. Never sim, server, faults,
+// linearizability, grpc, net or os (deps_test.go at the root enforces it;
+// etcdserverpb's generated service stubs bring grpc in transitively, but no
+// code here calls it).
+package node

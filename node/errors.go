@@ -1,0 +1,49 @@
+package node
+
+import "errors"
+
+// Errors a Reply can carry. Their messages are etcd's own (etcdserver and
+// rpctypes), so the server maps each to the rpctypes error clientv3 knows.
+var (
+	// ErrNoLeader: the member knows no leader, so the request was never
+	// proposed. The outcome is known: nothing happened.
+	ErrNoLeader = errors.New("etcdserver: no leader")
+	// ErrLeaderChanged: the leader changed while the request was in flight.
+	// A write may or may not take effect (see OutcomeUnknown).
+	ErrLeaderChanged = errors.New("etcdserver: leader changed")
+	// ErrTimeout: the request was not answered within the request timeout.
+	// A write may or may not take effect (see OutcomeUnknown).
+	ErrTimeout = errors.New("etcdserver: request timed out")
+	// ErrTooManyRequests: more requests are pending than Config.MaxPendingRequests.
+	ErrTooManyRequests = errors.New("etcdserver: too many requests")
+	// ErrRequestTooLarge: the encoded request exceeds Config.MaxRequestBytes.
+	ErrRequestTooLarge = errors.New("etcdserver: request is too large")
+	// ErrLeaseNotFound: the request names a lease the cluster does not have.
+	ErrLeaseNotFound = errors.New("etcdserver: requested lease not found")
+	// ErrMemberNotFound: a member request names an unknown member ID.
+	ErrMemberNotFound = errors.New("etcdserver: member not found")
+	// ErrPeerURLExist: member add or update would give two members one peer URL.
+	ErrPeerURLExist = errors.New("etcdserver: Peer URLs already exists")
+	// ErrIDRemoved: the member ID was removed from the cluster and cannot return.
+	ErrIDRemoved = errors.New("etcdserver: ID removed")
+	// ErrEmptyRequest: a Request with no operation set.
+	ErrEmptyRequest = errors.New("etcdserver: empty request")
+	// ErrStopped: the member is shutting down or was removed.
+	ErrStopped = errors.New("etcdserver: server stopped")
+)
+
+// Errors from Step: a peer message that must not reach raft. The transport
+// logs them and drops the message. A host that took over a removed or moved
+// member's address, or a member of another cluster, must never be heard.
+var (
+	ErrClusterMismatch = errors.New("node: message from another cluster")
+	ErrWrongMember     = errors.New("node: message addressed to another member")
+	ErrRemovedMember   = errors.New("node: message from a removed member")
+)
+
+// OutcomeUnknown reports whether a failed write may still take effect.
+// Callers record such a write as unknown, never as failed: a client history
+// that guessed would make the linearizability check lie.
+func OutcomeUnknown(err error) bool {
+	return errors.Is(err, ErrLeaderChanged) || errors.Is(err, ErrTimeout)
+}

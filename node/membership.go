@@ -1,0 +1,145 @@
+package node
+
+import (
+	"crypto/sha1"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/plumbdb/plumb/node/backend"
+)
+
+// Member is one member of the cluster as the replicated state knows it.
+// Its identity is its ID; its URLs may change (member update).
+type Member struct {
+	ID         uint64   `json:"id"`
+	Name       string   `json:"name,omitempty"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs,omitempty"`
+}
+
+// MemberID derives a member's ID the way etcd does: from its sorted peer URLs
+// and the cluster token, so every member computes the same IDs from the same
+// --initial-cluster. salt distinguishes members added later with reused URLs
+// (etcd uses the time of the add); it is empty at bootstrap.
+func MemberID(peerURLs []string, token string, salt string) uint64 {
+	urls := slices.Clone(peerURLs)
+	sort.Strings(urls)
+	var b []byte
+	for _, u := range urls {
+		b = append(b, u...)
+	}
+	b = append(b, token...)
+	b = append(b, salt...)
+	sum := sha1.Sum(b)
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// ClusterID derives the cluster ID from the initial member IDs, like etcd.
+func ClusterID(memberIDs []uint64) uint64 {
+	ids := slices.Clone(memberIDs)
+	slices.Sort(ids)
+	b := make([]byte, 8*len(ids))
+	for i, id := range ids {
+		binary.BigEndian.PutUint64(b[8*i:], id)
+	}
+	sum := sha1.Sum(b)
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// FormatID prints an ID as etcd does (lower-case hex, no padding).
+func FormatID(id uint64) string { return strconv.FormatUint(id, 16) }
+
+var (
+	bucketMembers        = []byte("members")
+	bucketMembersRemoved = []byte("members_removed")
+)
+
+// membership is the applied view of the members. It changes only when a
+// committed conf change or attribute update is applied, so every member
+// holds the same one at the same applied index.
+type membership struct {
+	members map[uint64]*Member
+	removed map[uint64]bool
+}
+
+func loadMembership(r backend.Reader) (*membership, error) {
+	ms := &membership{members: map[uint64]*Member{}, removed: map[uint64]bool{}}
+	err := r.ForEach(bucketMembers, func(k, v []byte) error {
+		var m Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("member %s: %w", k, err)
+		}
+		ms.members[m.ID] = &m
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load members: %w", err)
+	}
+	err = r.ForEach(bucketMembersRemoved, func(k, _ []byte) error {
+		id, err := strconv.ParseUint(string(k), 16, 64)
+		if err != nil {
+			return fmt.Errorf("removed member %q: %w", k, err)
+		}
+		ms.removed[id] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load removed members: %w", err)
+	}
+	return ms, nil
+}
+
+// sorted returns copies of the members in ID order.
+func (ms *membership) sorted() []Member {
+	out := make([]Member, 0, len(ms.members))
+	for _, m := range ms.members {
+		out = append(out, cloneMember(*m))
+	}
+	slices.SortFunc(out, func(a, b Member) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// peerURLOwner returns the member that has url among its peer URLs.
+func (ms *membership) peerURLOwner(url string) (uint64, bool) {
+	for _, m := range ms.sorted() {
+		if slices.Contains(m.PeerURLs, url) {
+			return m.ID, true
+		}
+	}
+	return 0, false
+}
+
+func (ms *membership) put(b backend.Batch, m Member) {
+	m = cloneMember(m)
+	ms.members[m.ID] = &m
+	v, err := json.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("node: encode member %s: %v", FormatID(m.ID), err))
+	}
+	b.Put(bucketMembers, []byte(FormatID(m.ID)), v)
+}
+
+func (ms *membership) remove(b backend.Batch, id uint64) {
+	delete(ms.members, id)
+	ms.removed[id] = true
+	b.Delete(bucketMembers, []byte(FormatID(id)))
+	b.Put(bucketMembersRemoved, []byte(FormatID(id)), []byte{1})
+}
+
+func cloneMember(m Member) Member {
+	m.PeerURLs = slices.Clone(m.PeerURLs)
+	m.ClientURLs = slices.Clone(m.ClientURLs)
+	return m
+}

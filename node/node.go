@@ -1,0 +1,466 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/plumbdb/plumb/node/backend"
+	"github.com/plumbdb/plumb/node/mvcc"
+)
+
+// Limits and defaults. etcd's values where etcd has one.
+const (
+	DefaultElectionTicks      = 10
+	DefaultHeartbeatTicks     = 1
+	DefaultMaxTxnOps          = 128             // etcd's --max-txn-ops
+	DefaultMaxRequestBytes    = 1536 * 1024     // etcd's --max-request-bytes
+	DefaultMaxPendingRequests = 10000           // requests waiting for apply or a read index
+	maxSizePerMsgBytes        = 1 << 20         // etcd's raft MaxSizePerMsg
+	maxInflightMsgs           = 4096 / 8        // etcd's raft MaxInflightMsgs
+	maxCommittedSizePerReady  = 1 << 20         // bounds one apply batch
+	maxReadyRounds            = 1 << 16         // a Process that loops longer is a bug
+	requestIDCounterBits      = 8               // etcd's idutil layout: 16 bits member,
+	requestIDTimeBits         = 40              // 40 bits milliseconds, 8 bits counter
+	requestIDSuffixMask       = 1<<(requestIDTimeBits+requestIDCounterBits) - 1
+)
+
+// Config configures a Node. ID, ClusterID, Log and Backend are required.
+type Config struct {
+	ID        uint64
+	ClusterID uint64
+	// Name and ClientURLs are this member's attributes. Once the member has a
+	// leader it publishes them through raft if the replicated ones differ, as
+	// etcd does, so every member learns where clients reach it.
+	Name       string
+	ClientURLs []string
+	// InitialMembers bootstraps a new cluster: used only when Log is empty and
+	// Join is false. Every member must be given the same list.
+	InitialMembers []Member
+	// Join starts a member added to a running cluster: an empty Log waits for
+	// the leader to send the log instead of bootstrapping.
+	Join bool
+
+	Log     LogStore
+	Backend backend.Backend
+
+	ElectionTicks  int // default 10: etcd's 1s election timeout at 100ms ticks
+	HeartbeatTicks int // default 1
+	// RequestTimeoutTicks bounds how long a request waits to be applied or
+	// read. Default: 5 election timeouts plus 2, like etcd's 5s + 2x election.
+	RequestTimeoutTicks int
+	MaxPendingRequests  int
+	MaxTxnOps           int
+	MaxRequestBytes     int
+	// StartMillis seeds request IDs (etcd puts the start time in them), so
+	// that a restarted member never reuses an ID still in a peer's log.
+	StartMillis int64
+	Logger      raft.Logger // nil: raft's messages are dropped
+
+	// UnsafeLocalReads is a planted bug for testing the checkers: it answers
+	// linearizable reads from local state without ReadIndex. Never set it
+	// outside tests; the simulator's --plant-bug flag is the only user.
+	UnsafeLocalReads bool
+}
+
+func (c *Config) withDefaults() Config {
+	out := *c
+	if out.ElectionTicks == 0 {
+		out.ElectionTicks = DefaultElectionTicks
+	}
+	if out.HeartbeatTicks == 0 {
+		out.HeartbeatTicks = DefaultHeartbeatTicks
+	}
+	if out.RequestTimeoutTicks == 0 {
+		out.RequestTimeoutTicks = 7 * out.ElectionTicks
+	}
+	if out.MaxPendingRequests == 0 {
+		out.MaxPendingRequests = DefaultMaxPendingRequests
+	}
+	if out.MaxTxnOps == 0 {
+		out.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if out.MaxRequestBytes == 0 {
+		out.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if out.Logger == nil {
+		out.Logger = discardLogger{}
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.ID == 0:
+		return errors.New("node: Config.ID must not be 0")
+	case c.ClusterID == 0:
+		return errors.New("node: Config.ClusterID must not be 0")
+	case c.Log == nil || c.Backend == nil:
+		return errors.New("node: Config.Log and Config.Backend are required")
+	case c.HeartbeatTicks <= 0 || c.ElectionTicks <= c.HeartbeatTicks:
+		return fmt.Errorf("node: election ticks (%d) must exceed heartbeat ticks (%d) > 0", c.ElectionTicks, c.HeartbeatTicks)
+	case c.RequestTimeoutTicks <= 0, c.MaxPendingRequests <= 0, c.MaxTxnOps <= 0, c.MaxRequestBytes <= 0:
+		return errors.New("node: request limits must be positive")
+	}
+	return nil
+}
+
+// Envelope is a raft message on the wire between members. The receiver
+// checks ClusterID and the message's To before raft sees it.
+type Envelope struct {
+	ClusterID uint64
+	Message   *raftpb.Message
+}
+
+// Output is what one Process call hands back to the driver. Everything in it
+// is already durable: the driver may send Messages and Replies at once.
+type Output struct {
+	Messages []Envelope
+	Replies  []Reply
+	// LeaderChanged is set when this member saw the leader change (Lead is
+	// the new one, 0 while there is none).
+	LeaderChanged bool
+	Lead, Term    uint64
+	// Removed is set once this member has applied its own removal; the
+	// driver should stop it.
+	Removed bool
+	// Err is set when storage failed. The node has stopped: every later call
+	// is refused and the driver must shut the member down (etcd exits).
+	Err error
+}
+
+// Status is a snapshot of a member's state, for status APIs and the simulator.
+type Status struct {
+	ID, Lead, Term     uint64
+	State              raft.StateType
+	Commit, Applied    uint64
+	Revision           int64
+	CompactRevision    int64
+	PendingRequests    int
+	ClusterID          uint64
+	LeaderTransferee   uint64
+	Removed, Stopped   bool
+	ConsistentIndex    uint64
+}
+
+// Node is one replica: a raft.RawNode, the MVCC state machine and the
+// lifecycle of client requests. Like raft.RawNode it is not safe for
+// concurrent use and does no I/O of its own: a driver calls Tick, Step and
+// Submit from one goroutine, then Process, and acts on the Output.
+type Node struct {
+	cfg     Config
+	rn      *raft.RawNode
+	log     LogStore
+	be      backend.Backend
+	kv      *mvcc.Store
+	members *membership
+
+	lead, term uint64
+	applied    uint64
+	ticks      int64
+	nextSuffix uint64 // request ID generator, see nextID
+	removed    bool
+	err        error
+
+	waiters  waitQueue
+	proposed map[uint64]*waiter // proposal ID -> waiter, for writes
+	reads    readState
+	replies  []Reply // answered outside Process, handed out by the next one
+
+	publishAfterTick int64 // when to (re)publish this member's attributes
+}
+
+// New opens a replica on cfg.Log and cfg.Backend. With an empty log it
+// bootstraps cfg.InitialMembers (or waits for the leader when cfg.Join);
+// otherwise it restarts from what the log and backend hold, exactly as after
+// a crash: raft replays committed entries, and those the backend already
+// applied (its consistent index) are skipped, so none is applied twice.
+func New(c Config) (*Node, error) {
+	cfg := c.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	kv, err := mvcc.Open(cfg.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("node: open key-value state: %w", err)
+	}
+	ms, err := loadMembership(cfg.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:                       cfg.ID,
+		ElectionTick:             cfg.ElectionTicks,
+		HeartbeatTick:            cfg.HeartbeatTicks,
+		Storage:                  cfg.Log,
+		MaxSizePerMsg:            maxSizePerMsgBytes,
+		MaxCommittedSizePerReady: maxCommittedSizePerReady,
+		MaxInflightMsgs:          maxInflightMsgs,
+		CheckQuorum:              true,
+		PreVote:                  true,
+		ReadOnlyOption:           raft.ReadOnlySafe,
+		StepDownOnRemoval:        true,
+		Logger:                   cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: start raft: %w", err)
+	}
+	n := &Node{
+		cfg:        cfg,
+		rn:         rn,
+		log:        cfg.Log,
+		be:         cfg.Backend,
+		kv:         kv,
+		members:    ms,
+		proposed:   map[uint64]*waiter{},
+		nextSuffix: uint64(cfg.StartMillis) << requestIDCounterBits & requestIDSuffixMask,
+	}
+	n.applied, _ = kv.ConsistentIndex()
+	if err := n.bootstrapIfEmpty(); err != nil {
+		return nil, err
+	}
+	if n.members.removed[cfg.ID] {
+		return nil, fmt.Errorf("node: member %s: %w", FormatID(cfg.ID), ErrIDRemoved)
+	}
+	return n, nil
+}
+
+func (n *Node) bootstrapIfEmpty() error {
+	last, err := n.log.LastIndex()
+	if err != nil {
+		return fmt.Errorf("node: read log: %w", err)
+	}
+	hs, _, err := n.log.InitialState()
+	if err != nil {
+		return fmt.Errorf("node: read hard state: %w", err)
+	}
+	if last != 0 || !raft.IsEmptyHardState(hs) || n.cfg.Join {
+		return nil
+	}
+	if len(n.cfg.InitialMembers) == 0 {
+		return errors.New("node: an empty log needs initial members to bootstrap (or Join)")
+	}
+	initial := slices.Clone(n.cfg.InitialMembers)
+	slices.SortFunc(initial, func(a, b Member) int { return cmpUint64(a.ID, b.ID) })
+	peers := make([]raft.Peer, len(initial))
+	self := false
+	for i, m := range initial {
+		ctx, err := json.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("node: encode member: %w", err)
+		}
+		peers[i] = raft.Peer{ID: m.ID, Context: ctx}
+		self = self || m.ID == n.cfg.ID
+	}
+	if !self {
+		return fmt.Errorf("node: member %s is not among the initial members", FormatID(n.cfg.ID))
+	}
+	if err := n.rn.Bootstrap(peers); err != nil {
+		return fmt.Errorf("node: bootstrap: %w", err)
+	}
+	return nil
+}
+
+// ID returns this member's ID.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// ClusterID returns the cluster's ID.
+func (n *Node) ClusterID() uint64 { return n.cfg.ClusterID }
+
+// Lead returns the leader this member knows, 0 if none.
+func (n *Node) Lead() uint64 { return n.lead }
+
+// Tick advances the member's logical clock by one tick: raft's elections and
+// heartbeats, request timeouts and attribute publishing are counted in ticks.
+func (n *Node) Tick() {
+	if n.stopped() {
+		return
+	}
+	n.ticks++
+	n.rn.Tick()
+	n.expireWaiters()
+	n.maybePublish()
+}
+
+// Step hands a peer's message to raft, after checking that it was sent in
+// this cluster to this member by a member that was not removed.
+func (n *Node) Step(env Envelope) error {
+	if n.stopped() {
+		return ErrStopped
+	}
+	m := env.Message
+	switch {
+	case env.ClusterID != n.cfg.ClusterID:
+		return fmt.Errorf("%w: cluster %s, ours %s", ErrClusterMismatch, FormatID(env.ClusterID), FormatID(n.cfg.ClusterID))
+	case m.GetTo() != n.cfg.ID:
+		return fmt.Errorf("%w: to %s, we are %s", ErrWrongMember, FormatID(m.GetTo()), FormatID(n.cfg.ID))
+	case n.members.removed[m.GetFrom()]:
+		return fmt.Errorf("%w: %s", ErrRemovedMember, FormatID(m.GetFrom()))
+	}
+	if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+		return fmt.Errorf("node: step: %w", err)
+	}
+	return nil
+}
+
+// Process does everything raft has made ready, in raft's order: persist the
+// hard state and entries (durable) BEFORE handing out messages; apply
+// committed entries in one backend batch and commit it BEFORE replying; then
+// answer the reads whose read index is now applied.
+func (n *Node) Process() Output {
+	var out Output
+	if n.stopped() {
+		out.Err = n.err
+		out.Removed = n.removed
+		return out
+	}
+	n.flushReads()
+	for round := 0; n.rn.HasReady(); round++ {
+		if round == maxReadyRounds {
+			panic(fmt.Sprintf("node %s: raft still has work after %d Ready rounds", FormatID(n.cfg.ID), round))
+		}
+		rd := n.rn.Ready()
+		if rd.HardState != nil && rd.HardState.GetTerm() != 0 {
+			if rd.HardState.GetTerm() < n.term {
+				panic(fmt.Sprintf("node %s: term went back from %d to %d", FormatID(n.cfg.ID), n.term, rd.HardState.GetTerm()))
+			}
+			n.term = rd.HardState.GetTerm()
+		}
+		if rd.SoftState != nil && rd.SoftState.Lead != n.lead {
+			n.lead = rd.SoftState.Lead
+			out.LeaderChanged = true
+			n.failOnLeaderChange()
+		}
+		if err := n.log.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+			n.err = fmt.Errorf("node %s: save raft log: %w", FormatID(n.cfg.ID), err)
+			break
+		}
+		if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+			// No member compacts its log before snapshots are implemented
+			// (the storage issue), so no leader can have sent one.
+			panic(fmt.Sprintf("node %s: received a snapshot at index %d, but snapshots are not implemented yet",
+				FormatID(n.cfg.ID), rd.Snapshot.GetMetadata().GetIndex()))
+		}
+		for _, m := range rd.Messages {
+			out.Messages = append(out.Messages, Envelope{ClusterID: n.cfg.ClusterID, Message: m})
+		}
+		if err := n.apply(rd.CommittedEntries); err != nil {
+			n.err = err
+			break
+		}
+		n.reads.indexed(rd.ReadStates)
+		n.rn.Advance(rd)
+	}
+	if n.err == nil {
+		n.serveReads()
+	}
+	out.Replies, n.replies = n.replies, nil
+	out.Lead, out.Term = n.lead, n.term
+	out.Removed = n.removed
+	out.Err = n.err
+	if n.err != nil {
+		n.failAll(ErrStopped)
+		out.Replies = append(out.Replies, n.replies...)
+		n.replies = nil
+	}
+	return out
+}
+
+func (n *Node) stopped() bool { return n.err != nil || n.removed }
+
+// Status reports the member's state.
+func (n *Node) Status() Status {
+	bs := n.rn.BasicStatus()
+	ci, _ := n.kv.ConsistentIndex()
+	return Status{
+		ID:               n.cfg.ID,
+		ClusterID:        n.cfg.ClusterID,
+		Lead:             bs.Lead,
+		Term:             bs.HardState.GetTerm(),
+		State:            bs.RaftState,
+		Commit:           bs.HardState.GetCommit(),
+		Applied:          n.applied,
+		Revision:         n.kv.Rev(),
+		CompactRevision:  n.kv.CompactRev(),
+		PendingRequests:  n.waiters.live,
+		LeaderTransferee: bs.LeadTransferee,
+		Removed:          n.removed,
+		Stopped:          n.stopped(),
+		ConsistentIndex:  ci,
+	}
+}
+
+// Members returns the cluster's members as this member has applied them,
+// in ID order.
+func (n *Node) Members() []Member { return n.members.sorted() }
+
+// Member returns one member by ID.
+func (n *Node) Member(id uint64) (Member, bool) {
+	m, ok := n.members.members[id]
+	if !ok {
+		return Member{}, false
+	}
+	return cloneMember(*m), true
+}
+
+// HashKV returns the hash of the key-value history this member holds (see
+// mvcc.Store.Hash), its compact revision and its revision. Members that
+// applied the same entries return the same triple.
+func (n *Node) HashKV() (hash uint32, compactRev, rev int64) { return n.kv.Hash() }
+
+// TransferLeadership asks raft to move leadership to transferee (operator
+// "move leader"); only the leader acts on it.
+func (n *Node) TransferLeadership(transferee uint64) {
+	if !n.stopped() {
+		n.rn.TransferLeader(transferee)
+	}
+}
+
+// nextID returns a request ID unique across the cluster's lifetime, laid
+// out like etcd's idutil: the member ID's low 16 bits, then a counter that
+// starts at the member's start time in milliseconds.
+func (n *Node) nextID() uint64 {
+	n.nextSuffix = (n.nextSuffix + 1) & requestIDSuffixMask
+	return (n.cfg.ID&0xffff)<<(requestIDTimeBits+requestIDCounterBits) | n.nextSuffix
+}
+
+func (n *Node) header() *pb.ResponseHeader {
+	return &pb.ResponseHeader{
+		ClusterId: n.cfg.ClusterID,
+		MemberId:  n.cfg.ID,
+		Revision:  n.kv.Rev(),
+		RaftTerm:  n.term,
+	}
+}
+
+func cmpUint64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// discardLogger drops raft's log lines but keeps its panics and fatals.
+type discardLogger struct{}
+
+func (discardLogger) Debug(...any)          {}
+func (discardLogger) Debugf(string, ...any) {}
+func (discardLogger) Error(...any)          {}
+func (discardLogger) Errorf(string, ...any) {}
+func (discardLogger) Info(...any)           {}
+func (discardLogger) Infof(string, ...any)  {}
+func (discardLogger) Warning(...any)        {}
+func (discardLogger) Warningf(string, ...any) {
+}
+func (discardLogger) Fatal(v ...any)                 { panic(fmt.Sprint(v...)) }
+func (discardLogger) Fatalf(format string, v ...any) { panic(fmt.Sprintf(format, v...)) }
+func (discardLogger) Panic(v ...any)                 { panic(fmt.Sprint(v...)) }
+func (discardLogger) Panicf(format string, v ...any) { panic(fmt.Sprintf(format, v...)) }

@@ -1,0 +1,437 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plumbdb/plumb/node/mvcc"
+)
+
+// ErrProposalDropped: raft refused the proposal (for example while the
+// leader is transferring leadership). Nothing was appended: the outcome is
+// known, nothing happened.
+var ErrProposalDropped = errors.New("etcdserver: raft proposal dropped")
+
+// ErrIDExists: member add names an ID that is already a member.
+var ErrIDExists = errors.New("etcdserver: ID exists")
+
+// ErrLearnerNotSupported: plumb does not have learner members yet.
+var ErrLearnerNotSupported = errors.New("etcdserver: learner members are not supported")
+
+// Request is one client request. Exactly one operation is set. Requests use
+// etcd's own messages so that the server passes them through unchanged.
+type Request struct {
+	// ID is the driver's correlation ID, echoed in the Reply.
+	ID uint64
+
+	Range        *pb.RangeRequest
+	Put          *pb.PutRequest
+	DeleteRange  *pb.DeleteRangeRequest
+	Txn          *pb.TxnRequest
+	Compaction   *pb.CompactionRequest
+	MemberList   *pb.MemberListRequest
+	MemberAdd    *pb.MemberAddRequest
+	MemberRemove *pb.MemberRemoveRequest
+	MemberUpdate *pb.MemberUpdateRequest
+}
+
+// Reply answers one Request: Err, or the response matching the request's
+// operation. Every response carries a header.
+type Reply struct {
+	ID  uint64
+	Err error
+
+	Range        *pb.RangeResponse
+	Put          *pb.PutResponse
+	DeleteRange  *pb.DeleteRangeResponse
+	Txn          *pb.TxnResponse
+	Compaction   *pb.CompactionResponse
+	MemberList   *pb.MemberListResponse
+	MemberAdd    *pb.MemberAddResponse
+	MemberRemove *pb.MemberRemoveResponse
+	MemberUpdate *pb.MemberUpdateResponse
+}
+
+// Submit accepts a client request. Its Reply comes out of a later Process:
+// reads once the member has applied a read index from the leader (or at once
+// when serializable), writes once applied. A request fails with
+// ErrLeaderChanged if the leader changes first, and with ErrTimeout when
+// Config.RequestTimeoutTicks pass; for writes both mean the outcome is
+// unknown (see OutcomeUnknown).
+func (n *Node) Submit(req Request) {
+	switch {
+	case n.stopped():
+		n.fail(req, ErrStopped)
+	case n.waiters.live >= n.cfg.MaxPendingRequests:
+		n.fail(req, ErrTooManyRequests)
+	case req.Range != nil:
+		n.submitRange(req)
+	case req.Txn != nil:
+		n.submitTxn(req)
+	case req.Put != nil:
+		n.submitPut(req)
+	case req.DeleteRange != nil:
+		if len(req.DeleteRange.Key) == 0 {
+			n.fail(req, mvcc.ErrEmptyKey)
+			return
+		}
+		n.propose(req, &pb.InternalRaftRequest{DeleteRange: req.DeleteRange})
+	case req.Compaction != nil:
+		n.propose(req, &pb.InternalRaftRequest{Compaction: req.Compaction})
+	case req.MemberList != nil:
+		n.replies = append(n.replies, Reply{ID: req.ID, MemberList: &pb.MemberListResponse{
+			Header: n.header(), Members: n.pbMembers(),
+		}})
+	case req.MemberAdd != nil, req.MemberRemove != nil, req.MemberUpdate != nil:
+		n.submitMemberChange(req)
+	default:
+		n.fail(req, ErrEmptyRequest)
+	}
+}
+
+func (n *Node) submitRange(req Request) {
+	if len(req.Range.Key) == 0 {
+		n.fail(req, mvcc.ErrEmptyKey)
+		return
+	}
+	n.read(req, req.Range.Serializable)
+}
+
+func (n *Node) submitTxn(req Request) {
+	if err := mvcc.ValidateTxn(req.Txn, n.cfg.MaxTxnOps); err != nil {
+		n.fail(req, err)
+		return
+	}
+	if txnHasLease(req.Txn) {
+		n.fail(req, ErrLeaseNotFound)
+		return
+	}
+	if readOnly, serializable := txnReadOnly(req.Txn); readOnly {
+		n.read(req, serializable)
+		return
+	}
+	n.propose(req, &pb.InternalRaftRequest{Txn: req.Txn})
+}
+
+func (n *Node) submitPut(req Request) {
+	switch {
+	case len(req.Put.Key) == 0:
+		n.fail(req, mvcc.ErrEmptyKey)
+	case req.Put.Lease != 0:
+		// Leases are not implemented yet; no lease can exist.
+		n.fail(req, ErrLeaseNotFound)
+	default:
+		n.propose(req, &pb.InternalRaftRequest{Put: req.Put})
+	}
+}
+
+// propose sends a write through raft and waits for it to be applied.
+func (n *Node) propose(req Request, r *pb.InternalRaftRequest) {
+	if n.lead == 0 {
+		n.fail(req, ErrNoLeader)
+		return
+	}
+	id := n.nextID()
+	r.Header = &pb.RequestHeader{ID: id}
+	data, err := proto.Marshal(r)
+	if err != nil {
+		n.fail(req, fmt.Errorf("node: encode request: %w", err))
+		return
+	}
+	if len(data) > n.cfg.MaxRequestBytes {
+		n.fail(req, ErrRequestTooLarge)
+		return
+	}
+	if err := n.rn.Propose(data); err != nil {
+		n.fail(req, proposeError(err))
+		return
+	}
+	n.wait(req, id)
+}
+
+func proposeError(err error) error {
+	if errors.Is(err, raft.ErrProposalDropped) {
+		return ErrProposalDropped
+	}
+	return fmt.Errorf("node: propose: %w", err)
+}
+
+// wait registers a write waiting for its proposal to be applied.
+func (n *Node) wait(req Request, proposalID uint64) {
+	w := &waiter{req: req, deadlineTick: n.ticks + int64(n.cfg.RequestTimeoutTicks), proposalID: proposalID}
+	n.proposed[proposalID] = w
+	n.waiters.push(w)
+}
+
+// read answers a read: serializable reads (and, under the planted bug,
+// every read) from local state at once; linearizable ones after ReadIndex.
+func (n *Node) read(req Request, serializable bool) {
+	if serializable || n.cfg.UnsafeLocalReads {
+		n.answerRead(req)
+		return
+	}
+	if n.lead == 0 {
+		n.fail(req, ErrNoLeader)
+		return
+	}
+	w := &waiter{req: req, deadlineTick: n.ticks + int64(n.cfg.RequestTimeoutTicks), isRead: true}
+	n.waiters.push(w)
+	n.reads.queue = append(n.reads.queue, w)
+}
+
+func (n *Node) answerRead(req Request) {
+	rep := Reply{ID: req.ID}
+	if req.Range != nil {
+		rep.Range, rep.Err = n.kv.Range(req.Range)
+		if rep.Range != nil {
+			rep.Range.Header = n.header()
+		}
+	} else {
+		rep.Txn, rep.Err = n.readTxn(req.Txn)
+	}
+	n.replies = append(n.replies, rep)
+}
+
+// readTxn evaluates a transaction that writes nothing on committed state.
+func (n *Node) readTxn(r *pb.TxnRequest) (*pb.TxnResponse, error) {
+	b := n.be.Begin()
+	defer b.Rollback()
+	resp, err := n.kv.Write(b).Txn(r)
+	if resp != nil {
+		resp.Header = n.header()
+	}
+	return resp, err
+}
+
+func (n *Node) fail(req Request, err error) {
+	n.replies = append(n.replies, Reply{ID: req.ID, Err: err})
+}
+
+// finish answers a waiter once; later answers (a timeout racing an apply)
+// are dropped.
+func (n *Node) finish(w *waiter, rep Reply) {
+	if w.done {
+		return
+	}
+	w.done = true
+	n.waiters.live--
+	if w.proposalID != 0 {
+		delete(n.proposed, w.proposalID)
+	}
+	rep.ID = w.req.ID
+	n.replies = append(n.replies, rep)
+}
+
+// expireWaiters fails requests whose deadline has passed.
+func (n *Node) expireWaiters() {
+	n.waiters.expire(n.ticks, func(w *waiter) { n.finish(w, Reply{Err: ErrTimeout}) })
+	n.reads.prune()
+}
+
+// failOnLeaderChange fails every write in flight and every read still
+// without a read index: the old leader may never answer them. Reads that
+// already have an index stay; that index was valid when it was read.
+func (n *Node) failOnLeaderChange() {
+	n.waiters.each(func(w *waiter) {
+		if !w.isRead || w.batch == nil || !w.batch.hasIndex {
+			n.finish(w, Reply{Err: ErrLeaderChanged})
+		}
+	})
+	n.reads.queue = nil
+	n.reads.pending = nil
+}
+
+// failAll fails every request in flight, when the node stops.
+func (n *Node) failAll(err error) {
+	n.waiters.each(func(w *waiter) { n.finish(w, Reply{Err: err}) })
+	n.reads = readState{}
+}
+
+// flushReads asks raft for one read index covering every read queued since
+// the last Process: the batching etcd does in its linearizable read loop.
+func (n *Node) flushReads() {
+	if len(n.reads.queue) == 0 {
+		return
+	}
+	batch := &readBatch{id: n.nextID(), waiters: n.reads.queue}
+	for _, w := range batch.waiters {
+		w.batch = batch
+	}
+	n.reads.queue = nil
+	n.reads.pending = append(n.reads.pending, batch)
+	var ctx [8]byte
+	binary.BigEndian.PutUint64(ctx[:], batch.id)
+	n.rn.ReadIndex(ctx[:])
+}
+
+// serveReads answers the reads whose read index has been applied.
+func (n *Node) serveReads() {
+	kept := n.reads.ready[:0]
+	for _, b := range n.reads.ready {
+		if b.index > n.applied {
+			kept = append(kept, b)
+			continue
+		}
+		for _, w := range b.waiters {
+			if w.done {
+				continue
+			}
+			w.done = true
+			n.waiters.live--
+			n.answerRead(w.req)
+		}
+	}
+	clear(n.reads.ready[len(kept):])
+	n.reads.ready = kept
+}
+
+// waiter is a request waiting for apply (proposalID != 0) or a read index.
+type waiter struct {
+	req          Request
+	deadlineTick int64
+	proposalID   uint64
+	isRead       bool
+	batch        *readBatch
+	done         bool
+}
+
+// waitQueue holds waiters in submission order. Deadlines grow with it, so
+// expiry only looks at the head. Finished waiters are removed lazily.
+type waitQueue struct {
+	q    []*waiter
+	live int
+}
+
+func (wq *waitQueue) push(w *waiter) {
+	wq.q = append(wq.q, w)
+	wq.live++
+}
+
+func (wq *waitQueue) expire(nowTick int64, fn func(*waiter)) {
+	i := 0
+	for ; i < len(wq.q); i++ {
+		w := wq.q[i]
+		if !w.done && w.deadlineTick > nowTick {
+			break
+		}
+		if !w.done {
+			fn(w)
+		}
+	}
+	wq.q = wq.q[i:]
+	if len(wq.q) > 64 && wq.live < len(wq.q)/2 {
+		wq.compact()
+	}
+}
+
+func (wq *waitQueue) compact() {
+	kept := make([]*waiter, 0, wq.live)
+	for _, w := range wq.q {
+		if !w.done {
+			kept = append(kept, w)
+		}
+	}
+	wq.q = kept
+}
+
+// each calls fn on every live waiter in submission order.
+func (wq *waitQueue) each(fn func(*waiter)) {
+	for _, w := range wq.q {
+		if !w.done {
+			fn(w)
+		}
+	}
+	wq.compact()
+}
+
+// readState tracks linearizable reads: queued (no ReadIndex yet), pending
+// (ReadIndex sent, index unknown) and ready (index known, maybe not applied).
+type readState struct {
+	queue   []*waiter
+	pending []*readBatch
+	ready   []*readBatch
+}
+
+type readBatch struct {
+	id       uint64
+	index    uint64
+	hasIndex bool
+	waiters  []*waiter
+}
+
+// indexed moves the batches raft answered from pending to ready.
+func (rs *readState) indexed(states []raft.ReadState) {
+	for _, s := range states {
+		if len(s.RequestCtx) != 8 {
+			continue
+		}
+		id := binary.BigEndian.Uint64(s.RequestCtx)
+		for i, b := range rs.pending {
+			if b.id == id {
+				b.index, b.hasIndex = s.Index, true
+				rs.ready = append(rs.ready, b)
+				rs.pending = append(rs.pending[:i], rs.pending[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// prune drops batches whose every waiter has finished (timed out).
+func (rs *readState) prune() {
+	kept := rs.pending[:0]
+	for _, b := range rs.pending {
+		for _, w := range b.waiters {
+			if !w.done {
+				kept = append(kept, b)
+				break
+			}
+		}
+	}
+	clear(rs.pending[len(kept):])
+	rs.pending = kept
+}
+
+func txnReadOnly(r *pb.TxnRequest) (readOnly, serializable bool) {
+	serializable = true
+	var walk func(ops []*pb.RequestOp) bool
+	walk = func(ops []*pb.RequestOp) bool {
+		for _, op := range ops {
+			switch {
+			case op.GetRequestRange() != nil:
+				serializable = serializable && op.GetRequestRange().Serializable
+			case op.GetRequestTxn() != nil:
+				t := op.GetRequestTxn()
+				if !walk(t.Success) || !walk(t.Failure) {
+					return false
+				}
+			default:
+				return false
+			}
+		}
+		return true
+	}
+	readOnly = walk(r.Success) && walk(r.Failure)
+	return readOnly, serializable
+}
+
+func txnHasLease(r *pb.TxnRequest) bool {
+	var walk func(ops []*pb.RequestOp) bool
+	walk = func(ops []*pb.RequestOp) bool {
+		for _, op := range ops {
+			if p := op.GetRequestPut(); p != nil && p.Lease != 0 {
+				return true
+			}
+			if t := op.GetRequestTxn(); t != nil && (walk(t.Success) || walk(t.Failure)) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(r.Success) || walk(r.Failure)
+}

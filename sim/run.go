@@ -1,0 +1,334 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"runtime/debug"
+	"time"
+
+	"github.com/plumbdb/plumb/faults"
+	"github.com/plumbdb/plumb/linearizability"
+)
+
+// BugStaleReads plants a real bug for proving the checks can fail: members
+// answer linearizable reads from local state, without ReadIndex.
+const BugStaleReads = "stale-reads"
+
+// Bugs lists the bugs Options.PlantBug accepts.
+var Bugs = []string{BugStaleReads}
+
+// Options are a run's inputs besides the scenario.
+type Options struct {
+	Seed uint64
+	// Trace, if set, receives every event as a JSON line (TraceEvent).
+	Trace io.Writer
+	// PlantBug names a bug to plant (see Bugs); "" runs plumb as it is.
+	PlantBug string
+	// CheckTimeout bounds the linearizability check; 0 means no bound.
+	CheckTimeout time.Duration
+}
+
+// Verdict is a run's outcome.
+type Verdict string
+
+const (
+	VerdictOK        Verdict = "ok"        // every expectation held
+	VerdictViolation Verdict = "violation" // a check failed: a bug found
+	VerdictError     Verdict = "error"     // the run could not be judged (bad input, a panic, a check that could not decide)
+)
+
+// Check is one check's verdict and the evidence for it.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// Result summarises a run. Everything in it is a pure function of the
+// scenario, the options and the code: the same inputs give the same Result,
+// trace hash included.
+type Result struct {
+	Scenario      string
+	Seed          uint64
+	Verdict       Verdict
+	Error         string // for VerdictError
+	Checks        []Check
+	Linearizable  bool
+	Ops           int
+	OpsOK         int
+	OpsFailed     int
+	OpsUnknown    int
+	Elections     int
+	Crashes       int
+	RejectedMsgs  int // peer messages refused for a wrong cluster, member or a removed sender
+	LongestUnavailable time.Duration
+	SimTime       time.Duration
+	Events        int
+	TraceHash     string
+	History       linearizability.History
+	Check         linearizability.Result
+}
+
+const (
+	settleCheckNs = int64(100e6) // how often the settle phase looks for convergence
+	settleMinNs   = int64(10e9)  // the settle phase lasts at least this long before giving up
+)
+
+// Run simulates sc once with opts and checks the history. It never reads the
+// wall clock, starts goroutines or uses global randomness: all randomness
+// comes from opts.Seed. Only one Run may be in progress per process.
+func Run(sc *faults.Scenario, opts Options) (res *Result) {
+	res = &Result{Scenario: sc.Name, Seed: opts.Seed}
+	if opts.PlantBug != "" && opts.PlantBug != BugStaleReads {
+		res.Verdict, res.Error = VerdictError, fmt.Sprintf("unknown bug %q (known: %v)", opts.PlantBug, Bugs)
+		return res
+	}
+	var w *world
+	withRaftRandomness(newStream(opts.Seed, streamRaft), func() {
+		defer func() {
+			if r := recover(); r != nil {
+				res.Verdict = VerdictError
+				res.Error = fmt.Sprintf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
+		w = newWorld(sc, opts)
+		w.newClients()
+		w.scheduleFaults()
+		w.schedule(&event{at: w.endNs, kind: evSettleCheck})
+		w.loop()
+	})
+	if w == nil {
+		return res
+	}
+	w.summarise(res)
+	if res.Verdict == VerdictError {
+		return res
+	}
+	w.check(res)
+	return res
+}
+
+// loop runs events in (time, sequence) order until the settle phase ends.
+func (w *world) loop() {
+	for w.q.len() > 0 {
+		e := w.q.pop()
+		w.now = e.at
+		w.stats.events++
+		done := w.dispatch(e)
+		w.q.release(e)
+		if done {
+			return
+		}
+	}
+}
+
+// dispatch runs one event; it reports whether the run is over.
+func (w *world) dispatch(e *event) bool {
+	switch e.kind {
+	case evTick:
+		w.tick(e)
+	case evDeliver:
+		w.deliver(e)
+	case evClientNext:
+		w.clientNext(w.clients[e.index])
+	case evRequest:
+		w.requestArrives(e)
+	case evReply:
+		w.replyArrives(e)
+	case evClientTimeout:
+		w.clientTimeout(e)
+	case evFault:
+		w.fault(e.index)
+	case evRestart:
+		m := w.members[e.index]
+		w.record(TraceEvent{Kind: "fault", Node: m.name, Detail: "restart after kill"})
+		w.restart(m)
+	case evHealCut:
+		if w.net.removeCut(e.id) {
+			w.record(TraceEvent{Kind: "fault", Detail: "partition healed (for elapsed)"})
+		}
+	case evRestoreNetwork:
+		if w.net.restore(e.id) {
+			w.record(TraceEvent{Kind: "fault", Detail: "network restored (for elapsed)"})
+		}
+	case evMemberUpdate:
+		w.memberUpdateEvent(e)
+	case evSettleCheck:
+		return w.settleCheck()
+	default:
+		panic(fmt.Sprintf("sim: unknown event kind %d", e.kind))
+	}
+	return false
+}
+
+// settleCheck runs after the scenario's duration: the first time it heals
+// the network and restarts every crashed member (clients have stopped
+// starting operations); then, every settleCheckNs, it looks for convergence
+// and ends the run once found or once the settle time is over.
+func (w *world) settleCheck() bool {
+	if w.settleEndNs == 0 {
+		w.net.heal()
+		w.record(TraceEvent{Kind: "fault", Detail: "end of scenario: heal all, restart crashed members"})
+		for _, m := range w.members {
+			if !m.alive() {
+				w.restart(m)
+			}
+		}
+		limit := max(settleMinNs, 10*int64(w.sc.Cluster.ElectionTimeout)+2*int64(w.sc.Workload.Timeout))
+		w.settleEndNs = w.now + limit
+	}
+	note, converged := w.converged()
+	w.settleNote = note
+	if converged {
+		w.settled = true
+		w.record(TraceEvent{Kind: "settled", Detail: note})
+		return true
+	}
+	if w.now >= w.settleEndNs {
+		w.record(TraceEvent{Kind: "unsettled", Detail: note})
+		return true
+	}
+	w.schedule(&event{at: w.now + settleCheckNs, kind: evSettleCheck})
+	return false
+}
+
+// converged reports whether every member runs, has applied the same index
+// and holds the same key-value hash, and no client operation is in flight.
+func (w *world) converged() (string, bool) {
+	for _, c := range w.clients {
+		if c.op != nil {
+			return fmt.Sprintf("client %d has an operation in flight", c.idx+1), false
+		}
+	}
+	first := w.members[0]
+	if !first.alive() {
+		return first.name + " is down", false
+	}
+	st0 := first.node.Status()
+	h0, _, rev0 := first.node.HashKV()
+	for _, m := range w.members {
+		if !m.alive() {
+			return m.name + " is down", false
+		}
+		st := m.node.Status()
+		h, _, rev := m.node.HashKV()
+		switch {
+		case st.Lead == 0:
+			return m.name + " has no leader", false
+		case st.Applied != st.Commit:
+			return fmt.Sprintf("%s applied %d of %d committed", m.name, st.Applied, st.Commit), false
+		case st.Applied != st0.Applied:
+			return fmt.Sprintf("%s applied %d, %s applied %d", first.name, st0.Applied, m.name, st.Applied), false
+		case h != h0 || rev != rev0:
+			return fmt.Sprintf("%s has hash %08x at revision %d, %s has %08x at %d", first.name, h0, rev0, m.name, h, rev), false
+		}
+	}
+	moved := ""
+	for _, m := range w.members {
+		if m.moved {
+			moved = fmt.Sprintf("; %s moved and was never updated", m.name)
+		}
+	}
+	return fmt.Sprintf("all %d members at applied index %d, revision %d, hash %08x%s",
+		len(w.members), st0.Applied, rev0, h0, moved), true
+}
+
+// summarise fills the counters of res from the world.
+func (w *world) summarise(res *Result) {
+	res.History = w.history
+	for _, op := range w.history.Operations {
+		res.Ops++
+		switch op.Outcome {
+		case linearizability.OutcomeOK:
+			res.OpsOK++
+		case linearizability.OutcomeFailed:
+			res.OpsFailed++
+		default:
+			res.OpsUnknown++
+		}
+	}
+	res.Elections = w.stats.elections
+	res.Crashes = w.stats.crashes
+	res.RejectedMsgs = w.stats.rejectedMsgs
+	res.LongestUnavailable = time.Duration(w.longestGap())
+	res.SimTime = time.Duration(w.now)
+	res.Events = w.stats.events
+	res.TraceHash = w.trace.sum()
+	if w.trace.err != nil {
+		res.Verdict, res.Error = VerdictError, w.trace.err.Error()
+	}
+}
+
+// longestGap is the longest stretch of the scenario without a successful
+// write, counted from the first one (the first election is not downtime).
+func (w *world) longestGap() int64 {
+	ok := w.stats.okWrites
+	if len(ok) == 0 {
+		return w.endNs
+	}
+	var longest int64
+	prev := ok[0]
+	for _, t := range ok[1:] {
+		if t > w.endNs {
+			break
+		}
+		longest = max(longest, t-prev)
+		prev = t
+	}
+	return max(longest, w.endNs-prev)
+}
+
+// check judges the run against the scenario's expectations.
+func (w *world) check(res *Result) {
+	exp := w.sc.Expect
+	lin := linearizability.Check(w.history, w.opts.CheckTimeout)
+	res.Check = lin
+	res.Linearizable = lin.Verdict == linearizability.VerdictOK
+	undecided := false
+	if exp.Linearizable {
+		c := Check{Name: "linearizable", OK: res.Linearizable,
+			Detail: fmt.Sprintf("%s: %d operations over %d keys", lin.Verdict, lin.Operations, lin.Keys)}
+		undecided = lin.Verdict == linearizability.VerdictTimeout
+		res.Checks = append(res.Checks, c)
+	}
+	if exp.Converge {
+		res.Checks = append(res.Checks, Check{Name: "converge", OK: w.settled, Detail: w.settleNote})
+	}
+	if exp.LivenessWithin > 0 {
+		res.Checks = append(res.Checks, w.livenessCheck(exp.LivenessWithin))
+	}
+	res.Verdict = VerdictOK
+	for _, c := range res.Checks {
+		if !c.OK {
+			res.Verdict = VerdictViolation
+		}
+	}
+	if undecided && res.Verdict == VerdictViolation {
+		res.Verdict = VerdictError
+		res.Error = "the linearizability check did not finish within its timeout"
+	}
+}
+
+// livenessCheck: after the last fault's effect ends, a write must succeed
+// within bound.
+func (w *world) livenessCheck(bound time.Duration) Check {
+	from := int64(w.sc.LastFaultEnd())
+	c := Check{Name: "liveness"}
+	if from+int64(bound) > w.endNs {
+		c.Detail = fmt.Sprintf("the last fault ends at %v, too late to see %v of writes before the end (%v)",
+			time.Duration(from), bound, time.Duration(w.endNs))
+		return c
+	}
+	for _, t := range w.stats.okWrites {
+		if t < from {
+			continue
+		}
+		wait := time.Duration(t - from)
+		c.OK = wait <= bound
+		c.Detail = fmt.Sprintf("first write acknowledged %v after the last fault ended at %v (bound %v)",
+			wait.Round(time.Millisecond), time.Duration(from), bound)
+		return c
+	}
+	c.Detail = fmt.Sprintf("no write succeeded after the last fault ended at %v", time.Duration(from))
+	return c
+}

@@ -1,0 +1,352 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"go.etcd.io/raft/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plumbdb/plumb/faults"
+	"github.com/plumbdb/plumb/linearizability"
+	"github.com/plumbdb/plumb/node"
+	"github.com/plumbdb/plumb/node/backend"
+)
+
+const (
+	clusterToken = "plumb-sim"
+	peerPort     = 2380
+	clientPort   = 2379
+)
+
+// member is one simulated host running a plumb member. Its disk (the raft
+// log and the backend) outlives crashes; its node does not.
+type member struct {
+	idx  int
+	name string
+	id   uint64
+	ip   string
+	node *node.Node // nil while crashed
+	inc  uint32     // incarnation: bumped at every crash, so stale ticks are dropped
+	log  *node.MemoryLog
+	be   *backend.Memory
+	lead uint64 // the leader this member knows
+	// moved: the member changed address and no member update has told the
+	// cluster yet; convergence failures name it.
+	moved  bool
+	update *updateJob // the operator's member update for it, if any
+}
+
+func (m *member) alive() bool { return m.node != nil }
+
+func (m *member) peerURL() string   { return fmt.Sprintf("http://%s:%d", m.ip, peerPort) }
+func (m *member) clientURL() string { return fmt.Sprintf("http://%s:%d", m.ip, clientPort) }
+
+// world is one simulated run: a cluster, its network, clients and clock.
+type world struct {
+	sc   *faults.Scenario
+	opts Options
+	now  int64
+	q    eventQueue
+
+	net       *network
+	rngClient *rand.Rand
+	rngFault  *rand.Rand
+	rngClock  *rand.Rand
+
+	members   []*member
+	clusterID uint64
+	byAddr    map[string]int // peer and client URL -> member index
+	nextIP    int
+
+	clients   []*client
+	nextHist  int // next porcupine client ID
+	history   linearizability.History
+	trace     *tracer
+	stats     stats
+	nextCutID uint64
+
+	electionTicks int
+	tickNs        int64
+	endNs         int64
+	settled       bool // the members converged after the scenario ended
+	settleEndNs   int64
+	settleNote    string
+}
+
+// stats are the run's counters, reported in the Result.
+type stats struct {
+	events       int
+	elections    int
+	okWrites     []int64 // return times of successful writes, in order
+	crashes      int
+	rejectedMsgs int
+}
+
+func newWorld(sc *faults.Scenario, opts Options) *world {
+	w := &world{
+		sc:            sc,
+		opts:          opts,
+		byAddr:        map[string]int{},
+		rngClient:     rand.New(newStream(opts.Seed, streamClients)),
+		rngFault:      rand.New(newStream(opts.Seed, streamFaults)),
+		rngClock:      rand.New(newStream(opts.Seed, streamClock)),
+		trace:         newTracer(opts.Trace),
+		electionTicks: int(sc.Cluster.ElectionTimeout / sc.Cluster.HeartbeatInterval),
+		tickNs:        int64(sc.Cluster.HeartbeatInterval),
+		endNs:         int64(sc.Duration),
+	}
+	w.net = newNetwork(sc.Network, sc.Cluster.Members, rand.New(newStream(opts.Seed, streamNetwork)))
+	var ids []uint64
+	var initial []node.Member
+	for i := range sc.Cluster.Members {
+		m := &member{idx: i, name: fmt.Sprintf("n%d", i+1), log: node.NewMemoryLog(), be: backend.NewMemory()}
+		m.ip = w.allocIP()
+		m.id = node.MemberID([]string{m.peerURL()}, clusterToken, "")
+		w.members = append(w.members, m)
+		ids = append(ids, m.id)
+		initial = append(initial, node.Member{ID: m.id, Name: m.name, PeerURLs: []string{m.peerURL()}})
+		w.bindAddrs(m)
+	}
+	w.clusterID = node.ClusterID(ids)
+	for _, m := range w.members {
+		w.start(m, initial)
+	}
+	return w
+}
+
+// allocIP hands out the next free simulated address. Addresses are only
+// strings inside the simulation; nothing is ever sent to them.
+func (w *world) allocIP() string {
+	w.nextIP++
+	return fmt.Sprintf("10.0.%d.%d", w.nextIP/250, w.nextIP%250+1)
+}
+
+func (w *world) bindAddrs(m *member) {
+	w.byAddr[m.peerURL()] = m.idx
+	w.byAddr[m.clientURL()] = m.idx
+}
+
+// start builds a member's node from its disk, the same path as a restart.
+func (w *world) start(m *member, initial []node.Member) {
+	n, err := node.New(node.Config{
+		ID:               m.id,
+		ClusterID:        w.clusterID,
+		Name:             m.name,
+		ClientURLs:       []string{m.clientURL()},
+		InitialMembers:   initial,
+		Log:              m.log,
+		Backend:          m.be,
+		ElectionTicks:    w.electionTicks,
+		HeartbeatTicks:   1,
+		StartMillis:      w.now / 1e6,
+		UnsafeLocalReads: w.opts.PlantBug == BugStaleReads,
+	})
+	if err != nil {
+		panic(fmt.Sprintf("sim: start %s: %v", m.name, err))
+	}
+	m.node, m.lead = n, 0
+	m.inc++
+	// Members' clocks tick out of phase, as real machines' do.
+	w.schedule(&event{at: w.now + 1 + w.rngClock.Int64N(w.tickNs), kind: evTick, index: m.idx, inc: m.inc})
+	w.record(TraceEvent{Kind: "start", Node: m.name, Detail: m.ip})
+}
+
+func (w *world) crash(m *member, why string) {
+	if !m.alive() {
+		w.record(TraceEvent{Kind: "crash", Node: m.name, Detail: "already down"})
+		return
+	}
+	m.node, m.lead = nil, 0
+	m.inc++
+	w.stats.crashes++
+	w.record(TraceEvent{Kind: "crash", Node: m.name, Detail: why})
+}
+
+func (w *world) restart(m *member) {
+	if m.alive() {
+		w.record(TraceEvent{Kind: "restart", Node: m.name, Detail: "already running"})
+		return
+	}
+	w.start(m, nil)
+	w.drive(m)
+}
+
+func (w *world) schedule(e *event) {
+	ev := w.q.alloc()
+	*ev = *e
+	w.q.push(ev)
+}
+
+func (w *world) record(ev TraceEvent) {
+	ev.At = w.now
+	w.trace.record(ev)
+}
+
+// drive runs a member's Process and acts on its Output.
+func (w *world) drive(m *member) {
+	if !m.alive() {
+		return
+	}
+	out := m.node.Process()
+	if out.LeaderChanged {
+		m.lead = out.Lead
+		w.record(TraceEvent{Kind: "leader", Node: m.name, Peer: w.nameOf(out.Lead), Term: out.Term})
+		if out.Lead == m.id {
+			w.stats.elections++
+		}
+	}
+	for _, env := range out.Messages {
+		w.send(m, env)
+	}
+	for _, rep := range out.Replies {
+		w.replyFrom(m, rep)
+	}
+	switch {
+	case out.Err != nil:
+		w.crash(m, out.Err.Error())
+	case out.Removed:
+		w.crash(m, "removed from the cluster")
+	}
+}
+
+// send puts a raft message on the network, addressed by the peer URL the
+// sender's applied membership has for the recipient: after an IP change that
+// the operator has not yet reported, that address is stale.
+func (w *world) send(from *member, env node.Envelope) {
+	to := env.Message.GetTo()
+	peer, ok := from.node.Member(to)
+	toName := w.nameOf(to)
+	msgType := env.Message.GetType().String()
+	if !ok || len(peer.PeerURLs) == 0 {
+		w.record(TraceEvent{Kind: "drop", Node: from.name, Peer: toName, Msg: msgType, Detail: "no address"})
+		return
+	}
+	addr := peer.PeerURLs[0]
+	dst, bound := w.byAddr[addr]
+	toIdx := dst
+	if !bound {
+		toIdx = from.idx // nobody holds the address: no cut applies, it is lost below
+	}
+	delays, copies := w.net.peerFate(from.idx, toIdx)
+	w.record(TraceEvent{Kind: "send", Node: from.name, Peer: toName, Msg: msgType,
+		Term: env.Message.GetTerm(), Index: env.Message.GetIndex(), Detail: fmt.Sprintf("copies=%d", copies)})
+	for c := range copies {
+		e := env
+		if c == 1 {
+			// raft may modify a message it steps; a duplicate must be its own.
+			e.Message = proto.CloneOf(env.Message)
+		}
+		w.schedule(&event{at: w.now + delays[c], kind: evDeliver, addr: addr, env: e, from: from.idx})
+	}
+}
+
+// deliver hands a message to whoever holds the address now. A member that
+// moved away no longer receives its old address's traffic; a member that
+// holds a reused address rejects traffic meant for another (Step checks the
+// cluster and member IDs).
+func (w *world) deliver(e *event) {
+	msgType := e.env.Message.GetType().String()
+	fromName := w.members[e.from].name
+	idx, ok := w.byAddr[e.addr]
+	if !ok || !w.members[idx].alive() {
+		w.record(TraceEvent{Kind: "lost", Node: fromName, Msg: msgType, Detail: e.addr})
+		return
+	}
+	m := w.members[idx]
+	if err := m.node.Step(e.env); err != nil {
+		w.stats.rejectedMsgs++
+		w.record(TraceEvent{Kind: "reject", Node: m.name, Peer: fromName, Msg: msgType, Detail: err.Error()})
+		return
+	}
+	w.record(TraceEvent{Kind: "deliver", Node: m.name, Peer: fromName, Msg: msgType,
+		Term: e.env.Message.GetTerm(), Index: e.env.Message.GetIndex()})
+	w.drive(m)
+}
+
+func (w *world) tick(e *event) {
+	m := w.members[e.index]
+	if !m.alive() || m.inc != e.inc {
+		return
+	}
+	m.node.Tick()
+	w.drive(m)
+	w.schedule(&event{at: w.now + w.tickNs, kind: evTick, index: m.idx, inc: m.inc})
+}
+
+func (w *world) nameOf(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	for _, m := range w.members {
+		if m.id == id {
+			return m.name
+		}
+	}
+	return node.FormatID(id)
+}
+
+// leader returns the live member that leads at the highest term, if any.
+func (w *world) leader() (*member, bool) {
+	var best *member
+	var bestTerm uint64
+	for _, m := range w.members {
+		if !m.alive() {
+			continue
+		}
+		st := m.node.Status()
+		if st.State == raft.StateLeader && (best == nil || st.Term > bestTerm) {
+			best, bestTerm = m, st.Term
+		}
+	}
+	return best, best != nil
+}
+
+// resolve turns a scenario target into a member at the moment a fault fires.
+func (w *world) resolve(t faults.Target) (*member, string) {
+	switch {
+	case t.Member > 0:
+		return w.members[t.Member-1], ""
+	case t.Leader:
+		if m, ok := w.leader(); ok {
+			return m, ""
+		}
+		for _, m := range w.members {
+			if m.alive() {
+				return m, "no leader; chose the first live member"
+			}
+		}
+		return w.members[0], "no member is running"
+	}
+	lead, _ := w.leader()
+	var followers []*member
+	for _, m := range w.members {
+		if m.alive() && m != lead {
+			followers = append(followers, m)
+		}
+	}
+	if len(followers) == 0 {
+		return w.members[w.rngFault.IntN(len(w.members))], "no live follower; chose any member"
+	}
+	return followers[w.rngFault.IntN(len(followers))], ""
+}
+
+// endpoints returns every member's client URL as clients know them.
+func (w *world) endpoints() []string {
+	out := make([]string, len(w.members))
+	for i, m := range w.members {
+		out[i] = m.clientURL()
+	}
+	return out
+}
+
+// memberNames lists names in index order, for messages.
+func (w *world) memberNames(ms []*member) []string {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.name
+	}
+	slices.Sort(names)
+	return names
+}
