@@ -18,15 +18,15 @@ import (
 const (
 	DefaultElectionTicks      = 10
 	DefaultHeartbeatTicks     = 1
-	DefaultMaxTxnOps          = 128             // etcd's --max-txn-ops
-	DefaultMaxRequestBytes    = 1536 * 1024     // etcd's --max-request-bytes
-	DefaultMaxPendingRequests = 10000           // requests waiting for apply or a read index
-	maxSizePerMsgBytes        = 1 << 20         // etcd's raft MaxSizePerMsg
-	maxInflightMsgs           = 4096 / 8        // etcd's raft MaxInflightMsgs
-	maxCommittedSizePerReady  = 1 << 20         // bounds one apply batch
-	maxReadyRounds            = 1 << 16         // a Process that loops longer is a bug
-	requestIDCounterBits      = 8               // etcd's idutil layout: 16 bits member,
-	requestIDTimeBits         = 40              // 40 bits milliseconds, 8 bits counter
+	DefaultMaxTxnOps          = 128         // etcd's --max-txn-ops
+	DefaultMaxRequestBytes    = 1536 * 1024 // etcd's --max-request-bytes
+	DefaultMaxPendingRequests = 10000       // requests waiting for apply or a read index
+	maxSizePerMsgBytes        = 1 << 20     // etcd's raft MaxSizePerMsg
+	maxInflightMsgs           = 4096 / 8    // etcd's raft MaxInflightMsgs
+	maxCommittedSizePerReady  = 1 << 20     // bounds one apply batch
+	maxReadyRounds            = 1 << 16     // a Process that loops longer is a bug
+	requestIDCounterBits      = 8           // etcd's idutil layout: 16 bits member,
+	requestIDTimeBits         = 40          // 40 bits milliseconds, 8 bits counter
 	requestIDSuffixMask       = 1<<(requestIDTimeBits+requestIDCounterBits) - 1
 )
 
@@ -136,16 +136,16 @@ type Output struct {
 
 // Status is a snapshot of a member's state, for status APIs and the simulator.
 type Status struct {
-	ID, Lead, Term     uint64
-	State              raft.StateType
-	Commit, Applied    uint64
-	Revision           int64
-	CompactRevision    int64
-	PendingRequests    int
-	ClusterID          uint64
-	LeaderTransferee   uint64
-	Removed, Stopped   bool
-	ConsistentIndex    uint64
+	ID, Lead, Term   uint64
+	State            raft.StateType
+	Commit, Applied  uint64
+	Revision         int64
+	CompactRevision  int64
+	PendingRequests  int
+	ClusterID        uint64
+	LeaderTransferee uint64
+	Removed, Stopped bool
+	ConsistentIndex  uint64
 }
 
 // Node is one replica: a raft.RawNode, the MVCC state machine and the

@@ -7,18 +7,18 @@ import (
 type eventKind uint8
 
 const (
-	evTick          eventKind = iota + 1 // a member's clock ticks
-	evDeliver                            // a peer message reaches an address
-	evClientNext                         // a client starts its next operation
-	evRequest                            // a client request reaches a member's client address
-	evReply                              // a reply reaches a client
-	evClientTimeout                      // a client gives up on an operation
-	evFault                              // the scenario's fault number `index` fires
-	evRestart                            // a killed member restarts (restart_after)
-	evHealCut                            // a partition's `for` ends
-	evRestoreNetwork                     // a network change's `for` ends
-	evMemberUpdate                       // the operator runs member update for a moved member
-	evSettleCheck                        // after the scenario: are members converged?
+	evTick           eventKind = iota + 1 // a member's clock ticks
+	evDeliver                             // a peer message reaches an address
+	evClientNext                          // a client starts its next operation
+	evRequest                             // a client request reaches a member's client address
+	evReply                               // a reply reaches a client
+	evClientTimeout                       // a client gives up on an operation
+	evFault                               // the scenario's fault number `index` fires
+	evRestart                             // a killed member restarts (restart_after)
+	evHealCut                             // a partition's `for` ends
+	evRestoreNetwork                      // a network change's `for` ends
+	evMemberUpdate                        // the operator runs member update for a moved member
+	evSettleCheck                         // after the scenario: are members converged?
 )
 
 // event is one thing that happens at a virtual instant. Fields beyond

@@ -48,25 +48,25 @@ type Check struct {
 // scenario, the options and the code: the same inputs give the same Result,
 // trace hash included.
 type Result struct {
-	Scenario      string
-	Seed          uint64
-	Verdict       Verdict
-	Error         string // for VerdictError
-	Checks        []Check
-	Linearizable  bool
-	Ops           int
-	OpsOK         int
-	OpsFailed     int
-	OpsUnknown    int
-	Elections     int
-	Crashes       int
-	RejectedMsgs  int // peer messages refused for a wrong cluster, member or a removed sender
+	Scenario           string
+	Seed               uint64
+	Verdict            Verdict
+	Error              string // for VerdictError
+	Checks             []Check
+	Linearizable       bool
+	Ops                int
+	OpsOK              int
+	OpsFailed          int
+	OpsUnknown         int
+	Elections          int
+	Crashes            int
+	RejectedMsgs       int // peer messages refused for a wrong cluster, member or a removed sender
 	LongestUnavailable time.Duration
-	SimTime       time.Duration
-	Events        int
-	TraceHash     string
-	History       linearizability.History
-	Check         linearizability.Result
+	SimTime            time.Duration
+	Events             int
+	TraceHash          string
+	History            linearizability.History
+	Check              linearizability.Result
 }
 
 const (

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -46,6 +47,7 @@ func main() {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	seed := fs.Uint64("seed", 1, "the first seed")
 	seeds := fs.Int("seeds", 1, "how many seeds")
+	tracePath := fs.String("trace", "", "write the (first) run's events as JSON lines to this file")
 	if err := fs.Parse(os.Args[3:]); err != nil {
 		os.Exit(2)
 	}
@@ -57,7 +59,19 @@ func main() {
 	enc := json.NewEncoder(os.Stdout)
 	status := 0
 	for s := range *seeds {
-		r := sim.Run(sc, sim.Options{Seed: *seed + uint64(s)})
+		opts := sim.Options{Seed: *seed + uint64(s)}
+		if *tracePath != "" && s == 0 {
+			f, err := os.Create(*tracePath)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+			buf := bufio.NewWriter(f)
+			opts.Trace = buf
+			defer f.Close()
+			defer buf.Flush()
+		}
+		r := sim.Run(sc, opts)
 		if r.Verdict != sim.VerdictOK {
 			status = 1
 		}
@@ -68,5 +82,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	os.Exit(status)
+	if status != 0 {
+		os.Exit(status)
+	}
 }

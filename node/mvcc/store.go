@@ -205,7 +205,7 @@ func (s *Store) HashByRev(rev int64) (hash uint32, compactRev, currentRev int64,
 		// Below the compaction point only what a compaction keeps counts,
 		// so a replica that compacted and one that has not agree; unless
 		// nothing is kept, where etcd hashes everything.
-		if r.main <= compactRev && len(keep) > 0 {
+		if r.main < compactRev && len(keep) > 0 {
 			if _, ok := keep[r]; !ok {
 				return nil
 			}

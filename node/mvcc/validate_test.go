@@ -57,7 +57,8 @@ func TestValidateTxn(t *testing.T) {
 		{"nested delete then nested put", txn(nil, ops(opTxn(txn(nil, ops(opDel(del("a"))), nil)), opTxn(txn(nil, ops(p("a")), nil))), nil), mvcc.ErrDuplicateKey},
 		// etcd quirk: a nested put is not checked against later nested deletes.
 		{"nested put then nested delete", txn(nil, ops(opTxn(txn(nil, ops(p("a")), nil)), opTxn(txn(nil, ops(opDel(del("a"))), nil))), nil), nil},
-		{"conflict deep inside", txn(nil, ops(opTxn(txn(nil, ops(opTxn(txn(nil, ops(p("a"), p("a")), nil))), nil))), nil), mvcc.ErrDuplicateKey},
+		// Two levels down the budget is 3 - 1 - 1.
+		{"deep conflict over budget", txn(nil, ops(opTxn(txn(nil, ops(opTxn(txn(nil, ops(p("a"), p("a")), nil))), nil))), nil), mvcc.ErrTooManyOps},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +66,26 @@ func TestValidateTxn(t *testing.T) {
 				t.Errorf("ValidateTxn = %v; want %v", err, tt.err)
 			}
 		})
+	}
+}
+
+func TestValidateTxnDeep(t *testing.T) {
+	p := func(k string) *pb.RequestOp { return opPut(put(k, "v")) }
+	deep := func(inner ...*pb.RequestOp) *pb.RequestOp {
+		return opTxn(txn(nil, ops(opTxn(txn(nil, inner, nil))), nil))
+	}
+	for _, tc := range []struct {
+		r   *pb.TxnRequest
+		err error
+	}{
+		{txn(nil, ops(deep(p("a"), p("a"))), nil), mvcc.ErrDuplicateKey},
+		{txn(nil, ops(deep(p("a"), p("b"))), nil), nil},
+		{txn(nil, ops(opDel(&pb.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte("b")}), deep(p("a"))), nil), mvcc.ErrDuplicateKey},
+		{txn(nil, ops(p("a"), deep(p("a"))), nil), mvcc.ErrDuplicateKey},
+	} {
+		if err := mvcc.ValidateTxn(tc.r, 10); err != tc.err {
+			t.Errorf("ValidateTxn(%s) = %v; want %v", text(tc.r), err, tc.err)
+		}
 	}
 }
 

@@ -1,0 +1,51 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"github.com/plumbdb/plumb/faults"
+	"github.com/plumbdb/plumb/linearizability"
+)
+
+// BenchmarkScenario measures the simulator and the check on the shipped
+// scenarios, one seed per iteration (seeds 1, 2, ... so that the figure is an
+// average over seeds, not one lucky schedule). It reports:
+//   - events/s: simulated events per wall second, simulation only;
+//   - x-realtime: simulated seconds per wall second, simulation only;
+//   - ops-checked/s: history operations per second of the porcupine check;
+//   - x-realtime-checked: simulated seconds per wall second, both together.
+//
+// go test ./sim -run '^$' -bench Scenario -benchtime 20x
+func BenchmarkScenario(b *testing.B) {
+	for _, name := range []string{"baseline", "partition", "leader-kill", "ip-change", "flaky-network"} {
+		b.Run(name, func(b *testing.B) {
+			sc, err := faults.Load("../scenarios/" + name + ".yaml")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var simWall, checkWall time.Duration
+			var events, ops int
+			var simTime time.Duration
+			for i := range b.N {
+				sc.Expect.Linearizable = false // timed separately below
+				start := time.Now()
+				res := Run(sc, Options{Seed: uint64(i + 1)})
+				simWall += time.Since(start)
+				start = time.Now()
+				lin := linearizability.Check(res.History, 0)
+				checkWall += time.Since(start)
+				if lin.Verdict != linearizability.VerdictOK {
+					b.Fatalf("seed %d: %s", i+1, lin.Verdict)
+				}
+				events += res.Events
+				ops += lin.Operations
+				simTime += res.SimTime
+			}
+			b.ReportMetric(float64(events)/simWall.Seconds(), "events/s")
+			b.ReportMetric(simTime.Seconds()/simWall.Seconds(), "x-realtime")
+			b.ReportMetric(float64(ops)/checkWall.Seconds(), "ops-checked/s")
+			b.ReportMetric(simTime.Seconds()/(simWall+checkWall).Seconds(), "x-realtime-checked")
+		})
+	}
+}

@@ -1,0 +1,233 @@
+package sim
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/plumbdb/plumb/faults"
+)
+
+var seedsFlag = flag.Int("sim.seeds", 20, "seeds per scenario in TestScenarios")
+
+const scenarioDir = "../scenarios"
+
+func scenarioPaths(t testing.TB) []string {
+	paths, err := filepath.Glob(filepath.Join(scenarioDir, "*.yaml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no scenarios in %s: %v", scenarioDir, err)
+	}
+	return paths
+}
+
+func load(t testing.TB, path string) *faults.Scenario {
+	t.Helper()
+	sc, err := faults.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// reproduce is the command that repeats a failed run, printed with every
+// failure.
+func reproduce(path string, seed uint64, bug string) string {
+	cmd := fmt.Sprintf("go run ./cmd/plumb sim run scenarios/%s --seed %d", filepath.Base(path), seed)
+	if bug != "" {
+		cmd += " --plant-bug " + bug
+	}
+	return cmd
+}
+
+func describe(r *Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s seed %d: %s", r.Scenario, r.Seed, r.Verdict)
+	for _, c := range r.Checks {
+		if !c.OK {
+			fmt.Fprintf(&b, "\n  %s failed: %s", c.Name, c.Detail)
+		}
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "\n  error: %s", r.Error)
+	}
+	return b.String()
+}
+
+// TestScenarios runs every shipped scenario over -sim.seeds seeds (20 by
+// default; CI's matrix and the README's figures use more), and every
+// expectation must hold.
+func TestScenarios(t *testing.T) {
+	for _, path := range scenarioPaths(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			sc := load(t, path)
+			for seed := uint64(1); seed <= uint64(*seedsFlag); seed++ {
+				r := Run(sc, Options{Seed: seed})
+				if r.Verdict != VerdictOK {
+					t.Errorf("%s\nreproduce: %s", describe(r), reproduce(path, seed, ""))
+				}
+			}
+		})
+	}
+}
+
+// TestSameSeedSameRun: a run is a pure function of scenario and seed.
+func TestSameSeedSameRun(t *testing.T) {
+	for _, path := range scenarioPaths(t) {
+		sc := load(t, path)
+		a, b := Run(sc, Options{Seed: 7}), Run(sc, Options{Seed: 7})
+		if a.TraceHash != b.TraceHash || a.Events != b.Events || a.Ops != b.Ops || a.OpsOK != b.OpsOK {
+			t.Errorf("%s seed 7 twice: hash %s, %d events, %d ops; then %s, %d events, %d ops",
+				sc.Name, a.TraceHash, a.Events, a.Ops, b.TraceHash, b.Events, b.Ops)
+		}
+		if c := Run(sc, Options{Seed: 8}); c.TraceHash == a.TraceHash {
+			t.Errorf("%s: seeds 7 and 8 gave the same trace hash %s: the seed does not reach the run", sc.Name, a.TraceHash)
+		}
+	}
+}
+
+// TestTraceDoesNotChangeTheRun: writing the trace out is observation only.
+func TestTraceDoesNotChangeTheRun(t *testing.T) {
+	sc := load(t, filepath.Join(scenarioDir, "partition.yaml"))
+	var buf bytes.Buffer
+	traced := Run(sc, Options{Seed: 3, Trace: &buf})
+	plain := Run(sc, Options{Seed: 3})
+	if traced.TraceHash != plain.TraceHash {
+		t.Fatalf("hash with trace %s, without %s", traced.TraceHash, plain.TraceHash)
+	}
+	lines, kinds := 0, map[string]int{}
+	sc2 := bufio.NewScanner(&buf)
+	sc2.Buffer(make([]byte, 1<<20), 1<<20)
+	var prev int64
+	for sc2.Scan() {
+		var ev TraceEvent
+		if err := json.Unmarshal(sc2.Bytes(), &ev); err != nil {
+			t.Fatalf("trace line %d: %v", lines+1, err)
+		}
+		if ev.At < prev {
+			t.Fatalf("trace line %d goes back in time: %d after %d", lines+1, ev.At, prev)
+		}
+		prev = ev.At
+		lines++
+		kinds[ev.Kind]++
+	}
+	if lines != traced.Events && lines == 0 {
+		t.Fatalf("trace has %d lines", lines)
+	}
+	for _, k := range []string{"send", "deliver", "call", "return", "leader", "fault"} {
+		if kinds[k] == 0 {
+			t.Errorf("trace has no %q events: %v", k, kinds)
+		}
+	}
+}
+
+// TestSameHashInAnotherProcess: nothing process-specific (map seeds,
+// addresses, time) reaches the run. The test binary runs itself again.
+func TestSameHashInAnotherProcess(t *testing.T) {
+	if os.Getenv("PLUMB_SIM_CHILD") != "" {
+		sc := load(t, os.Getenv("PLUMB_SIM_CHILD"))
+		fmt.Printf("hash=%s\n", Run(sc, Options{Seed: 11}).TraceHash)
+		return
+	}
+	path := filepath.Join(scenarioDir, "ip-change.yaml")
+	want := Run(load(t, path), Options{Seed: 11}).TraceHash
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSameHashInAnotherProcess$")
+	cmd.Env = append(os.Environ(), "PLUMB_SIM_CHILD="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "hash="+want) {
+		t.Fatalf("this process: hash=%s; child process:\n%s", want, out)
+	}
+}
+
+// TestWasmSameHash builds the simulator for GOOS=js GOARCH=wasm, runs it
+// under node, and compares trace hashes with native runs of the same seeds.
+func TestWasmSameHash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a wasm binary and runs node")
+	}
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is needed to run the wasm build (apt-get install nodejs); .ci/run installs it")
+	}
+	goroot := runtime.GOROOT()
+	wasm := filepath.Join(t.TempDir(), "plumb.wasm")
+	build := exec.Command("go", "build", "-o", wasm, "../wasm")
+	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build wasm: %v\n%s", err, out)
+	}
+	for _, name := range []string{"partition", "flaky-network"} {
+		path := filepath.Join(scenarioDir, name+".yaml")
+		const seeds = 2
+		run := exec.Command(nodeBin, "--stack-size=8192", filepath.Join(goroot, "lib", "wasm", "wasm_exec_node.js"),
+			wasm, "run", path, "--seed", "5", "--seeds", strconv.Itoa(seeds))
+		out, err := run.Output()
+		if err != nil {
+			t.Fatalf("wasm run of %s: %v\n%s", name, err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != seeds {
+			t.Fatalf("wasm run of %s printed %d lines, want %d:\n%s", name, len(lines), seeds, out)
+		}
+		sc := load(t, path)
+		for i, l := range lines {
+			var got struct {
+				Seed      uint64 `json:"seed"`
+				TraceHash string `json:"trace_hash"`
+				Verdict   string `json:"verdict"`
+			}
+			if err := json.Unmarshal([]byte(l), &got); err != nil {
+				t.Fatalf("wasm output %q: %v", l, err)
+			}
+			native := Run(sc, Options{Seed: 5 + uint64(i)})
+			if got.Seed != native.Seed || got.TraceHash != native.TraceHash || got.Verdict != string(native.Verdict) {
+				t.Errorf("%s seed %d: native hash %s (%s), wasm hash %s (%s)",
+					name, native.Seed, native.TraceHash, native.Verdict, got.TraceHash, got.Verdict)
+			}
+		}
+	}
+}
+
+// TestPlantedBugIsCaught proves the checks can fail: with linearizable reads
+// answered from local state (no ReadIndex), partition.yaml must find a
+// violation within a bounded number of seeds, and print how to reproduce it.
+func TestPlantedBugIsCaught(t *testing.T) {
+	const seedsMax = 20
+	path := filepath.Join(scenarioDir, "partition.yaml")
+	sc := load(t, path)
+	for seed := uint64(1); seed <= seedsMax; seed++ {
+		r := Run(sc, Options{Seed: seed, PlantBug: BugStaleReads})
+		if r.Verdict == VerdictViolation && !r.Linearizable {
+			t.Logf("caught at seed %d: %s\nreproduce: %s", seed, describe(r), reproduce(path, seed, BugStaleReads))
+			again := Run(sc, Options{Seed: seed, PlantBug: BugStaleReads})
+			if again.TraceHash != r.TraceHash || again.Verdict != r.Verdict {
+				t.Fatalf("the failing run did not reproduce: %s then %s", r.TraceHash, again.TraceHash)
+			}
+			return
+		}
+		if r.Verdict == VerdictError {
+			t.Fatalf("seed %d: %s", seed, describe(r))
+		}
+	}
+	t.Fatalf("the planted bug %q survived %d seeds of %s", BugStaleReads, seedsMax, path)
+}
+
+// TestRejectsUnknownBug: a typo in a bug name must not run plumb unplanted.
+func TestRejectsUnknownBug(t *testing.T) {
+	sc := load(t, filepath.Join(scenarioDir, "baseline.yaml"))
+	r := Run(sc, Options{Seed: 1, PlantBug: "stale-read"})
+	if r.Verdict != VerdictError || !strings.Contains(r.Error, "stale-read") {
+		t.Fatalf("got %s %q", r.Verdict, r.Error)
+	}
+}
