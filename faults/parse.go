@@ -6,7 +6,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var required = []string{"name", "duration"}
+var requiredFields = []string{"name", "duration"}
 
 // scenario reads the top-level mapping. Sections are read in dependency
 // order, not file order: faults need the cluster's size and the duration.
@@ -22,7 +22,7 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 	if err := p.known(path{}, f, known...); err != nil {
 		return nil, err
 	}
-	for _, key := range required {
+	for _, key := range requiredFields {
 		if f.get(key) == nil {
 			return nil, p.errorf(root, "missing required field %q (a scenario needs name and duration)", key)
 		}

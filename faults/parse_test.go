@@ -2,6 +2,7 @@ package faults
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -374,5 +375,32 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("Error() = %q, want one line %q", err.Error(), want)
 			}
 		})
+	}
+}
+
+// TestDocExample keeps the example in the package documentation (which the
+// README copies) parseable and equal to testdata/full.yaml.
+func TestDocExample(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(doc), "// # A scenario file\n//\n")
+	example, _, _ := strings.Cut(after, "//\n")
+	fromDoc, err := Parse("doc.go", []byte(strings.ReplaceAll(example, "//\t", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := Load("testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Scenario{fromDoc, fromFile} {
+		for i := range s.Faults {
+			s.Faults[i].Line = 0 // the file has a comment line the doc lacks
+		}
+	}
+	if !reflect.DeepEqual(fromDoc, fromFile) {
+		t.Errorf("doc.go's example differs from testdata/full.yaml:\n%+v\n%+v", fromDoc, fromFile)
 	}
 }

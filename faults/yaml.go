@@ -73,7 +73,7 @@ func (p *parser) document(data []byte) (*yaml.Node, error) {
 func (p *parser) decode(data []byte, dec *yaml.Decoder, n *yaml.Node) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = p.errorAt(1, "not valid YAML: %v", r)
+			err = p.errorAt(1, "not valid YAML: %s", show(fmt.Sprint(r)))
 		}
 	}()
 	err = dec.Decode(n)
@@ -254,27 +254,19 @@ func (p *parser) mapping(at path, n *yaml.Node) (*fields, error) {
 		return nil, p.typeError(at, n, "a mapping of fields")
 	}
 	f := &fields{node: n}
+	lines := map[string]int{} // key -> line, to find duplicates in linear time
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, value := n.Content[i], n.Content[i+1]
 		if key.Kind != yaml.ScalarNode {
 			return nil, p.errorf(key, "%sa key must be a plain name, got %s", at.prefix(), describe(key))
 		}
-		if f.get(key.Value) != nil {
-			return nil, p.errorf(key, "%sduplicate field %q (first at line %d)",
-				at.prefix(), clip(key.Value), f.keyLine(key.Value))
+		if first, ok := lines[key.Value]; ok {
+			return nil, p.errorf(key, "%sduplicate field %q (first at line %d)", at.prefix(), clip(key.Value), first)
 		}
+		lines[key.Value] = key.Line
 		f.pairs = append(f.pairs, pair{key, value})
 	}
 	return f, nil
-}
-
-func (f *fields) keyLine(key string) int {
-	for _, pr := range f.pairs {
-		if pr.key.Value == key {
-			return pr.key.Line
-		}
-	}
-	return 0
 }
 
 // known rejects the first key, in file order, that is not one of known.

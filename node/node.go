@@ -408,6 +408,16 @@ func (n *Node) Member(id uint64) (Member, bool) {
 	return cloneMember(*m), true
 }
 
+// PeerURL returns the first peer URL the applied membership has for member
+// id: where a transport sends that member's messages.
+func (n *Node) PeerURL(id uint64) (string, bool) {
+	m, ok := n.members.members[id]
+	if !ok || len(m.PeerURLs) == 0 {
+		return "", false
+	}
+	return m.PeerURLs[0], true
+}
+
 // HashKV returns the hash of the key-value history this member holds (see
 // mvcc.Store.Hash), its compact revision and its revision. Members that
 // applied the same entries return the same triple.

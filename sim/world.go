@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plumbdb/plumb/faults"
@@ -216,14 +217,13 @@ func (w *world) drive(m *member) {
 // the operator has not yet reported, that address is stale.
 func (w *world) send(from *member, env node.Envelope) {
 	to := env.Message.GetTo()
-	peer, ok := from.node.Member(to)
+	addr, ok := from.node.PeerURL(to)
 	toName := w.nameOf(to)
-	msgType := env.Message.GetType().String()
-	if !ok || len(peer.PeerURLs) == 0 {
+	msgType := msgTypeName(env.Message.GetType())
+	if !ok {
 		w.record(TraceEvent{Kind: "drop", Node: from.name, Peer: toName, Msg: msgType, Detail: "no address"})
 		return
 	}
-	addr := peer.PeerURLs[0]
 	dst, bound := w.byAddr[addr]
 	toIdx := dst
 	if !bound {
@@ -231,7 +231,7 @@ func (w *world) send(from *member, env node.Envelope) {
 	}
 	delays, copies := w.net.peerFate(from.idx, toIdx)
 	w.record(TraceEvent{Kind: "send", Node: from.name, Peer: toName, Msg: msgType,
-		Term: env.Message.GetTerm(), Index: env.Message.GetIndex(), Detail: fmt.Sprintf("copies=%d", copies)})
+		Term: env.Message.GetTerm(), Index: env.Message.GetIndex(), Detail: copiesDetail[copies]})
 	for c := range copies {
 		e := env
 		if c == 1 {
@@ -247,7 +247,7 @@ func (w *world) send(from *member, env node.Envelope) {
 // holds a reused address rejects traffic meant for another (Step checks the
 // cluster and member IDs).
 func (w *world) deliver(e *event) {
-	msgType := e.env.Message.GetType().String()
+	msgType := msgTypeName(e.env.Message.GetType())
 	fromName := w.members[e.from].name
 	idx, ok := w.byAddr[e.addr]
 	if !ok || !w.members[idx].alive() {
@@ -349,4 +349,24 @@ func (w *world) memberNames(ms []*member) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// copiesDetail names how many copies of a message the network delivers.
+var copiesDetail = [3]string{"lost", "", "duplicated"}
+
+// msgTypeNames caches raft message type names: protobuf's String() goes
+// through reflection, too slow for every message of a run.
+var msgTypeNames = func() map[raftpb.MessageType]string {
+	m := map[raftpb.MessageType]string{}
+	for v, name := range raftpb.MessageType_name {
+		m[raftpb.MessageType(v)] = name
+	}
+	return m
+}()
+
+func msgTypeName(t raftpb.MessageType) string {
+	if name, ok := msgTypeNames[t]; ok {
+		return name
+	}
+	return t.String()
 }

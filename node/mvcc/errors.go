@@ -13,6 +13,10 @@ var (
 	// ErrKeyNotFound: a Put with ignore_value or ignore_lease names a key
 	// that does not exist, or a transaction holds an empty operation.
 	ErrKeyNotFound = errors.New("etcdserver: key not found")
+	// ErrLeaseNotFound: a put names a lease that does not exist when it is
+	// applied (see Write.CheckLeases). etcd's gRPC form is "etcdserver:
+	// requested lease not found".
+	ErrLeaseNotFound = errors.New("lease not found")
 
 	// ErrEmptyKey and the errors below are ValidateTxn's.
 	ErrEmptyKey      = errors.New("etcdserver: key is not provided")

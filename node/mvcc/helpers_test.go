@@ -19,6 +19,8 @@ type harness struct {
 	t  testing.TB
 	be *backend.Memory
 	s  *mvcc.Store
+	// leases, when not nil, are the leases that exist (Write.CheckLeases).
+	leases map[int64]bool
 }
 
 func newHarness(t testing.TB) *harness {
@@ -48,6 +50,9 @@ func (h *harness) do(op any) (proto.Message, error) {
 	}
 	b := h.be.Begin()
 	w := h.s.Write(b)
+	if h.leases != nil {
+		w.CheckLeases(func(id int64) bool { return h.leases[id] })
+	}
 	var resp proto.Message
 	var err error
 	switch op := op.(type) {

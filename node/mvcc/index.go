@@ -99,28 +99,6 @@ func (ti *treeIndex) keys(key, end []byte, atRev int64) [][]byte {
 	return keys
 }
 
-// put records a put of key at rev. It reports whether the key was new to
-// the index, which undoing the put needs.
-func (ti *treeIndex) put(key []byte, rev revision) (created bool) {
-	if ki := ti.lookup(key); ki != nil {
-		ki.put(rev.main, rev.sub)
-		return false
-	}
-	ki := &keyIndex{key: bytes.Clone(key)}
-	ki.put(rev.main, rev.sub)
-	ti.tree.ReplaceOrInsert(ki)
-	return true
-}
-
-// tombstone records a deletion of key at rev.
-func (ti *treeIndex) tombstone(key []byte, rev revision) error {
-	ki := ti.lookup(key)
-	if ki == nil {
-		return errRevisionNotFound
-	}
-	return ki.tombstone(rev.main, rev.sub)
-}
-
 // compact compacts every keyIndex at rev, removes those left empty, and
 // returns the revisions the compaction keeps.
 func (ti *treeIndex) compact(rev int64) map[revision]struct{} {

@@ -97,8 +97,7 @@ func (v view) readKV(rev revision, keysOnly bool) *mvccpb.KeyValue {
 // executeRange is etcd's RangeRequest execution on top of rangeKeys: fetch
 // (all of it when sorting or filtering, else limit+1 to learn `more`),
 // filter by mod/create revision, sort, truncate to limit, strip values for
-// keys_only. The Header carries the view's revision. Sort targets are
-// checked by the caller (checkSortTarget).
+// keys_only. The Header carries the view's revision.
 func (v view) executeRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	// Values are skipped for keys_only, unless they are the sort key: etcd
 	// v3.7 sorts nil values then (in an unspecified order), plumb sorts by
@@ -111,6 +110,10 @@ func (v view) executeRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
 		keysOnly: r.GetKeysOnly() && !sortByValue,
 	})
 	if err != nil {
+		return nil, err
+	}
+	// etcd would panic only now, after the revision checks.
+	if err := checkSortTarget(r); err != nil {
 		return nil, err
 	}
 	kvs := filterKVs(rr.kvs, r)

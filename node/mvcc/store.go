@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/plumbdb/plumb/node/backend"
 )
@@ -121,10 +121,7 @@ func (s *Store) committed() view {
 // Range executes r on the committed state, with every etcd option (see
 // RangeRequest). The response's Header is nil: the node fills it, with the
 // current revision Rev.
-func (s *Store) Range(r *etcdserverpb.RangeRequest) (*etcdserverpb.RangeResponse, error) {
-	if err := checkSortTarget(r); err != nil {
-		return nil, err
-	}
+func (s *Store) Range(r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	resp, err := s.committed().executeRange(r)
 	if err != nil {
 		return nil, err
@@ -136,7 +133,7 @@ func (s *Store) Range(r *etcdserverpb.RangeRequest) (*etcdserverpb.RangeResponse
 // ReadTxn executes a read-only transaction (every operation of both
 // branches a Range: IsTxnReadOnly) on the committed state, as etcd serves
 // them without going through raft. The Header carries the revision only.
-func (s *Store) ReadTxn(r *etcdserverpb.TxnRequest) (*etcdserverpb.TxnResponse, error) {
+func (s *Store) ReadTxn(r *pb.TxnRequest) (*pb.TxnResponse, error) {
 	if !IsTxnReadOnly(r) {
 		return nil, ErrTxnNotReadOnly
 	}
@@ -145,14 +142,14 @@ func (s *Store) ReadTxn(r *etcdserverpb.TxnRequest) (*etcdserverpb.TxnResponse, 
 	if err := checkTxnRanges(v, r, path); err != nil {
 		return nil, err
 	}
-	resp := &etcdserverpb.TxnResponse{Header: &etcdserverpb.ResponseHeader{Revision: s.rev}, Succeeded: path.succeeded}
+	resp := &pb.TxnResponse{Header: &pb.ResponseHeader{Revision: s.rev}, Succeeded: path.succeeded}
 	for _, op := range path.ops(r) {
 		rr, err := v.executeRange(op.GetRequestRange())
 		if err != nil {
 			return nil, err
 		}
-		resp.Responses = append(resp.Responses, &etcdserverpb.ResponseOp{
-			Response: &etcdserverpb.ResponseOp_ResponseRange{ResponseRange: rr}})
+		resp.Responses = append(resp.Responses, &pb.ResponseOp{
+			Response: &pb.ResponseOp_ResponseRange{ResponseRange: rr}})
 	}
 	return resp, nil
 }
@@ -205,7 +202,7 @@ func (s *Store) HashByRev(rev int64) (hash uint32, compactRev, currentRev int64,
 		// Below the compaction point only what a compaction keeps counts,
 		// so a replica that compacted and one that has not agree; unless
 		// nothing is kept, where etcd hashes everything.
-		if r.main < compactRev && len(keep) > 0 {
+		if r.main <= compactRev && len(keep) > 0 {
 			if _, ok := keep[r]; !ok {
 				return nil
 			}

@@ -379,3 +379,27 @@ func TestErrorsAreEtcds(t *testing.T) {
 		t.Error("distinct errors compare equal")
 	}
 }
+
+func TestCheckLeases(t *testing.T) {
+	h := newHarness(t)
+	h.leases = map[int64]bool{1: true}
+	lput := func(key string, lease int64) *pb.PutRequest {
+		return &pb.PutRequest{Key: []byte(key), Value: []byte("v"), Lease: lease}
+	}
+	eq := pb.Compare_EQUAL
+	runSteps(t, h, []step{
+		{op: lput("a", 1), want: putResp(2, nil), rev: 2},
+		{op: lput("a", 2), err: mvcc.ErrLeaseNotFound, rev: 2},
+		// The lease is checked before ignore_value.
+		{op: &pb.PutRequest{Key: []byte("missing"), IgnoreValue: true, Lease: 2}, err: mvcc.ErrLeaseNotFound},
+		// Only the branch taken counts.
+		{op: txn(cmps(cmpVersion("a", eq, 1)), ops(opPut(lput("b", 1))), ops(opPut(lput("b", 2)))),
+			want: txnResp(3, true, respPut(putResp(3, nil))), rev: 3},
+		{op: txn(cmps(cmpVersion("a", eq, 1)), ops(opPut(put("c", "1")), opTxn(txn(nil, ops(opPut(lput("d", 2))), nil))), nil),
+			err: mvcc.ErrLeaseNotFound, rev: 3},
+		// Within a put of a transaction, ignore_value is checked first.
+		{op: txn(nil, ops(opPut(&pb.PutRequest{Key: []byte("missing"), IgnoreValue: true, Lease: 2})), nil), err: mvcc.ErrKeyNotFound},
+		{op: get("c"), want: rangeResp(0, false)},
+		{op: get("b"), want: rangeResp(1, false, leased(kv("b", "v", 3, 3, 1), 1))},
+	})
+}

@@ -138,23 +138,26 @@ func walkPath(r *pb.TxnRequest, p *txnPath, f func(op *pb.RequestOp) error) erro
 	return nil
 }
 
-// checkTxnPuts fails a transaction whose puts with ignore_value or
-// ignore_lease name a key missing before the transaction, before it writes
-// anything (etcd's checkRequestPut; unknown leases are the node's to check).
-func checkTxnPuts(v view, r *pb.TxnRequest, p *txnPath) error {
+// checkTxnPuts fails a transaction, before it writes anything, whose puts
+// with ignore_value or ignore_lease name a key missing before the
+// transaction, or whose puts name a lease checkLease refuses (etcd's
+// checkRequestPut, in that order for each put).
+func checkTxnPuts(v view, r *pb.TxnRequest, p *txnPath, checkLease func(id int64) error) error {
 	return walkPath(r, p, func(op *pb.RequestOp) error {
 		put := op.GetRequestPut()
-		if put == nil || !(put.GetIgnoreValue() || put.GetIgnoreLease()) {
+		if put == nil {
 			return nil
 		}
-		rr, err := v.rangeKeys(put.GetKey(), nil, rangeOptions{keysOnly: true})
-		if err != nil {
-			return err
+		if put.GetIgnoreValue() || put.GetIgnoreLease() {
+			rr, err := v.rangeKeys(put.GetKey(), nil, rangeOptions{keysOnly: true})
+			if err != nil {
+				return err
+			}
+			if len(rr.kvs) == 0 {
+				return ErrKeyNotFound
+			}
 		}
-		if len(rr.kvs) == 0 {
-			return ErrKeyNotFound
-		}
-		return nil
+		return checkLease(put.GetLease())
 	})
 }
 

@@ -41,6 +41,7 @@ func TestValidateTxn(t *testing.T) {
 		{"put twice in failure", txn(nil, nil, ops(p("a"), p("a"))), mvcc.ErrDuplicateKey},
 		{"same key in success and failure", txn(nil, ops(p("a")), ops(p("a"))), nil},
 		{"put and delete", txn(nil, ops(opDel(del("a")), p("a")), nil), mvcc.ErrDuplicateKey},
+		{"delete one key, put a later one", txn(nil, ops(opDel(del("a")), p("b"), p("a\x00")), nil), nil},
 		{"put inside a deleted span", txn(nil, ops(p("b"), delSpan("a", "c")), nil), mvcc.ErrDuplicateKey},
 		{"put at a deleted span's end", txn(nil, ops(p("c"), delSpan("a", "c")), nil), nil},
 		{"deletes may overlap", txn(nil, ops(delSpan("a", "c"), opDel(del("b"))), nil), nil},

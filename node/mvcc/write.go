@@ -17,12 +17,15 @@ import (
 // its changes get sub-revisions 0, 1, ..., and its reads see its own earlier
 // writes. The Store's index and revision move AT ONCE; the caller commits b
 // right after (if Commit fails the node must panic, as etcd does: the index
-// already holds the writes).
+// already holds the writes). Rolling back a batch a Write changed leaves the
+// Store ahead of its backend: discard the Store and Open it again.
 //
 // A request that fails returns an error and changes nothing.
 type Write struct {
 	s *Store
 	b backend.Batch
+
+	leaseExists func(id int64) bool // nil: leases are not checked
 
 	// The transaction in progress.
 	beginRev int64       // the store's revision when it began
@@ -42,6 +45,25 @@ type undoEntry struct {
 // Write returns a Write into b.
 func (s *Store) Write(b backend.Batch) *Write {
 	return &Write{s: s, b: b}
+}
+
+// CheckLeases makes the Write check, as etcd does when it applies a request,
+// that every put with a lease names one that exists: a top-level Put, and
+// the puts of the branches a Txn takes (which only the Txn's compares
+// decide). A missing lease fails the request with ErrLeaseNotFound before
+// anything is written. A lease may expire between the proposal and the
+// apply, so this check belongs to the apply path. Without CheckLeases,
+// leases are stored as given.
+func (w *Write) CheckLeases(exists func(id int64) bool) *Write {
+	w.leaseExists = exists
+	return w
+}
+
+func (w *Write) checkLease(id int64) error {
+	if id != 0 && w.leaseExists != nil && !w.leaseExists(id) {
+		return ErrLeaseNotFound
+	}
+	return nil
 }
 
 func (w *Write) begin() {
@@ -89,10 +111,13 @@ func (w *Write) view() view {
 }
 
 // Put stores a key (etcd's Put: prev_kv, ignore_value, ignore_lease;
-// ErrKeyNotFound if a value or lease is to be kept from a missing key). The
-// lease is stored as given: the node rejects unknown leases before. The
-// Header carries the revision only.
+// ErrKeyNotFound if a value or lease is to be kept from a missing key;
+// ErrLeaseNotFound for a missing lease, checked first, when CheckLeases was
+// given). The Header carries the revision only.
 func (w *Write) Put(r *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := w.checkLease(r.GetLease()); err != nil {
+		return nil, err
+	}
 	w.begin()
 	resp, err := w.put(r)
 	if err != nil {
@@ -118,7 +143,8 @@ func (w *Write) DeleteRange(r *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, 
 
 // Txn executes a transaction as etcd does: every compare (nested ones too)
 // on the state before the transaction, then the puts' ignore_value and
-// ignore_lease and the ranges' revisions are checked, then the operations
+// ignore_lease (and leases, see CheckLeases) and the ranges' revisions are
+// checked, then the operations
 // of the chosen branches run in order, each seeing the earlier ones' writes,
 // all under one revision. Nested responses carry their revisions as etcd's
 // do (a nested TxnResponse has an empty Header).
@@ -133,7 +159,7 @@ func (w *Write) Txn(r *pb.TxnRequest) (*pb.TxnResponse, error) {
 	before := w.view()
 	path := compareToPath(before, r)
 	if !IsTxnReadOnly(r) {
-		if err := checkTxnPuts(before, r, path); err != nil {
+		if err := checkTxnPuts(before, r, path, w.checkLease); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,184 @@
+// Package faults is the vocabulary of failures that plumb's simulator can
+// inject, and the scenario file format that schedules them: Parse and Load
+// read a YAML scenario, check every field, fill in every default, and return
+// a Scenario whose faults are sorted by time.
+//
+// The package imports nothing from the project (only the standard library
+// and gopkg.in/yaml.v3), so anything may import it: the simulator, the
+// command line, and the WebAssembly build of the browser visualiser. It
+// builds for GOOS=js. It only describes faults; the simulator (package sim)
+// decides how each one is carried out.
+//
+// # A scenario file
+//
+//	name: partition
+//	description: the leader is cut off from the majority, then healed
+//	cluster: {members: 3, heartbeat_interval: 100ms, election_timeout: 1s}
+//	network: {latency: 1ms..10ms, loss: 0.01, duplicate: 0, reorder: 0}
+//	workload: {clients: 8, rate: 10/s, keys: 16, ops: {put: 4, get: 4, delete: 1, cas: 1}, timeout: 1s}
+//	duration: 30s
+//	faults:
+//	  - {at: 5s, partition: {isolate: leader}}
+//	  - {at: 6s, partition: {groups: [[n1, n2], [n3]], for: 3s}}
+//	  - {at: 7s, partition: {one_way: {from: [n1], to: [n2, n3]}}}
+//	  - {at: 12s, heal: all}
+//	  - {at: 15s, kill: leader, restart_after: 2s}
+//	  - {at: 18s, restart: n2}
+//	  - {at: 20s, change_ip: n2, member_update_after: 1s}
+//	  - {at: 22s, network: {loss: 0.2, latency: 50ms..200ms, for: 5s}}
+//	expect: {linearizable: true, liveness_within: 5s, converge: true}
+//
+// Only name and duration are required; the smallest scenario is
+//
+//	name: baseline
+//	duration: 10s
+//
+// Mappings and lists may be written in flow style ({...}, [...]) or block
+// style (indented lines); both mean the same.
+//
+// # Values
+//
+//   - A duration is a Go duration: 300us, 100ms, 1.5s, 2m, 1m30s. A bare 0
+//     is allowed; any other bare number is an error, because its unit would
+//     be a guess. No duration may be negative.
+//   - A latency range is two durations, min..max (1ms..10ms), or one
+//     duration (5ms) for a fixed latency. min <= max <= 1m.
+//   - A probability is a number in [0,1): 0, 0.01, 0.5. 1 is not allowed: a
+//     link that drops every message is a partition; write one.
+//   - A rate is operations per second, written 10/s or as a plain number
+//     (10, 2.5).
+//   - A member is leader (whoever leads when the fault fires), follower (a
+//     follower picked by the simulator's seeded fault stream, so the same
+//     seed picks the same one), or n1..n7, a member by its 1-based index.
+//     A name beyond the cluster's size is an error, and so is follower in
+//     a 1-member cluster.
+//
+// # Top-level fields
+//
+//	name         required. The scenario's name: a-z, 0-9 and -, at most 64
+//	             bytes. It appears in summaries and reproduction commands.
+//	description  optional. Free text, at most 4096 bytes.
+//	cluster      optional. The cluster's shape; see below.
+//	network      optional. The base network; see below.
+//	workload     optional. The simulated clients; see below.
+//	duration     required. How much virtual time the run lasts; > 0, <= 1h.
+//	faults       optional. The timeline; see below. Default: no faults.
+//	expect       optional. The checks the run must pass; see below.
+//
+// # cluster
+//
+//	members             default 3. How many members; 1..7.
+//	heartbeat_interval  default 100ms (etcd's). 1ms..1s. One raft tick.
+//	election_timeout    default 1s (etcd's). At least 5 heartbeat intervals
+//	                    (etcd's rule), at most 50s (etcd's limit), and a
+//	                    whole multiple of heartbeat_interval, because raft
+//	                    counts both in ticks.
+//
+// # network
+//
+// The base network applies to every link, member to member and client to
+// member. A network fault overrides it for a while; heal: all restores it.
+//
+//	latency    default 1ms..10ms. Each message's delay, drawn from the range.
+//	loss       default 0. Probability a message is dropped.
+//	duplicate  default 0. Probability a message is delivered twice.
+//	reorder    default 0. Probability a message is held back by an extra
+//	           delay of up to 10x the latency's max, so later ones
+//	           overtake it.
+//
+// # workload
+//
+//	clients  default 8. How many simulated clients; 0..1000. 0 runs no
+//	         clients, for scenarios that only watch the cluster.
+//	rate     default 10/s. Operations per second, per client; up to
+//	         10000/s, and above 0 when there are clients.
+//	keys     default 16. How many distinct keys the clients use;
+//	         1..100000. Few keys make conflicts, and so bugs, likely.
+//	ops      default {put: 4, get: 4, delete: 1, cas: 1}. Relative weights
+//	         of the operations a client picks; each 0..1000000, at least
+//	         one above 0. Weights left out of an ops mapping are 0, not
+//	         their defaults: ops: {put: 1} means only puts.
+//	timeout  default 1s. Per-operation client timeout; > 0, <= 1h. An
+//	         operation that times out has an unknown outcome.
+//
+// # expect
+//
+//	linearizable     default true. The clients' history must be
+//	                 linearizable.
+//	liveness_within  default 0 (not checked). After the last fault's effect
+//	                 ends (see below), the cluster must serve writes again
+//	                 within this long. 0..1h.
+//	converge         default true. Once healed, all members must hold the
+//	                 same key-value state.
+//
+// # faults
+//
+// faults is a list. Each fault is a mapping with at, exactly one kind key
+// (partition, heal, kill, restart, change_ip or network), and the options
+// of that kind. at is required: the virtual time the fault fires, from 0
+// up to but not including duration.
+//
+// Faults fire in order of at; faults with the same at fire in file order.
+// A fault's effect may last (for, restart_after, member_update_after), and
+// must end by duration. The latest end of any fault, or the latest at when
+// nothing lasts longer, is where liveness_within is measured from
+// (Scenario.LastFaultEnd).
+//
+//	partition: {isolate: M}
+//	    Cut member M off from every other member, both directions.
+//	partition: {groups: [[M, ...], [M, ...], ...]}
+//	    Split members into groups; no message crosses from one group to
+//	    another. Members not named form one more group. No group may be
+//	    empty, no member may be named twice, and one group that names
+//	    every member is an error (it cuts nothing). If leader or follower
+//	    turns out, when the fault fires, to be a member named elsewhere in
+//	    the partition, the simulator fails the run.
+//	partition: {one_way: {from: [M, ...], to: [M, ...]}}
+//	    Drop messages from each member in from to each member in to; the
+//	    reverse direction still works. Both lists are non-empty, and no
+//	    member is on both sides.
+//	partition: {..., for: D}
+//	    Optional on any partition: heal this cut by itself after D.
+//	    Without it the cut lasts until heal: all.
+//	heal: all
+//	    Remove every partition and restore the base network. all is the
+//	    only kind of heal.
+//	kill: M
+//	    Crash member M: it loses its memory and its unsynced disk writes.
+//	kill: M, restart_after: D
+//	    Option: restart it D later. Without it the member stays down until
+//	    a restart fault.
+//	restart: nN
+//	    Restart killed member nN from its disk. Only a named member, since
+//	    the leader and the followers are alive by definition.
+//	change_ip: M
+//	    Give member M a new address. Messages sent to the old one are lost,
+//	    or reach whoever holds that address next.
+//	change_ip: M, member_update_after: D
+//	    Option: D later an operator runs member update with the new
+//	    address. Without it nobody does.
+//	network: {latency: R, loss: P, duplicate: P, reorder: P, for: D}
+//	    Override any of the base network's fields for every link; at least
+//	    one of latency, loss, duplicate, reorder. Option for: restore the
+//	    base network after D; without it, until heal: all.
+//
+// # Errors
+//
+// Parse is strict: a file it accepts means what it says. It stops at the
+// first problem and returns an *Error that names the file, the line and
+// what is wrong, on one line:
+//
+//	scenarios/x.yaml:7: fault 2: unknown field "restart_afterr" (known: at, kill, restart_after)
+//	scenarios/x.yaml:3: cluster.election_timeout: "1x": not a duration (use e.g. 100ms, 1s)
+//	scenarios/x.yaml:9: fault 4 at 40s is after the end of the scenario (duration 30s)
+//	scenarios/x.yaml:8: fault 1: partition.isolate: unknown member "n5" (the cluster has 3 members: n1..n3)
+//
+// Faults are numbered from 1 in file order. Errors include: YAML syntax
+// errors, unknown fields (the message lists the known ones), duplicate
+// fields, a value of the wrong type, a missing name, duration or at, any
+// value outside its limits, an option of another kind of fault
+// (restart_after on a heal), a fault with no kind or two, and an effect
+// that would end after duration. YAML aliases (*name) are rejected, and so
+// are files over 1 MiB, files that are not UTF-8, and files with more than
+// one YAML document or more than 1000 faults.
+package faults
