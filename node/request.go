@@ -76,8 +76,8 @@ func (n *Node) Submit(req Request) {
 	case req.Put != nil:
 		n.submitPut(req)
 	case req.DeleteRange != nil:
-		if len(req.DeleteRange.Key) == 0 {
-			n.fail(req, mvcc.ErrEmptyKey)
+		if err := mvcc.ValidateDeleteRange(req.DeleteRange); err != nil {
+			n.fail(req, err)
 			return
 		}
 		n.propose(req, &pb.InternalRaftRequest{DeleteRange: req.DeleteRange})
@@ -95,8 +95,8 @@ func (n *Node) Submit(req Request) {
 }
 
 func (n *Node) submitRange(req Request) {
-	if len(req.Range.Key) == 0 {
-		n.fail(req, mvcc.ErrEmptyKey)
+	if err := mvcc.ValidateRange(req.Range); err != nil {
+		n.fail(req, err)
 		return
 	}
 	n.read(req, req.Range.Serializable)
@@ -111,17 +111,19 @@ func (n *Node) submitTxn(req Request) {
 		n.fail(req, ErrLeaseNotFound)
 		return
 	}
-	if readOnly, serializable := txnReadOnly(req.Txn); readOnly {
-		n.read(req, serializable)
+	if mvcc.IsTxnReadOnly(req.Txn) {
+		n.read(req, txnSerializable(req.Txn))
 		return
 	}
 	n.propose(req, &pb.InternalRaftRequest{Txn: req.Txn})
 }
 
 func (n *Node) submitPut(req Request) {
+	if err := mvcc.ValidatePut(req.Put); err != nil {
+		n.fail(req, err)
+		return
+	}
 	switch {
-	case len(req.Put.Key) == 0:
-		n.fail(req, mvcc.ErrEmptyKey)
 	case req.Put.Lease != 0:
 		// Leases are not implemented yet; no lease can exist.
 		n.fail(req, ErrLeaseNotFound)
@@ -199,9 +201,7 @@ func (n *Node) answerRead(req Request) {
 
 // readTxn evaluates a transaction that writes nothing on committed state.
 func (n *Node) readTxn(r *pb.TxnRequest) (*pb.TxnResponse, error) {
-	b := n.be.Begin()
-	defer b.Rollback()
-	resp, err := n.kv.Write(b).Txn(r)
+	resp, err := n.kv.ReadTxn(r)
 	if resp != nil {
 		resp.Header = n.header()
 	}
@@ -397,27 +397,17 @@ func (rs *readState) prune() {
 	rs.pending = kept
 }
 
-func txnReadOnly(r *pb.TxnRequest) (readOnly, serializable bool) {
-	serializable = true
-	var walk func(ops []*pb.RequestOp) bool
-	walk = func(ops []*pb.RequestOp) bool {
+// txnSerializable reports whether every range of a read-only txn asks for
+// serializable reads (etcd's isTxnSerializable).
+func txnSerializable(r *pb.TxnRequest) bool {
+	for _, ops := range [][]*pb.RequestOp{r.Success, r.Failure} {
 		for _, op := range ops {
-			switch {
-			case op.GetRequestRange() != nil:
-				serializable = serializable && op.GetRequestRange().Serializable
-			case op.GetRequestTxn() != nil:
-				t := op.GetRequestTxn()
-				if !walk(t.Success) || !walk(t.Failure) {
-					return false
-				}
-			default:
+			if rr := op.GetRequestRange(); rr != nil && !rr.Serializable {
 				return false
 			}
 		}
-		return true
 	}
-	readOnly = walk(r.Success) && walk(r.Failure)
-	return readOnly, serializable
+	return true
 }
 
 func txnHasLease(r *pb.TxnRequest) bool {
