@@ -86,6 +86,12 @@ func (w *world) partition(f faults.Fault) {
 			var gn []string
 			for _, t := range g {
 				m, _ := w.resolve(t)
+				if group[m.idx] != 0 {
+					// faults rejects a member named twice; leader and
+					// follower are only known now.
+					panic(fmt.Sprintf("sim: fault at line %d: %s resolves to %s, already in another group of the partition",
+						f.Line, t, m.name))
+				}
 				group[m.idx] = gi + 1
 				gn = append(gn, m.name)
 			}
