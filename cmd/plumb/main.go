@@ -6,6 +6,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -21,30 +22,38 @@ const (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() {
+func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
+
+// run is the whole command: it returns the exit code instead of exiting, so
+// tests can call it.
+func run(args []string, stdout, stderr io.Writer) int {
 	app := &cli.App{
-		Name:    "plumb",
-		Usage:   "an etcd-compatible key-value store, and a deterministic simulator that proves it",
-		Version: version,
+		Name:      "plumb",
+		Usage:     "an etcd-compatible key-value store, and a deterministic simulator that proves it",
+		Version:   version,
+		Writer:    stdout,
+		ErrWriter: stderr,
 		Commands: []*cli.Command{
 			simCommand(),
 		},
-		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits below
+		ExitErrHandler: func(*cli.Context, error) {}, // run reports below
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return badInput(err)
 		},
 	}
-	if err := app.Run(interspersed(os.Args, app.Commands)); err != nil {
-		var coded cli.ExitCoder
-		if errors.As(err, &coded) {
-			if msg := err.Error(); msg != "" {
-				fmt.Fprintln(os.Stderr, "plumb:", msg)
-			}
-			os.Exit(coded.ExitCode())
-		}
-		fmt.Fprintln(os.Stderr, "plumb:", err)
-		os.Exit(exitBadInput)
+	err := app.Run(interspersed(args, app.Commands))
+	if err == nil {
+		return exitOK
 	}
+	var coded cli.ExitCoder
+	if errors.As(err, &coded) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stderr, "plumb:", msg)
+		}
+		return coded.ExitCode()
+	}
+	fmt.Fprintln(stderr, "plumb:", err)
+	return exitBadInput
 }
 
 func badInput(err error) error { return cli.Exit(err.Error(), exitBadInput) }
