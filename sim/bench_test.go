@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -17,7 +18,11 @@ import (
 //   - x-realtime-checked: simulated seconds per wall second, both together.
 //
 // go test ./sim -run '^$' -bench Scenario -benchtime 20x
+//
+// The GC runs at GOGC=400, as `plumb sim run` sets it: a run's live heap is
+// a few megabytes, so the default collects far more often than it needs to.
 func BenchmarkScenario(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	for _, name := range []string{"baseline", "partition", "leader-kill", "ip-change", "flaky-network"} {
 		b.Run(name, func(b *testing.B) {
 			sc, err := faults.Load("../scenarios/" + name + ".yaml")

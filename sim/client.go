@@ -75,7 +75,7 @@ func (w *world) clientNext(c *client) {
 	req.ID = replyID(c.idx, c.seq)
 	w.record(TraceEvent{Kind: "call", Client: c.idx + 1, Detail: describeOp(rec)})
 	w.schedule(&event{at: w.now + w.sc.Workload.Timeout.Nanoseconds(), kind: evClientTimeout, index: c.idx, op: c.seq})
-	w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evRequest, addr: c.endpoints[c.endpoint], req: req, index: c.idx})
+	w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evRequest, addr: c.endpoints[c.endpoint], req: &req, index: c.idx})
 }
 
 func keyName(k int) string { return fmt.Sprintf("key-%03d", k) }
@@ -128,24 +128,24 @@ func (w *world) requestArrives(e *event) {
 	idx, ok := w.byAddr[e.addr]
 	if !ok || !w.members[idx].alive() {
 		w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evReply,
-			rep: node.Reply{ID: e.req.ID, Err: errConnRefused}})
+			rep: &node.Reply{ID: e.req.ID, Err: errConnRefused}})
 		return
 	}
 	m := w.members[idx]
-	m.node.Submit(e.req)
+	m.node.Submit(*e.req)
 	w.drive(m)
 }
 
 // replyFrom sends a member's reply back to its client.
 func (w *world) replyFrom(m *member, rep node.Reply) {
-	w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evReply, rep: rep, index: m.idx})
+	w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evReply, rep: &rep, index: m.idx})
 }
 
 // replyArrives completes a client's operation, unless it already timed out.
 func (w *world) replyArrives(e *event) {
 	ci, seq := splitReplyID(e.rep.ID)
 	if ci == len(w.clients) {
-		w.operatorReply(seq, e.rep)
+		w.operatorReply(seq, *e.rep)
 		return
 	}
 	c := w.clients[ci]
@@ -158,7 +158,7 @@ func (w *world) replyArrives(e *event) {
 		w.finishFailed(c, rec, e.rep.Err)
 		return
 	}
-	fillResult(&rec, e.rep)
+	fillResult(&rec, *e.rep)
 	rec.Outcome = linearizability.OutcomeOK
 	w.learn(c, rec)
 	w.finish(c, rec)

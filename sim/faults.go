@@ -215,7 +215,7 @@ func (w *world) operatorAttempt(m *member) {
 		MemberUpdate: &pb.MemberUpdateRequest{ID: m.id, PeerURLs: []string{m.peerURL()}}}
 	w.record(TraceEvent{Kind: "operator", Node: m.name, Detail: fmt.Sprintf("member update %s --peer-urls=%s via %s (attempt %d)",
 		m.name, m.peerURL(), via.name, job.attempts)})
-	w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evRequest, addr: via.clientURL(), req: req})
+	w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evRequest, addr: via.clientURL(), req: &req})
 	w.schedule(&event{at: w.now + int64(w.sc.Workload.Timeout), kind: evMemberUpdate, index: m.idx, op: job.inFlight})
 }
 

@@ -33,9 +33,9 @@ type event struct {
 	id    uint64 // cut or network-change ID
 	addr  string
 	env   node.Envelope
-	req   node.Request
-	rep   node.Reply
-	from  int // sender's member index, for message traces
+	req   *node.Request // evRequest
+	rep   *node.Reply   // evReply
+	from  int           // sender's member index, for message traces
 }
 
 // eventQueue is a binary min-heap ordered by (at, seq). It is written out

@@ -22,6 +22,10 @@ type Memory struct {
 	buckets   map[string]*memBucket
 	sizeBytes int64
 	open      *memBatch
+	// spare holds the last finished batch's per-bucket maps, cleared, for
+	// the next batch: the simulator commits one small batch per applied
+	// entry, and making these maps anew was a tenth of its time.
+	spare map[string]*memPending
 }
 
 var _ Backend = (*Memory)(nil)
@@ -70,7 +74,12 @@ func (m *Memory) Begin() Batch {
 	if m.open != nil {
 		panic("backend: Begin while another batch is open")
 	}
-	m.open = &memBatch{m: m, pending: make(map[string]*memPending)}
+	pending := m.spare
+	m.spare = nil
+	if pending == nil {
+		pending = make(map[string]*memPending)
+	}
+	m.open = &memBatch{m: m, pending: pending}
 	return m.open
 }
 
@@ -202,7 +211,9 @@ func (b *memBatch) Delete(bucket, key []byte) {
 func (b *memBatch) Commit() error {
 	b.mustBeOpen()
 	for name, p := range b.pending {
-		b.m.apply(name, p)
+		if len(p.ops) > 0 {
+			b.m.apply(name, p)
+		}
 	}
 	b.finish()
 	return nil
@@ -217,6 +228,12 @@ func (b *memBatch) Rollback() {
 
 func (b *memBatch) finish() {
 	b.finished = true
+	for _, p := range b.pending {
+		clear(p.ops) // keeps the map's room for the next batch
+	}
+	if b.m.spare == nil {
+		b.m.spare = b.pending
+	}
 	b.pending = nil
 	if b.m.open == b {
 		b.m.open = nil
