@@ -74,6 +74,10 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	if err := proto.Unmarshal(e.Data, &r); err != nil {
 		panic(fmt.Sprintf("node %s: committed entry %d does not decode: %v", FormatID(n.cfg.ID), e.GetIndex(), err))
 	}
+	if !n.sessions.admit(b, r.ID, r.Header.GetID()) {
+		n.duplicates++
+		return replies
+	}
 	var rep Reply
 	switch {
 	case r.Put != nil:
@@ -316,6 +320,7 @@ func (n *Node) maybePublish() {
 	}
 	n.publishAfterTick = n.ticks + int64(n.cfg.ElectionTicks)
 	r := &pb.InternalRaftRequest{
+		ID:     n.cfg.ID,
 		Header: &pb.RequestHeader{ID: n.nextID()},
 		ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
 			Member_ID:        n.cfg.ID,

@@ -136,16 +136,19 @@ type Output struct {
 
 // Status is a snapshot of a member's state, for status APIs and the simulator.
 type Status struct {
-	ID, Lead, Term   uint64
-	State            raft.StateType
-	Commit, Applied  uint64
-	Revision         int64
-	CompactRevision  int64
-	PendingRequests  int
-	ClusterID        uint64
-	LeaderTransferee uint64
-	Removed, Stopped bool
-	ConsistentIndex  uint64
+	ID, Lead, Term  uint64
+	State           raft.StateType
+	Commit, Applied uint64
+	Revision        int64
+	CompactRevision int64
+	PendingRequests int
+	// DuplicatesDropped counts proposals skipped because they were
+	// applied before (see dedupe.go).
+	DuplicatesDropped int
+	ClusterID         uint64
+	LeaderTransferee  uint64
+	Removed, Stopped  bool
+	ConsistentIndex   uint64
 }
 
 // Node is one replica: a raft.RawNode, the MVCC state machine and the
@@ -159,6 +162,10 @@ type Node struct {
 	be      backend.Backend
 	kv      *mvcc.Store
 	members *membership
+	// sessions drops duplicate proposals; see dedupe.go.
+	sessions proposers
+	// duplicates counts proposals skipped as duplicates, for Status.
+	duplicates int
 
 	lead, term uint64
 	applied    uint64
@@ -193,6 +200,10 @@ func New(c Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	sessions, err := loadProposers(cfg.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                       cfg.ID,
 		ElectionTick:             cfg.ElectionTicks,
@@ -217,9 +228,14 @@ func New(c Config) (*Node, error) {
 		be:         cfg.Backend,
 		kv:         kv,
 		members:    ms,
+		sessions:   sessions,
 		proposed:   map[uint64]*waiter{},
 		nextSuffix: uint64(cfg.StartMillis) << requestIDCounterBits & requestIDSuffixMask,
 	}
+	// Request IDs must keep growing across restarts, or the session check
+	// would drop this member's new proposals; a clock that went back is no
+	// excuse.
+	n.nextSuffix = max(n.nextSuffix, sessions[cfg.ID]&requestIDSuffixMask)
 	n.applied, _ = kv.ConsistentIndex()
 	if err := n.bootstrapIfEmpty(); err != nil {
 		return nil, err
@@ -378,20 +394,21 @@ func (n *Node) Status() Status {
 	bs := n.rn.BasicStatus()
 	ci, _ := n.kv.ConsistentIndex()
 	return Status{
-		ID:               n.cfg.ID,
-		ClusterID:        n.cfg.ClusterID,
-		Lead:             bs.Lead,
-		Term:             bs.HardState.GetTerm(),
-		State:            bs.RaftState,
-		Commit:           bs.HardState.GetCommit(),
-		Applied:          n.applied,
-		Revision:         n.kv.Rev(),
-		CompactRevision:  n.kv.CompactRev(),
-		PendingRequests:  n.waiters.live,
-		LeaderTransferee: bs.LeadTransferee,
-		Removed:          n.removed,
-		Stopped:          n.stopped(),
-		ConsistentIndex:  ci,
+		ID:                n.cfg.ID,
+		ClusterID:         n.cfg.ClusterID,
+		Lead:              bs.Lead,
+		Term:              bs.HardState.GetTerm(),
+		State:             bs.RaftState,
+		Commit:            bs.HardState.GetCommit(),
+		Applied:           n.applied,
+		Revision:          n.kv.Rev(),
+		CompactRevision:   n.kv.CompactRev(),
+		PendingRequests:   n.waiters.live,
+		DuplicatesDropped: n.duplicates,
+		LeaderTransferee:  bs.LeadTransferee,
+		Removed:           n.removed,
+		Stopped:           n.stopped(),
+		ConsistentIndex:   ci,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/plumbdb/plumb/node"
 	"github.com/plumbdb/plumb/node/backend"
@@ -24,6 +25,7 @@ type cluster struct {
 	logs    map[uint64]*node.MemoryLog
 	bes     map[uint64]*backend.Memory
 	cut     map[uint64]bool
+	dupProp bool // deliver every MsgProp twice, as a duplicating network would
 	replies map[uint64]node.Reply
 	initial []node.Member
 	cid     uint64
@@ -76,6 +78,16 @@ func (c *cluster) settle() {
 		}
 		if len(msgs) == 0 {
 			return
+		}
+		if c.dupProp {
+			var twice []node.Envelope
+			for _, m := range msgs {
+				twice = append(twice, m)
+				if m.Message.GetType() == raftpb.MessageType_MsgProp {
+					twice = append(twice, node.Envelope{ClusterID: m.ClusterID, Message: proto.CloneOf(m.Message)})
+				}
+			}
+			msgs = twice
 		}
 		for _, m := range msgs {
 			to, from := m.Message.GetTo(), m.Message.GetFrom()
@@ -375,5 +387,29 @@ func TestMembersPublishClientURLs(t *testing.T) {
 	m, _ := n.Member(id)
 	if !slices.Equal(m.ClientURLs, []string{"http://127.0.0.1:2379"}) {
 		t.Fatalf("member %+v: client URLs not published", m)
+	}
+}
+
+// TestDuplicateProposalAppliedOnce: a proposal the network delivers twice
+// is appended twice by the leader, but applied once: the second copy must
+// not undo a later write (see dedupe.go). Found by flaky-network.yaml.
+func TestDuplicateProposalAppliedOnce(t *testing.T) {
+	c := newCluster(t, 3)
+	lead, f := c.leader(), c.follower()
+	c.dupProp = true
+	c.do(f, put("k", "first")) // forwarded to the leader, twice
+	c.dupProp = false
+	last := c.do(lead, put("k", "second"))
+	c.tick(2)
+	for _, id := range c.ids {
+		g := c.do(id, node.Request{Range: &pb.RangeRequest{Key: []byte("k"), Serializable: true}})
+		kv := g.Range.Kvs[0]
+		if string(kv.Value) != "second" || kv.Version != 2 || kv.ModRevision != last.Put.Header.Revision {
+			t.Errorf("member %x: %s version %d mod %d; want second, version 2, mod %d",
+				id, kv.Value, kv.Version, kv.ModRevision, last.Put.Header.Revision)
+		}
+		if got := c.nodes[id].Status().DuplicatesDropped; got != 1 {
+			t.Errorf("member %x dropped %d duplicates, want 1", id, got)
+		}
 	}
 }

@@ -139,7 +139,7 @@ func (n *Node) propose(req Request, r *pb.InternalRaftRequest) {
 		return
 	}
 	id := n.nextID()
-	r.Header = &pb.RequestHeader{ID: id}
+	r.ID, r.Header = n.cfg.ID, &pb.RequestHeader{ID: id}
 	data, err := proto.Marshal(r)
 	if err != nil {
 		n.fail(req, fmt.Errorf("node: encode request: %w", err))

@@ -1,0 +1,65 @@
+package node
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+
+	"github.com/plumbdb/plumb/node/backend"
+)
+
+// Duplicate proposals.
+//
+// raft is idempotent for every message but one: a proposal (MsgProp) that
+// reaches the leader twice is appended twice, and a put applied twice can
+// undo a later, acknowledged write. TCP never duplicates, which is all etcd
+// relies on; plumb's simulated network does, and a store that is proven
+// correct must not lean on its transport. So the state machine keeps a
+// session per proposing member, as in the Raft paper (section 6.3): each
+// proposal carries its proposer's member ID (InternalRaftRequest.ID, a
+// field etcd's v3 requests leave unused) and that member's request ID
+// (Header.ID), which only grows; the applied state records, per proposer,
+// the highest request ID applied, in the same backend batch as the entries;
+// and a proposal whose ID is not above it is skipped. Every member makes
+// the same decision from the same log and state, across restarts and
+// snapshots. Skipping is always safe: a proposal that arrives out of order
+// is dropped like a lost message, and its client sees a timeout, which is
+// already an unknown outcome.
+
+var bucketProposers = []byte("proposers")
+
+// proposers maps a proposing member's ID to the highest request ID of its
+// that was applied.
+type proposers map[uint64]uint64
+
+func loadProposers(r backend.Reader) (proposers, error) {
+	ps := proposers{}
+	err := r.ForEach(bucketProposers, func(k, v []byte) error {
+		id, err := strconv.ParseUint(string(k), 16, 64)
+		if err != nil || len(v) != 8 {
+			return fmt.Errorf("proposer record %q is corrupt", k)
+		}
+		ps[id] = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load proposers: %w", err)
+	}
+	return ps, nil
+}
+
+// admit reports whether the proposal (proposer, reqID) is applied for the
+// first time, and if so records it in b.
+func (ps proposers) admit(b backend.Batch, proposer, reqID uint64) bool {
+	if proposer == 0 {
+		return true // bootstrap and leader entries carry no session
+	}
+	if reqID <= ps[proposer] {
+		return false
+	}
+	ps[proposer] = reqID
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], reqID)
+	b.Put(bucketProposers, []byte(FormatID(proposer)), v[:])
+	return true
+}
