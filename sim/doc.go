@@ -1,0 +1,40 @@
+// Package sim is plumb's simulated world: a deterministic discrete-event
+// simulation of a cluster of real plumb members (package node) on a
+// simulated network, with simulated clients, an operator and faults from a
+// scenario file (package faults), whose client history is checked for
+// linearizability (package linearizability).
+//
+// What belongs here:
+//   - the event queue, ordered by (virtual time, sequence number);
+//   - the network: members and clients reach each other by address (an IP
+//     and port in a URL string); every member-to-member link has latency,
+//     loss, duplication, reordering and directional cuts (partitions);
+//     client links have latency only;
+//   - members: a node.Node and its storage. A crash drops the node (its
+//     memory); a restart builds a new one from the same storage through
+//     node.New, the code path the production server uses. An IP change
+//     restarts the member on a new address; until the operator runs member
+//     update, the others send to the old address, where nobody listens;
+//   - clients: each runs one operation at a time with a timeout, sticks to
+//     one endpoint and fails over to the next on a timeout or an
+//     "unavailable" error, as clientv3 does when a connection breaks. Every
+//     operation is recorded with its call and return times; a timeout or
+//     "leader changed" is an unknown outcome, never a guessed one;
+//   - the operator, who runs member update after an IP change, retrying;
+//   - the trace: every event, hashed (SHA-256) into the run's trace hash and
+//     optionally written as JSON lines;
+//   - the checks after a run: linearizability, convergence and liveness.
+//
+// The determinism contract: a Run is a pure function of the scenario, the
+// seed and the code. Nothing here starts a goroutine, uses a channel,
+// reads the wall clock, uses global randomness or lets map order reach an
+// output. All randomness comes from named streams (network, clients,
+// faults, clock, raft) derived from the one seed; raft's election timeouts
+// come from crypto/rand.Reader, which Run points at the raft stream for its
+// duration (so one process runs one simulation at a time: parallel seeds
+// need worker processes). The same seed gives the same trace hash twice, in
+// another process, and under GOOS=js (the tests prove all three).
+//
+// Imports: node/..., faults and linearizability from the project; never
+// server or node/backend/bolt (they do not build for wasm), os or net.
+package sim
