@@ -168,7 +168,7 @@ func (n *Node) applyConfChange(b backend.Batch, e *raftpb.Entry, fresh bool, rep
 	if verdict != nil {
 		cc.NodeId = proto.Uint64(0)
 	}
-	n.rn.ApplyConfChange(&cc)
+	n.confState = n.rn.ApplyConfChange(&cc)
 	if !fresh {
 		return replies
 	}

@@ -17,6 +17,10 @@ type LogStore interface {
 	// three may be empty. The node calls Save BEFORE it sends the messages
 	// of the same Ready, as raft requires.
 	Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error
+	// SaveSnapshot records a snapshot of the applied state at index, whose
+	// membership is cs, and compacts the log behind it, keeping up to
+	// keepEntries entries before index for followers a little behind.
+	SaveSnapshot(index uint64, cs *raftpb.ConfState, keepEntries uint64) error
 }
 
 // MemoryLog is a LogStore held in memory. The simulator keeps the object
@@ -45,6 +49,26 @@ func (l *MemoryLog) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftp
 	if hs != nil && !raft.IsEmptyHardState(hs) {
 		if err := l.SetHardState(hs); err != nil {
 			return fmt.Errorf("set hard state: %w", err)
+		}
+	}
+	return nil
+}
+
+// SaveSnapshot implements LogStore.
+func (l *MemoryLog) SaveSnapshot(index uint64, cs *raftpb.ConfState, keepEntries uint64) error {
+	if _, err := l.CreateSnapshot(index, cs, nil); err != nil {
+		return fmt.Errorf("create snapshot: %w", err)
+	}
+	if index <= keepEntries {
+		return nil
+	}
+	first, err := l.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if compactTo := index - keepEntries; compactTo > first {
+		if err := l.Compact(compactTo); err != nil {
+			return fmt.Errorf("compact log to %d: %w", compactTo, err)
 		}
 	}
 	return nil

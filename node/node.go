@@ -57,6 +57,11 @@ type Config struct {
 	MaxPendingRequests  int
 	MaxTxnOps           int
 	MaxRequestBytes     int
+	// SnapshotCount is etcd's --snapshot-count: applied entries between
+	// snapshots (default 10000). SnapshotCatchUpEntries are kept in the log
+	// behind a snapshot for followers a little behind (default 5000).
+	SnapshotCount          int
+	SnapshotCatchUpEntries int
 	// StartMillis seeds request IDs (etcd puts the start time in them), so
 	// that a restarted member never reuses an ID still in a peer's log.
 	StartMillis int64
@@ -88,6 +93,12 @@ func (c *Config) withDefaults() Config {
 	if out.MaxRequestBytes == 0 {
 		out.MaxRequestBytes = DefaultMaxRequestBytes
 	}
+	if out.SnapshotCount == 0 {
+		out.SnapshotCount = DefaultSnapshotCount
+	}
+	if out.SnapshotCatchUpEntries == 0 {
+		out.SnapshotCatchUpEntries = min(DefaultSnapshotCatchUpEntries, out.SnapshotCount)
+	}
 	if out.Logger == nil {
 		out.Logger = discardLogger{}
 	}
@@ -106,6 +117,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("node: election ticks (%d) must exceed heartbeat ticks (%d) > 0", c.ElectionTicks, c.HeartbeatTicks)
 	case c.RequestTimeoutTicks <= 0, c.MaxPendingRequests <= 0, c.MaxTxnOps <= 0, c.MaxRequestBytes <= 0:
 		return errors.New("node: request limits must be positive")
+	case c.SnapshotCount <= 0 || c.SnapshotCatchUpEntries < 0:
+		return fmt.Errorf("node: snapshot count %d must be positive", c.SnapshotCount)
 	}
 	return nil
 }
@@ -145,10 +158,15 @@ type Status struct {
 	// DuplicatesDropped counts proposals skipped because they were
 	// applied before (see dedupe.go).
 	DuplicatesDropped int
-	ClusterID         uint64
-	LeaderTransferee  uint64
-	Removed, Stopped  bool
-	ConsistentIndex   uint64
+	// SnapshotIndex is the newest snapshot's index; Snapshots counts those
+	// taken and SnapshotsInstalled those received, since the member started.
+	SnapshotIndex      uint64
+	Snapshots          int
+	SnapshotsInstalled int
+	ClusterID          uint64
+	LeaderTransferee   uint64
+	Removed, Stopped   bool
+	ConsistentIndex    uint64
 }
 
 // Node is one replica: a raft.RawNode, the MVCC state machine and the
@@ -166,6 +184,11 @@ type Node struct {
 	sessions proposers
 	// duplicates counts proposals skipped as duplicates, for Status.
 	duplicates int
+
+	snapIndex          uint64            // index of the newest snapshot
+	confState          *raftpb.ConfState // membership as of the applied index, for snapshots
+	snapshots          int               // snapshots taken, for Status
+	snapshotsInstalled int               // snapshots received from a leader, for Status
 
 	lead, term uint64
 	applied    uint64
@@ -237,6 +260,9 @@ func New(c Config) (*Node, error) {
 	// excuse.
 	n.nextSuffix = max(n.nextSuffix, sessions[cfg.ID]&requestIDSuffixMask)
 	n.applied, _ = kv.ConsistentIndex()
+	if err := n.recoverSnapshot(); err != nil {
+		return nil, err
+	}
 	if err := n.bootstrapIfEmpty(); err != nil {
 		return nil, err
 	}
@@ -244,6 +270,30 @@ func New(c Config) (*Node, error) {
 		return nil, fmt.Errorf("node: member %s: %w", FormatID(cfg.ID), ErrIDRemoved)
 	}
 	return n, nil
+}
+
+// recoverSnapshot takes up the log store's newest snapshot. A backend behind
+// it means the member crashed between saving a snapshot a leader sent and
+// installing it: install it now.
+func (n *Node) recoverSnapshot() error {
+	snap, err := n.log.Snapshot()
+	if err != nil {
+		return fmt.Errorf("node: read snapshot: %w", err)
+	}
+	_, cs, err := n.log.InitialState()
+	if err != nil {
+		return fmt.Errorf("node: read hard state: %w", err)
+	}
+	n.snapIndex, n.confState = snap.GetMetadata().GetIndex(), cs
+	if n.applied >= n.snapIndex {
+		return nil
+	}
+	if len(snap.Data) == 0 {
+		return fmt.Errorf("node %s: the backend has applied up to %d, behind the snapshot at %d, and that snapshot holds no state: "+
+			"the data dir is inconsistent; remove the member and add it back (etcdctl member remove/add)",
+			FormatID(n.cfg.ID), n.applied, n.snapIndex)
+	}
+	return n.installSnapshot(snap)
 }
 
 func (n *Node) bootstrapIfEmpty() error {
@@ -357,15 +407,27 @@ func (n *Node) Process() Output {
 			break
 		}
 		if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
-			// No member compacts its log before snapshots are implemented
-			// (the storage issue), so no leader can have sent one.
-			panic(fmt.Sprintf("node %s: received a snapshot at index %d, but snapshots are not implemented yet",
-				FormatID(n.cfg.ID), rd.Snapshot.GetMetadata().GetIndex()))
+			if err := n.installSnapshot(rd.Snapshot); err != nil {
+				n.err = err
+				break
+			}
 		}
 		for _, m := range rd.Messages {
+			m, err := n.withState(m)
+			if err != nil {
+				n.err = err
+				break
+			}
 			out.Messages = append(out.Messages, Envelope{ClusterID: n.cfg.ClusterID, Message: m})
 		}
+		if n.err != nil {
+			break
+		}
 		if err := n.apply(rd.CommittedEntries); err != nil {
+			n.err = err
+			break
+		}
+		if err := n.maybeSnapshot(); err != nil {
 			n.err = err
 			break
 		}
@@ -394,21 +456,24 @@ func (n *Node) Status() Status {
 	bs := n.rn.BasicStatus()
 	ci, _ := n.kv.ConsistentIndex()
 	return Status{
-		ID:                n.cfg.ID,
-		ClusterID:         n.cfg.ClusterID,
-		Lead:              bs.Lead,
-		Term:              bs.HardState.GetTerm(),
-		State:             bs.RaftState,
-		Commit:            bs.HardState.GetCommit(),
-		Applied:           n.applied,
-		Revision:          n.kv.Rev(),
-		CompactRevision:   n.kv.CompactRev(),
-		PendingRequests:   n.waiters.live,
-		DuplicatesDropped: n.duplicates,
-		LeaderTransferee:  bs.LeadTransferee,
-		Removed:           n.removed,
-		Stopped:           n.stopped(),
-		ConsistentIndex:   ci,
+		ID:                 n.cfg.ID,
+		ClusterID:          n.cfg.ClusterID,
+		Lead:               bs.Lead,
+		Term:               bs.HardState.GetTerm(),
+		State:              bs.RaftState,
+		Commit:             bs.HardState.GetCommit(),
+		Applied:            n.applied,
+		Revision:           n.kv.Rev(),
+		CompactRevision:    n.kv.CompactRev(),
+		PendingRequests:    n.waiters.live,
+		DuplicatesDropped:  n.duplicates,
+		SnapshotIndex:      n.snapIndex,
+		Snapshots:          n.snapshots,
+		SnapshotsInstalled: n.snapshotsInstalled,
+		LeaderTransferee:   bs.LeadTransferee,
+		Removed:            n.removed,
+		Stopped:            n.stopped(),
+		ConsistentIndex:    ci,
 	}
 }
 

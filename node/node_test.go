@@ -30,10 +30,13 @@ type cluster struct {
 	initial []node.Member
 	cid     uint64
 	nextReq uint64
+	tune    func(*node.Config) // adjusts every member's config, if set
 }
 
-func newCluster(t *testing.T, size int) *cluster {
-	c := &cluster{t: t, nodes: map[uint64]*node.Node{}, logs: map[uint64]*node.MemoryLog{},
+func newCluster(t *testing.T, size int) *cluster { return newClusterTuned(t, size, nil) }
+
+func newClusterTuned(t *testing.T, size int, tune func(*node.Config)) *cluster {
+	c := &cluster{t: t, tune: tune, nodes: map[uint64]*node.Node{}, logs: map[uint64]*node.MemoryLog{},
 		bes: map[uint64]*backend.Memory{}, cut: map[uint64]bool{}, replies: map[uint64]node.Reply{}}
 	for i := range size {
 		url := fmt.Sprintf("http://127.0.0.%d:2380", i+1)
@@ -50,8 +53,12 @@ func newCluster(t *testing.T, size int) *cluster {
 }
 
 func (c *cluster) start(id uint64) {
-	n, err := node.New(node.Config{ID: id, ClusterID: c.cid, InitialMembers: c.initial,
-		Log: c.logs[id], Backend: c.bes[id], StartMillis: int64(len(c.nodes)) * 1000})
+	cfg := node.Config{ID: id, ClusterID: c.cid, InitialMembers: c.initial,
+		Log: c.logs[id], Backend: c.bes[id], StartMillis: int64(len(c.nodes)) * 1000}
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
+	n, err := node.New(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -91,9 +98,16 @@ func (c *cluster) settle() {
 		}
 		for _, m := range msgs {
 			to, from := m.Message.GetTo(), m.Message.GetFrom()
-			if n, ok := c.nodes[to]; ok && !c.cut[to] && !c.cut[from] {
+			n, ok := c.nodes[to]
+			delivered := ok && !c.cut[to] && !c.cut[from]
+			if delivered {
 				if err := n.Step(m); err != nil {
 					c.t.Fatalf("step: %v", err)
+				}
+			}
+			if m.Message.GetType() == raftpb.MessageType_MsgSnap {
+				if sender, ok := c.nodes[from]; ok {
+					sender.ReportSnapshot(to, delivered)
 				}
 			}
 		}
@@ -411,5 +425,51 @@ func TestDuplicateProposalAppliedOnce(t *testing.T) {
 		if got := c.nodes[id].Status().DuplicatesDropped; got != 1 {
 			t.Errorf("member %x dropped %d duplicates, want 1", id, got)
 		}
+	}
+}
+
+// TestSnapshotCatchUp: a follower cut off while the others compact their
+// logs past it can only catch up from a snapshot; it installs one, holds the
+// same state as the leader, and restarts from it.
+func TestSnapshotCatchUp(t *testing.T) {
+	c := newClusterTuned(t, 3, func(cfg *node.Config) { cfg.SnapshotCount, cfg.SnapshotCatchUpEntries = 10, 2 })
+	lead := c.leader()
+	f := c.follower()
+	c.cut[f] = true
+	for i := range 40 {
+		if r := c.do(lead, put(fmt.Sprintf("k%d", i%7), fmt.Sprint(i))); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if st := c.nodes[lead].Status(); st.Snapshots == 0 || st.SnapshotIndex < 20 {
+		t.Fatalf("leader status %+v: want snapshots taken", st)
+	}
+	if first, _ := c.logs[lead].FirstIndex(); first <= c.nodes[f].Status().Applied+1 {
+		t.Fatalf("the leader's log still starts at %d; the follower could catch up without a snapshot", first)
+	}
+	delete(c.cut, f)
+	c.tick(10)
+	st := c.nodes[f].Status()
+	if st.SnapshotsInstalled == 0 {
+		t.Fatalf("follower status %+v: no snapshot installed", st)
+	}
+	hl, _, revl := c.nodes[lead].HashKV()
+	hf, _, revf := c.nodes[f].HashKV()
+	if hl != hf || revl != revf {
+		t.Fatalf("after catch-up: leader %08x at %d, follower %08x at %d", hl, revl, hf, revf)
+	}
+	if members := c.nodes[f].Members(); len(members) != 3 {
+		t.Fatalf("membership after the snapshot: %v", members)
+	}
+	// A restart comes back from the installed snapshot and the log after it.
+	delete(c.nodes, f)
+	c.start(f)
+	c.tick(3)
+	g := c.do(f, node.Request{Range: &pb.RangeRequest{Key: []byte("k5"), Serializable: true}})
+	if g.Err != nil || string(g.Range.Kvs[0].Value) != "33" {
+		t.Fatalf("after restart: %v %v", g.Err, g.Range)
+	}
+	if h, _, _ := c.nodes[f].HashKV(); h != hl {
+		t.Fatalf("after restart the hash is %08x, want %08x", h, hl)
 	}
 }

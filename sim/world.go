@@ -232,6 +232,10 @@ func (w *world) send(from *member, env node.Envelope) {
 	delays, copies := w.net.peerFate(from.idx, toIdx)
 	w.record(TraceEvent{Kind: "send", Node: from.name, Peer: toName, Msg: msgType,
 		Term: env.Message.GetTerm(), Index: env.Message.GetIndex(), Detail: copiesDetail[copies]})
+	if copies == 0 && env.Message.GetType() == raftpb.MessageType_MsgSnap {
+		// A stream that fails tells its sender, as etcd's transport does.
+		from.node.ReportSnapshot(to, false)
+	}
 	for c := range copies {
 		e := env
 		if c == 1 {
@@ -252,17 +256,32 @@ func (w *world) deliver(e *event) {
 	idx, ok := w.byAddr[e.addr]
 	if !ok || !w.members[idx].alive() {
 		w.record(TraceEvent{Kind: "lost", Node: fromName, Msg: msgType, Detail: e.addr})
+		w.reportSnapshot(e, false)
 		return
 	}
 	m := w.members[idx]
 	if err := m.node.Step(e.env); err != nil {
 		w.stats.rejectedMsgs++
 		w.record(TraceEvent{Kind: "reject", Node: m.name, Peer: fromName, Msg: msgType, Detail: err.Error()})
+		w.reportSnapshot(e, false)
 		return
 	}
+	w.reportSnapshot(e, true)
 	w.record(TraceEvent{Kind: "deliver", Node: m.name, Peer: fromName, Msg: msgType,
 		Term: e.env.Message.GetTerm(), Index: e.env.Message.GetIndex()})
 	w.drive(m)
+}
+
+// reportSnapshot tells a snapshot's sender whether it arrived, if the
+// sender still runs (raft waits for this before it sends another).
+func (w *world) reportSnapshot(e *event, delivered bool) {
+	if e.env.Message.GetType() != raftpb.MessageType_MsgSnap {
+		return
+	}
+	if sender := w.members[e.from]; sender.alive() {
+		sender.node.ReportSnapshot(e.env.Message.GetTo(), delivered)
+		w.drive(sender)
+	}
 }
 
 func (w *world) tick(e *event) {

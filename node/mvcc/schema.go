@@ -22,6 +22,10 @@ var (
 	termKey             = []byte("term")
 )
 
+// Buckets names the backend buckets that hold the store's state, for
+// whoever copies that state whole (a snapshot sent to a lagging member).
+func Buckets() [][]byte { return [][]byte{keyBucket, metaBucket} }
+
 // meta is what Open reads from the meta bucket.
 type meta struct {
 	finishedCompact, scheduledCompact int64 // -1 when absent

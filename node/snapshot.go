@@ -1,0 +1,205 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"slices"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/plumbdb/plumb/node/backend"
+	"github.com/plumbdb/plumb/node/mvcc"
+)
+
+// Snapshots, as etcd does them.
+//
+// Every Config.SnapshotCount applied entries the member records a raft
+// snapshot at its applied index and compacts raft's log behind it, keeping
+// Config.SnapshotCatchUpEntries entries for followers that are only a little
+// behind. That local snapshot holds no key-value data: the backend is
+// durable on its own and knows its applied index.
+//
+// A follower too far behind for the log gets a snapshot message. raft
+// builds it from the local snapshot; the node attaches a dump of the whole
+// replicated state (every bucket of it) as it is now, at an applied index at
+// or after the snapshot's, like etcd's merged snapshot. The follower saves
+// the snapshot (data included) durably FIRST, then replaces its backend
+// with the dump: if it crashes in between, it restores the backend from the
+// saved snapshot when it starts again.
+
+const (
+	DefaultSnapshotCount          = 10000 // etcd's --snapshot-count
+	DefaultSnapshotCatchUpEntries = 5000  // etcd's: entries kept behind a snapshot
+	maxStateDumpBytes             = 1 << 34
+)
+
+var stateMagic = []byte("plumb-state-1\n")
+
+var errBadState = errors.New("node: snapshot state is corrupt")
+
+// stateBuckets lists every backend bucket that is replicated state.
+func stateBuckets() [][]byte {
+	return append(mvcc.Buckets(), bucketMembers, bucketMembersRemoved, bucketProposers, bucketConfRejected)
+}
+
+// encodeState dumps every key of every state bucket of r: magic, then
+// (bucket, key, value) records with uvarint lengths, then a CRC32C of all
+// that precedes it.
+func encodeState(r backend.Reader) ([]byte, error) {
+	out := slices.Clone(stateMagic)
+	for _, bucket := range stateBuckets() {
+		err := r.ForEach(bucket, func(k, v []byte) error {
+			for _, part := range [][]byte{bucket, k, v} {
+				out = binary.AppendUvarint(out, uint64(len(part)))
+				out = append(out, part...)
+			}
+			if len(out) > maxStateDumpBytes {
+				return fmt.Errorf("node: the state is larger than %d bytes", maxStateDumpBytes)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out, crcTable)), nil
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// restoreState replaces every state bucket of be with the dump, in one
+// atomic batch, after checking it whole.
+func restoreState(be backend.Backend, data []byte) error {
+	if len(data) < len(stateMagic)+4 || string(data[:len(stateMagic)]) != string(stateMagic) {
+		return fmt.Errorf("%w: no state header", errBadState)
+	}
+	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return fmt.Errorf("%w: checksum mismatch", errBadState)
+	}
+	b := be.Begin()
+	for _, bucket := range stateBuckets() {
+		var keys [][]byte
+		if err := b.ForEach(bucket, func(k, _ []byte) error { keys = append(keys, slices.Clone(k)); return nil }); err != nil {
+			b.Rollback()
+			return err
+		}
+		for _, k := range keys {
+			b.Delete(bucket, k)
+		}
+	}
+	rest := body[len(stateMagic):]
+	for len(rest) > 0 {
+		var parts [3][]byte
+		for i := range parts {
+			n, w := binary.Uvarint(rest)
+			if w <= 0 || uint64(len(rest)-w) < n {
+				b.Rollback()
+				return fmt.Errorf("%w: truncated record", errBadState)
+			}
+			parts[i], rest = rest[w:w+int(n)], rest[w+int(n):]
+		}
+		b.Put(parts[0], parts[1], parts[2])
+	}
+	return b.Commit()
+}
+
+// maybeSnapshot records a snapshot and compacts the log once enough entries
+// have been applied since the last one.
+func (n *Node) maybeSnapshot() error {
+	if n.applied < n.snapIndex+uint64(n.cfg.SnapshotCount) {
+		return nil
+	}
+	keep := uint64(n.cfg.SnapshotCatchUpEntries)
+	if err := n.log.SaveSnapshot(n.applied, n.confState, keep); err != nil {
+		return fmt.Errorf("node %s: snapshot at %d: %w", FormatID(n.cfg.ID), n.applied, err)
+	}
+	n.snapIndex = n.applied
+	n.snapshots++
+	return nil
+}
+
+// installSnapshot replaces the state with a snapshot a leader sent, which
+// the log store has already saved. The dump's applied index may be past the
+// snapshot's: the entries in between are replayed without being applied.
+func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
+	idx := snap.GetMetadata().GetIndex()
+	if len(snap.Data) == 0 {
+		return fmt.Errorf("node %s: snapshot at %d arrived without state", FormatID(n.cfg.ID), idx)
+	}
+	if err := restoreState(n.be, snap.Data); err != nil {
+		return fmt.Errorf("node %s: install snapshot at %d: %w", FormatID(n.cfg.ID), idx, err)
+	}
+	if err := n.reload(); err != nil {
+		return err
+	}
+	if n.applied < idx {
+		panic(fmt.Sprintf("node %s: installed a snapshot at %d whose state is only applied to %d", FormatID(n.cfg.ID), idx, n.applied))
+	}
+	n.snapIndex = idx
+	n.confState = snap.GetMetadata().GetConfState()
+	n.snapshotsInstalled++
+	return nil
+}
+
+// reload rebuilds the in-memory views of the backend: key index,
+// membership and sessions.
+func (n *Node) reload() error {
+	kv, err := mvcc.Open(n.be)
+	if err != nil {
+		return fmt.Errorf("node %s: reopen key-value state: %w", FormatID(n.cfg.ID), err)
+	}
+	ms, err := loadMembership(n.be)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", FormatID(n.cfg.ID), err)
+	}
+	sessions, err := loadProposers(n.be)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", FormatID(n.cfg.ID), err)
+	}
+	n.kv, n.members, n.sessions = kv, ms, sessions
+	n.applied, _ = kv.ConsistentIndex()
+	return nil
+}
+
+// withState returns the message to send: a snapshot message gets a dump of
+// the state as it is now. Other messages go as they are.
+func (n *Node) withState(m *raftpb.Message) (*raftpb.Message, error) {
+	if m.GetType() != raftpb.MessageType_MsgSnap {
+		return m, nil
+	}
+	data, err := encodeState(n.be)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: dump state for a snapshot: %w", FormatID(n.cfg.ID), err)
+	}
+	// raft's message points at the log store's own snapshot: copy, never
+	// change it.
+	out := proto.CloneOf(m)
+	out.Snapshot.Data = data
+	return out, nil
+}
+
+// ReportSnapshot tells raft whether a snapshot message reached member to,
+// so that it resends one that was lost rather than wait for ever.
+func (n *Node) ReportSnapshot(to uint64, delivered bool) {
+	if n.stopped() {
+		return
+	}
+	status := raft.SnapshotFinish
+	if !delivered {
+		status = raft.SnapshotFailure
+	}
+	n.rn.ReportSnapshot(to, status)
+}
+
+// ReportUnreachable tells raft that a message to member to could not be
+// sent, so it probes instead of streaming.
+func (n *Node) ReportUnreachable(to uint64) {
+	if !n.stopped() {
+		n.rn.ReportUnreachable(to)
+	}
+}
