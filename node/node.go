@@ -490,6 +490,19 @@ func (n *Node) Member(id uint64) (Member, bool) {
 	return cloneMember(*m), true
 }
 
+// Read answers a serializable range from this member's applied state at
+// once, without raft: what etcd's serializable reads see.
+func (n *Node) Read(r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	if err := mvcc.ValidateRange(r); err != nil {
+		return nil, err
+	}
+	resp, err := n.kv.Range(r)
+	if resp != nil {
+		resp.Header = n.header()
+	}
+	return resp, err
+}
+
 // PeerURL returns the first peer URL the applied membership has for member
 // id: where a transport sends that member's messages.
 func (n *Node) PeerURL(id uint64) (string, bool) {

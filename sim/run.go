@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/plumbdb/plumb/faults"
 	"github.com/plumbdb/plumb/linearizability"
@@ -42,6 +45,9 @@ type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
+	// Skipped: the check could not be judged (say, durability of a history
+	// that is not linearizable to begin with). It counts neither way.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // Result summarises a run. Everything in it is a pure function of the
@@ -182,14 +188,50 @@ func (w *world) settleCheck() bool {
 	if converged {
 		w.settled = true
 		w.record(TraceEvent{Kind: "settled", Detail: note})
+		w.finalReads()
 		return true
 	}
 	if w.now >= w.settleEndNs {
 		w.record(TraceEvent{Kind: "unsettled", Detail: note})
+		w.finalReads()
 		return true
 	}
 	w.schedule(&event{at: w.now + settleCheckNs, kind: evSettleCheck})
 	return false
+}
+
+// finalReads reads every key once the run is over, from the first live
+// member (all hold the same state when converged), as operations that
+// follow every other in the history. The durable check is linearizability
+// with them: an acknowledged write that was lost shows as a stale read.
+func (w *world) finalReads() {
+	var m *member
+	for _, c := range w.members {
+		if c.alive() {
+			m = c
+			break
+		}
+	}
+	if m == nil {
+		w.finalNote = "no member is running to read the final state from"
+		return
+	}
+	client := w.newHistID()
+	for k := range w.sc.Workload.Keys {
+		key := keyName(k)
+		resp, err := m.node.Read(&pb.RangeRequest{Key: []byte(key)})
+		if err != nil {
+			w.finalNote = fmt.Sprintf("final read of %s on %s: %v", key, m.name, err)
+			return
+		}
+		op := linearizability.Operation{Client: client, Kind: linearizability.KindGet, Key: key,
+			Call: w.now, Return: w.now, Outcome: linearizability.OutcomeOK}
+		if len(resp.Kvs) > 0 {
+			op.Found, op.Result = true, string(resp.Kvs[0].Value)
+		}
+		w.final = append(w.final, op)
+	}
+	w.finalNote = fmt.Sprintf("every acknowledged write explains the final state of %d keys on %s", w.sc.Workload.Keys, m.name)
 }
 
 // converged reports whether every member runs, has applied the same index
@@ -297,9 +339,15 @@ func (w *world) check(res *Result) {
 	if exp.LivenessWithin > 0 {
 		res.Checks = append(res.Checks, w.livenessCheck(exp.LivenessWithin))
 	}
+	if exp.Durable {
+		res.Checks = append(res.Checks, w.durableCheck(res.Linearizable))
+		if w.durableResult != nil {
+			res.Check = *w.durableResult // the view worth saving is the one that failed
+		}
+	}
 	res.Verdict = VerdictOK
 	for _, c := range res.Checks {
-		if !c.OK {
+		if !c.OK && !c.Skipped {
 			res.Verdict = VerdictViolation
 		}
 	}
@@ -307,6 +355,32 @@ func (w *world) check(res *Result) {
 		res.Verdict = VerdictError
 		res.Error = "the linearizability check did not finish within its timeout"
 	}
+}
+
+// durableCheck: the history with the final reads appended is linearizable
+// too, so no acknowledged write was lost. It is judged only on a history
+// that is linearizable by itself, so the two checks say different things.
+func (w *world) durableCheck(linearizable bool) Check {
+	c := Check{Name: "durable"}
+	switch {
+	case len(w.final) == 0:
+		c.Detail = w.finalNote
+		return c
+	case !linearizable:
+		c.Skipped = true
+		c.Detail = "not judged: the history is not linearizable by itself"
+		return c
+	}
+	h := linearizability.History{Operations: append(slices.Clone(w.history.Operations), w.final...)}
+	r := linearizability.Check(h, w.opts.CheckTimeout)
+	c.OK = r.Verdict == linearizability.VerdictOK
+	if c.OK {
+		c.Detail = w.finalNote
+	} else {
+		c.Detail = fmt.Sprintf("%s: the final state of the keys cannot follow the acknowledged writes: one was lost", r.Verdict)
+		w.durableResult = &r
+	}
+	return c
 }
 
 // livenessCheck: after the last fault's effect ends, a write must succeed

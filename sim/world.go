@@ -74,6 +74,9 @@ type world struct {
 	settled       bool // the members converged after the scenario ended
 	settleEndNs   int64
 	settleNote    string
+	final         []linearizability.Operation // reads of every key once the run is over
+	finalNote     string
+	durableResult *linearizability.Result // the failed durable check, for its report
 }
 
 // stats are the run's counters, reported in the Result.
@@ -141,6 +144,7 @@ func (w *world) start(m *member, initial []node.Member) {
 		Backend:          m.be,
 		ElectionTicks:    w.electionTicks,
 		HeartbeatTicks:   1,
+		SnapshotCount:    w.sc.Cluster.SnapshotCount,
 		StartMillis:      w.now / 1e6,
 		UnsafeLocalReads: w.opts.PlantBug == BugStaleReads,
 	})

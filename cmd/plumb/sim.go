@@ -225,7 +225,10 @@ func report(w io.Writer, path string, res *sim.Result, wall time.Duration, f sim
 		float64(res.Events)/max(wall.Seconds(), 1e-9), res.TraceHash[:16])
 	for _, c := range res.Checks {
 		mark := "ok  "
-		if !c.OK {
+		switch {
+		case c.Skipped:
+			mark = "skip"
+		case !c.OK:
 			mark = "FAIL"
 		}
 		fmt.Fprintf(w, "  %s %-12s %s\n", mark, c.Name, c.Detail)
