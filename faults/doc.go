@@ -13,7 +13,7 @@
 //
 //	name: partition
 //	description: the leader is cut off from the majority, then healed
-//	cluster: {members: 3, heartbeat_interval: 100ms, election_timeout: 1s}
+//	cluster: {members: 3, heartbeat_interval: 100ms, election_timeout: 1s, snapshot_count: 100}
 //	network: {latency: 1ms..10ms, loss: 0.01, duplicate: 0, reorder: 0}
 //	workload: {clients: 8, rate: 10/s, keys: 16, ops: {put: 4, get: 4, delete: 1, cas: 1}, timeout: 1s}
 //	duration: 30s
@@ -21,12 +21,18 @@
 //	  - {at: 5s, partition: {isolate: leader}}
 //	  - {at: 6s, partition: {groups: [[n1, n2], [n3]], for: 3s}}
 //	  - {at: 7s, partition: {one_way: {from: [n1], to: [n2, n3]}}}
+//	  - {at: 8s, disk: {member: n3, corrupt: wal}}
+//	  - {at: 9s, disk: {member: n2, torn: true}}
+//	  - {at: 10s, disk: {member: n1, corrupt: snapshot}}
 //	  - {at: 12s, heal: all}
+//	  - {at: 13s, disk: {member: leader, full: true, for: 5s}}
 //	  - {at: 15s, kill: leader, restart_after: 2s}
 //	  - {at: 18s, restart: n2}
 //	  - {at: 20s, change_ip: n2, member_update_after: 1s}
 //	  - {at: 22s, network: {loss: 0.2, latency: 50ms..200ms, for: 5s}}
-//	expect: {linearizable: true, liveness_within: 5s, converge: true}
+//	  - {at: 23s, disk: {member: follower, latency: 5ms..50ms, for: 5s}}
+//	  - {at: 25s, kill: all, restart_after: 2s}
+//	expect: {linearizable: true, liveness_within: 5s, converge: true, durable: true}
 //
 // Only name and duration are required; the smallest scenario is
 //
@@ -51,7 +57,8 @@
 //     follower picked by the simulator's seeded fault stream, so the same
 //     seed picks the same one), or n1..n7, a member by its 1-based index.
 //     A name beyond the cluster's size is an error, and so is follower in
-//     a 1-member cluster.
+//     a 1-member cluster. A kill also takes all, every member at once;
+//     all anywhere else is an error.
 //
 // # Top-level fields
 //
@@ -73,6 +80,12 @@
 //	                    (etcd's rule), at most 50s (etcd's limit), and a
 //	                    whole multiple of heartbeat_interval, because raft
 //	                    counts both in ticks.
+//	snapshot_count      default 10000 (etcd's --snapshot-count). How many
+//	                    applied entries a member takes between snapshots,
+//	                    after each of which it compacts its log; 1..10000000.
+//	                    Set it low (e.g. 100) to exercise snapshots: a
+//	                    follower that falls further behind than the
+//	                    compacted log can only catch up from one.
 //
 // # network
 //
@@ -110,13 +123,16 @@
 //	                 within this long. 0..1h.
 //	converge         default true. Once healed, all members must hold the
 //	                 same key-value state.
+//	durable          default true. Every acknowledged write must be present
+//	                 after the cluster recovers, whatever crashes and disk
+//	                 faults came before.
 //
 // # faults
 //
 // faults is a list. Each fault is a mapping with at, exactly one kind key
-// (partition, heal, kill, restart, change_ip or network), and the options
-// of that kind. at is required: the virtual time the fault fires, from 0
-// up to but not including duration.
+// (partition, heal, kill, restart, change_ip, network or disk), and the
+// options of that kind. at is required: the virtual time the fault fires,
+// from 0 up to but not including duration.
 //
 // Faults fire in order of at; faults with the same at fire in file order.
 // A fault's effect may last (for, restart_after, member_update_after), and
@@ -144,10 +160,14 @@
 //	    Remove every partition and restore the base network. all is the
 //	    only kind of heal.
 //	kill: M
-//	    Crash member M: it loses its memory and its unsynced disk writes.
+//	    Crash member M: it loses its memory and its unsynced disk writes
+//	    (after a torn disk fault, the last of them is torn instead).
+//	kill: all
+//	    Crash every member at once, as a power cut would.
 //	kill: M, restart_after: D
-//	    Option: restart it D later. Without it the member stays down until
-//	    a restart fault.
+//	kill: all, restart_after: D
+//	    Option: restart it (or every member, for all) D later. Without it
+//	    a killed member stays down until a restart fault names it.
 //	restart: nN
 //	    Restart killed member nN from its disk. Only a named member, since
 //	    the leader and the followers are alive by definition.
@@ -161,6 +181,27 @@
 //	    Override any of the base network's fields for every link; at least
 //	    one of latency, loss, duplicate, reorder. Option for: restore the
 //	    base network after D; without it, until heal: all.
+//	disk: {member: M, latency: R, for: D}
+//	    Every fsync on member M's disk takes a time drawn from latency
+//	    range R (limits as for the network's latency).
+//	disk: {member: M, full: true, for: D}
+//	    M's disk is full: its writes and fsyncs fail with ENOSPC. full:
+//	    false is an error: it would change nothing.
+//	disk: {member: M, corrupt: wal}
+//	disk: {member: M, corrupt: snapshot}
+//	    Flip a bit in one of M's durable files: for wal, a record in the
+//	    middle of a WAL segment that is not the last; for snapshot, the
+//	    newest snapshot file. M notices when it next reads that file.
+//	disk: {member: M, torn: true}
+//	    M's next crash tears its last unsynced write (keeps a random
+//	    prefix of it) instead of losing it whole. torn: false is an error.
+//
+// A disk fault has member, which is leader, follower or nN (not all), and
+// exactly one of latency, full, corrupt and torn. for is an option of
+// latency and full only: the effect ends after D (fsyncs are fast again,
+// space comes back); without it, the effect lasts to the end of the run.
+// corrupt and torn happen once and take no for. heal: all restores the
+// network only; it does not undo disk faults.
 //
 // # Errors
 //
@@ -172,13 +213,17 @@
 //	scenarios/x.yaml:3: cluster.election_timeout: "1x": not a duration (use e.g. 100ms, 1s)
 //	scenarios/x.yaml:9: fault 4 at 40s is after the end of the scenario (duration 30s)
 //	scenarios/x.yaml:8: fault 1: partition.isolate: unknown member "n5" (the cluster has 3 members: n1..n3)
+//	scenarios/x.yaml:11: fault 5: disk.for: corrupt has no for: a flipped bit stays flipped (only latency and full last)
 //
 // Faults are numbered from 1 in file order. Errors include: YAML syntax
 // errors, unknown fields (the message lists the known ones), duplicate
 // fields, a value of the wrong type, a missing name, duration or at, any
 // value outside its limits, an option of another kind of fault
-// (restart_after on a heal), a fault with no kind or two, and an effect
-// that would end after duration. YAML aliases (*name) are rejected, and so
-// are files over 1 MiB, files that are not UTF-8, and files with more than
-// one YAML document or more than 1000 faults.
+// (restart_after on a heal), a fault with no kind or two, all as the
+// target of anything but a kill, a disk fault without a member or with
+// none or two of latency, full, corrupt and torn, a for on corrupt or
+// torn, full: false or torn: false, and an effect that would end after
+// duration. YAML aliases (*name) are rejected, and so are files over 1 MiB,
+// files that are not UTF-8, and files with more than one YAML document or
+// more than 1000 faults.
 package faults

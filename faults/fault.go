@@ -17,10 +17,11 @@ type Fault struct {
 	Restart   *Target // restart a killed member; always a named member (n1..n7)
 	ChangeIP  *ChangeIP
 	Network   *NetworkChange
+	Disk      *Disk
 }
 
 // Kind returns the fault's YAML key: partition, heal, kill, restart,
-// change_ip or network.
+// change_ip, network or disk.
 func (f Fault) Kind() string {
 	switch {
 	case f.Partition != nil:
@@ -35,6 +36,8 @@ func (f Fault) Kind() string {
 		return "change_ip"
 	case f.Network != nil:
 		return "network"
+	case f.Disk != nil:
+		return "disk"
 	}
 	return ""
 }
@@ -50,21 +53,28 @@ func (f Fault) end() time.Duration {
 		return f.At + f.ChangeIP.MemberUpdateAfter
 	case f.Network != nil:
 		return f.At + f.Network.For
+	case f.Disk != nil:
+		return f.At + f.Disk.For
 	}
 	return f.At
 }
 
 // Target names a member: the current leader (resolved when the fault
 // fires), any follower (chosen by the simulator's seeded fault stream), or
-// a member by 1-based index (YAML "n1".."n7"). Exactly one is set.
+// a member by 1-based index (YAML "n1".."n7"); or, for a kill only, every
+// member at once (YAML "all"). Exactly one is set.
 type Target struct {
 	Leader, Follower bool
 	Member           int
+	All              bool // every member; Parse accepts it only as Kill.Target
 }
 
-// String returns the target as YAML spells it: "leader", "follower", "n2".
+// String returns the target as YAML spells it: "leader", "follower", "n2",
+// "all".
 func (t Target) String() string {
 	switch {
+	case t.All:
+		return "all"
 	case t.Leader:
 		return "leader"
 	case t.Follower:
@@ -96,10 +106,14 @@ type OneWay struct{ From, To []Target }
 // network; it is the only kind of heal for now, and always true.
 type Heal struct{ All bool }
 
-// Kill crashes a member: it loses its memory and its unsynced disk writes.
+// Kill crashes a member, or every member when Target.All is set: each
+// loses its memory and its unsynced disk writes (the last of them torn
+// instead, after a Disk fault with Torn).
 type Kill struct {
-	Target       Target
-	RestartAfter time.Duration // 0 = stays down until an explicit restart fault
+	Target Target
+	// RestartAfter restarts the killed member (every one, for all) this
+	// long after the kill; 0 = down until an explicit restart fault.
+	RestartAfter time.Duration
 }
 
 // ChangeIP gives a member a new address. Messages to the old one are lost,
@@ -115,3 +129,33 @@ type NetworkChange struct {
 	Latency                  *Range        // nil = unchanged
 	For                      time.Duration // restore the base network after For; 0 = until a heal
 }
+
+// Disk is a fault of one member's disk. Exactly one of Latency, Full,
+// Corrupt and Torn is set. heal: all does not undo it: a disk fault lasts
+// for For, or to the end of the run.
+type Disk struct {
+	Target Target // YAML key member: leader, follower or nN; never All
+	// Latency is how long every fsync of the member takes while the fault
+	// lasts, drawn from the range.
+	Latency *Range
+	// Full makes the member's disk full: writes and fsyncs fail with ENOSPC
+	// until For ends (space comes back) or, without For, to the end.
+	Full bool
+	// Corrupt flips a bit in one durable file, once: CorruptWAL or
+	// CorruptSnapshot. The member notices when it next reads that file.
+	Corrupt string
+	// Torn makes the member's next crash tear its last unsynced write (keep
+	// a random prefix of it) instead of losing it whole.
+	Torn bool
+	For  time.Duration // only with Latency or Full: the effect ends after For; 0 = lasts to the end
+}
+
+// The files a Disk fault may corrupt (Disk.Corrupt, YAML corrupt:).
+const (
+	// CorruptWAL flips a bit in a record in the middle of a WAL segment
+	// that is not the last: damage a restart must not mistake for a torn
+	// tail and cut off.
+	CorruptWAL = "wal"
+	// CorruptSnapshot flips a bit in the newest snapshot file.
+	CorruptSnapshot = "snapshot"
+)

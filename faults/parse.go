@@ -78,13 +78,14 @@ func (p *parser) name(n *yaml.Node) (string, error) {
 }
 
 func (p *parser) cluster(n *yaml.Node, c *Cluster) error {
-	s, err := p.section(path{field: "cluster"}, n, "members", "heartbeat_interval", "election_timeout")
+	s, err := p.section(path{field: "cluster"}, n, "members", "heartbeat_interval", "election_timeout", "snapshot_count")
 	if err != nil {
 		return err
 	}
 	s.integer("members", &c.Members, 1, maxMembers)
 	s.duration("heartbeat_interval", &c.HeartbeatInterval, minHeartbeat, maxHeartbeat)
 	s.duration("election_timeout", &c.ElectionTimeout, time.Nanosecond, maxElectionTimeout)
+	s.integer("snapshot_count", &c.SnapshotCount, 1, maxSnapshotCount)
 	if s.err != nil {
 		return s.err
 	}
@@ -169,12 +170,13 @@ func (p *parser) ops(at path, n *yaml.Node) (OpMix, error) {
 }
 
 func (p *parser) expect(n *yaml.Node, e *Expect) error {
-	s, err := p.section(path{field: "expect"}, n, "linearizable", "liveness_within", "converge")
+	s, err := p.section(path{field: "expect"}, n, "linearizable", "liveness_within", "converge", "durable")
 	if err != nil {
 		return err
 	}
 	s.boolean("linearizable", &e.Linearizable)
 	s.duration("liveness_within", &e.LivenessWithin, 0, maxDuration)
 	s.boolean("converge", &e.Converge)
+	s.boolean("durable", &e.Durable)
 	return s.err
 }

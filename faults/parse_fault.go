@@ -10,7 +10,7 @@ import (
 
 // faultKinds are the keys that say what a fault does, in the order
 // messages list them.
-var faultKinds = []string{"partition", "heal", "kill", "restart", "change_ip", "network"}
+var faultKinds = []string{"partition", "heal", "kill", "restart", "change_ip", "network", "disk"}
 
 // faultOptions are the sibling keys that belong to one kind of fault.
 var faultOptions = []struct{ key, kind string }{
@@ -117,7 +117,7 @@ func (p *parser) faultBody(s *section, kind string, f *Fault, w window) error {
 		f.Heal, err = p.heal(at, value)
 	case "kill":
 		f.Kill = &Kill{}
-		f.Kill.Target, err = p.target(at, value)
+		f.Kill.Target, err = p.killTarget(at, value)
 		s.span("restart_after", &f.Kill.RestartAfter, w)
 	case "restart":
 		f.Restart, err = p.restart(at, value)
@@ -127,6 +127,8 @@ func (p *parser) faultBody(s *section, kind string, f *Fault, w window) error {
 		s.span("member_update_after", &f.ChangeIP.MemberUpdateAfter, w)
 	case "network":
 		f.Network, err = p.networkChange(at, value, w)
+	case "disk":
+		f.Disk, err = p.disk(at, value, w)
 	}
 	if err != nil {
 		return err
@@ -142,6 +144,15 @@ func (p *parser) heal(at path, n *yaml.Node) (*Heal, error) {
 		return nil, p.errorf(n, "%s%q is not a heal (the only one is all)", at.prefix(), clip(n.Value))
 	}
 	return &Heal{All: true}, nil
+}
+
+// killTarget is target, and all: a whole-cluster crash is the one fault
+// that acts on every member at once.
+func (p *parser) killTarget(at path, n *yaml.Node) (Target, error) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == "all" {
+		return Target{All: true}, nil
+	}
+	return p.target(at, n)
 }
 
 // restart takes a member by name: the leader and the followers are alive
@@ -307,4 +318,82 @@ func (p *parser) networkChange(at path, n *yaml.Node, w window) (*NetworkChange,
 		return nil, p.errorf(n, "%schanges nothing: set at least one of latency, loss, duplicate, reorder", at.prefix())
 	}
 	return c, nil
+}
+
+// diskEffects are the keys of a disk fault of which it has exactly one.
+var diskEffects = []string{"latency", "full", "corrupt", "torn"}
+
+func (p *parser) disk(at path, n *yaml.Node, w window) (*Disk, error) {
+	s, err := p.section(at, n, "member", "latency", "full", "corrupt", "torn", "for")
+	if err != nil {
+		return nil, err
+	}
+	memberNode := s.f.get("member")
+	if memberNode == nil {
+		return nil, p.errorf(n, "%smissing member: a disk fault names the member whose disk it is (e.g. member: n2)", at.prefix())
+	}
+	d := &Disk{}
+	if d.Target, err = p.target(at.dot("member"), memberNode); err != nil {
+		return nil, err
+	}
+	effect, err := p.exactlyOne(at, s.f, "a disk fault", diskEffects)
+	if err != nil {
+		return nil, err
+	}
+	value := s.f.get(effect)
+	switch effect {
+	case "latency":
+		s.latencyChange(effect, &d.Latency)
+	case "full":
+		d.Full, err = p.flag(at.dot(effect), value)
+	case "corrupt":
+		d.Corrupt, err = p.corrupt(at.dot(effect), value)
+	case "torn":
+		d.Torn, err = p.flag(at.dot(effect), value)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := p.diskFor(at, s.f.get("for"), effect); err != nil {
+		return nil, err
+	}
+	s.span("for", &d.For, w)
+	return d, s.err
+}
+
+// diskFor rejects a for on the disk faults that happen once.
+func (p *parser) diskFor(at path, n *yaml.Node, effect string) error {
+	if n == nil {
+		return nil
+	}
+	switch effect {
+	case "corrupt":
+		return p.errorf(n, "%scorrupt has no for: a flipped bit stays flipped (only latency and full last)",
+			at.dot("for").prefix())
+	case "torn":
+		return p.errorf(n, "%storn has no for: it tears the member's next crash (only latency and full last)",
+			at.dot("for").prefix())
+	}
+	return nil
+}
+
+// flag reads a switch that is only ever written on: false would describe
+// a fault that changes nothing.
+func (p *parser) flag(at path, n *yaml.Node) (bool, error) {
+	v, err := p.boolean(at, n)
+	if err == nil && !v {
+		return false, p.errorf(n, "%sfalse changes nothing; leave the fault out", at.prefix())
+	}
+	return v, err
+}
+
+// corrupt reads which durable file a disk fault damages.
+func (p *parser) corrupt(at path, n *yaml.Node) (string, error) {
+	if err := p.scalar(at, n, "wal or snapshot", "!!str"); err != nil {
+		return "", err
+	}
+	if n.Value != CorruptWAL && n.Value != CorruptSnapshot {
+		return "", p.errorf(n, "%s%q is not a file to corrupt (use wal or snapshot)", at.prefix(), clip(n.Value))
+	}
+	return n.Value, nil
 }

@@ -16,11 +16,13 @@ func TestParseFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	loss, latency := 0.2, Range{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond}
+	fsync := Range{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond}
 	want := &Scenario{
 		Name:        "partition",
 		Description: "the leader is cut off from the majority, then healed",
-		Cluster:     Cluster{Members: 3, HeartbeatInterval: 100 * time.Millisecond, ElectionTimeout: time.Second},
-		Network:     Network{Latency: Range{Min: time.Millisecond, Max: 10 * time.Millisecond}, Loss: 0.01},
+		Cluster: Cluster{Members: 3, HeartbeatInterval: 100 * time.Millisecond, ElectionTimeout: time.Second,
+			SnapshotCount: 100},
+		Network: Network{Latency: Range{Min: time.Millisecond, Max: 10 * time.Millisecond}, Loss: 0.01},
 		Workload: Workload{Clients: 8, Rate: 10, Keys: 16,
 			Ops: OpMix{Put: 4, Get: 4, Delete: 1, CAS: 1}, Timeout: time.Second},
 		Duration: 30 * time.Second,
@@ -30,25 +32,35 @@ func TestParseFull(t *testing.T) {
 				Groups: [][]Target{{{Member: 1}, {Member: 2}}, {{Member: 3}}}, For: 3 * time.Second}},
 			{At: 7 * time.Second, Line: 11, Partition: &Partition{OneWay: &OneWay{
 				From: []Target{{Member: 1}}, To: []Target{{Member: 2}, {Member: 3}}}}},
-			{At: 12 * time.Second, Line: 12, Heal: &Heal{All: true}},
-			{At: 15 * time.Second, Line: 13, Kill: &Kill{Target: Target{Leader: true}, RestartAfter: 2 * time.Second}},
-			{At: 18 * time.Second, Line: 14, Restart: &Target{Member: 2}},
-			{At: 20 * time.Second, Line: 15, ChangeIP: &ChangeIP{Target: Target{Member: 2}, MemberUpdateAfter: time.Second}},
-			{At: 22 * time.Second, Line: 16, Network: &NetworkChange{Loss: &loss, Latency: &latency, For: 5 * time.Second}},
+			{At: 8 * time.Second, Line: 12, Disk: &Disk{Target: Target{Member: 3}, Corrupt: CorruptWAL}},
+			{At: 9 * time.Second, Line: 13, Disk: &Disk{Target: Target{Member: 2}, Torn: true}},
+			{At: 10 * time.Second, Line: 14, Disk: &Disk{Target: Target{Member: 1}, Corrupt: CorruptSnapshot}},
+			{At: 12 * time.Second, Line: 15, Heal: &Heal{All: true}},
+			{At: 13 * time.Second, Line: 16, Disk: &Disk{Target: Target{Leader: true}, Full: true, For: 5 * time.Second}},
+			{At: 15 * time.Second, Line: 17, Kill: &Kill{Target: Target{Leader: true}, RestartAfter: 2 * time.Second}},
+			{At: 18 * time.Second, Line: 18, Restart: &Target{Member: 2}},
+			{At: 20 * time.Second, Line: 19, ChangeIP: &ChangeIP{Target: Target{Member: 2}, MemberUpdateAfter: time.Second}},
+			{At: 22 * time.Second, Line: 20, Network: &NetworkChange{Loss: &loss, Latency: &latency, For: 5 * time.Second}},
+			{At: 23 * time.Second, Line: 21, Disk: &Disk{Target: Target{Follower: true}, Latency: &fsync, For: 5 * time.Second}},
+			{At: 25 * time.Second, Line: 22, Kill: &Kill{Target: Target{All: true}, RestartAfter: 2 * time.Second}},
 		},
-		Expect: Expect{Linearizable: true, LivenessWithin: 5 * time.Second, Converge: true},
+		Expect: Expect{Linearizable: true, LivenessWithin: 5 * time.Second, Converge: true, Durable: true},
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", s, want)
 	}
-	kinds := []string{"partition", "partition", "partition", "heal", "kill", "restart", "change_ip", "network"}
+	kinds := []string{"partition", "partition", "partition", "disk", "disk", "disk", "heal", "disk",
+		"kill", "restart", "change_ip", "network", "disk", "kill"}
+	if len(s.Faults) != len(kinds) {
+		t.Fatalf("%d faults, want %d", len(s.Faults), len(kinds))
+	}
 	for i, f := range s.Faults {
 		if f.Kind() != kinds[i] {
 			t.Errorf("fault %d: Kind() = %q, want %q", i+1, f.Kind(), kinds[i])
 		}
 	}
-	if got := s.LastFaultEnd(); got != 27*time.Second {
-		t.Errorf("LastFaultEnd() = %v, want 27s (network at 22s for 5s)", got)
+	if got := s.LastFaultEnd(); got != 28*time.Second {
+		t.Errorf("LastFaultEnd() = %v, want 28s (disk latency at 23s for 5s)", got)
 	}
 }
 
@@ -61,6 +73,9 @@ func TestParseDefaults(t *testing.T) {
 	want.Name, want.Duration = "baseline", 10*time.Second
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", s, want)
+	}
+	if !s.Expect.Durable || s.Cluster.SnapshotCount != 10000 {
+		t.Errorf("Durable = %v, SnapshotCount = %d; want true and 10000 (etcd's)", s.Expect.Durable, s.Cluster.SnapshotCount)
 	}
 	if s.LastFaultEnd() != 0 {
 		t.Errorf("LastFaultEnd() = %v without faults, want 0", s.LastFaultEnd())
@@ -121,6 +136,40 @@ func TestParseValues(t *testing.T) {
 			func(s *Scenario) bool { return s.Faults[0].Kill.Target.Member == 7 }},
 		{"election timeout default follows etcd", "cluster: {heartbeat_interval: 200ms}",
 			func(s *Scenario) bool { return s.Cluster.ElectionTimeout == time.Second }},
+
+		// The storage issue's additions.
+		{"snapshot_count", "cluster: {snapshot_count: 100}", func(s *Scenario) bool { return s.Cluster.SnapshotCount == 100 }},
+		{"snapshot_count at its maximum", "cluster: {snapshot_count: 10000000}",
+			func(s *Scenario) bool { return s.Cluster.SnapshotCount == 10000000 }},
+		{"durable off", "expect: {durable: false}",
+			func(s *Scenario) bool { return !s.Expect.Durable && s.Expect.Linearizable && s.Expect.Converge }},
+		{"kill all", "faults: [{at: 1s, kill: all}]", func(s *Scenario) bool {
+			k := s.Faults[0].Kill
+			return k.Target == Target{All: true} && k.RestartAfter == 0 && s.LastFaultEnd() == time.Second
+		}},
+		{"kill all, restart after", "faults: [{at: 1s, kill: all, restart_after: 3s}]", func(s *Scenario) bool {
+			return s.Faults[0].Kill.Target.All && s.LastFaultEnd() == 4*time.Second
+		}},
+		{"kill all in block style", "faults:\n  - at: 1s\n    kill: all\n    restart_after: 1s",
+			func(s *Scenario) bool { return s.Faults[0].Kill.Target.String() == "all" }},
+		{"disk latency without for", "faults: [{at: 10s, disk: {member: n2, latency: 5ms}}]", func(s *Scenario) bool {
+			d := s.Faults[0].Disk
+			return *d.Latency == Range{Min: 5 * time.Millisecond, Max: 5 * time.Millisecond} && d.For == 0 &&
+				!d.Full && !d.Torn && d.Corrupt == "" && s.LastFaultEnd() == 10*time.Second
+		}},
+		{"disk latency of zero", "faults: [{at: 1s, disk: {member: n1, latency: 0..1ms}}]",
+			func(s *Scenario) bool { return s.Faults[0].Disk.Latency.Min == 0 }},
+		{"disk full for ends exactly at the end", "faults: [{at: 10s, disk: {member: leader, full: true, for: 20s}}]",
+			func(s *Scenario) bool { return s.Faults[0].Disk.Full && s.LastFaultEnd() == 30*time.Second }},
+		{"disk full outlasts a kill",
+			"faults:\n  - {at: 1s, kill: n1, restart_after: 2s}\n  - {at: 2s, disk: {member: n1, full: true, for: 5s}}",
+			func(s *Scenario) bool { return s.LastFaultEnd() == 7*time.Second }},
+		{"disk corrupt snapshot", "faults: [{at: 1s, disk: {corrupt: snapshot, member: follower}}]", func(s *Scenario) bool {
+			d := s.Faults[0].Disk
+			return d.Corrupt == CorruptSnapshot && d.Target == Target{Follower: true} && s.Faults[0].Kind() == "disk"
+		}},
+		{"disk torn, block style", "faults:\n  - at: 1s\n    disk:\n      member: n3\n      torn: true",
+			func(s *Scenario) bool { return s.Faults[0].Disk.Torn && s.Faults[0].Line == 4 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Parse("x.yaml", []byte("name: x\nduration: 30s\n"+tc.yaml+"\n"))
@@ -136,7 +185,7 @@ func TestParseValues(t *testing.T) {
 
 func TestTargetString(t *testing.T) {
 	for target, want := range map[Target]string{
-		{Leader: true}: "leader", {Follower: true}: "follower", {Member: 2}: "n2", {}: "(no target)",
+		{Leader: true}: "leader", {Follower: true}: "follower", {Member: 2}: "n2", {All: true}: "all", {}: "(no target)",
 	} {
 		if got := target.String(); got != want {
 			t.Errorf("%#v.String() = %q, want %q", target, got, want)
@@ -205,7 +254,7 @@ func TestParseErrors(t *testing.T) {
 
 		// cluster
 		{"cluster unknown field", head + "cluster:\n  members: 3\n  heartbeat: 1s\n", 5,
-			`cluster: unknown field "heartbeat" (known: members, heartbeat_interval, election_timeout)`},
+			`cluster: unknown field "heartbeat" (known: members, heartbeat_interval, election_timeout, snapshot_count)`},
 		{"cluster duplicate field", head + "cluster:\n  members: 3\n  members: 5\n", 5,
 			`cluster: duplicate field "members" (first at line 4)`},
 		{"members wrong type", head + "cluster: {members: three}\n", 3, `cluster.members: expected a whole number, got "three"`},
@@ -256,8 +305,8 @@ func TestParseErrors(t *testing.T) {
 
 		// expect
 		{"expect yes", head + "expect: {linearizable: yes}\n", 3, `expect.linearizable: expected true or false, got "yes"`},
-		{"expect unknown", head + "expect: {durable: true}\n", 3,
-			`expect: unknown field "durable" (known: linearizable, liveness_within, converge)`},
+		{"expect unknown", head + "expect: {durabel: true}\n", 3,
+			`expect: unknown field "durabel" (known: linearizable, liveness_within, converge, durable)`},
 		{"liveness negative", head + "expect: {liveness_within: -5s}\n", 3, "expect.liveness_within: -5s is negative"},
 
 		// The fault list and a fault's shape.
@@ -266,7 +315,7 @@ func TestParseErrors(t *testing.T) {
 		{"fault unknown option", faults("{at: 5s, kill: leader}", "{at: 6s, kill: n1, restart_afterr: 2s}"), 5,
 			`fault 2: unknown field "restart_afterr" (known: at, kill, restart_after)`},
 		{"fault misspelt kind", faults("{at: 5s, kil: n1}"), 4,
-			`fault 1: unknown field "kil" (known: at, partition, heal, kill, restart, change_ip, network, restart_after, member_update_after)`},
+			`fault 1: unknown field "kil" (known: at, partition, heal, kill, restart, change_ip, network, disk, restart_after, member_update_after)`},
 		{"fault two kinds", faults("{at: 5s, kill: n1, heal: all}"), 4,
 			"fault 1 has both kill and heal: a fault has exactly one of partition, heal, kill, restart, change_ip, network"},
 		{"fault no kind", faults("{at: 5s}"), 4, "fault 1 has none of partition, heal, kill, restart, change_ip, network"},
@@ -358,6 +407,81 @@ func TestParseErrors(t *testing.T) {
 			`fault 1: network: unknown field "jitter" (known: latency, loss, duplicate, reorder, for)`},
 		{"network change bad latency", faults("{at: 5s, network: {latency: 9ms..2ms}}"), 4,
 			"fault 1: network.latency: 9ms..2ms: the minimum is more than the maximum"},
+
+		// snapshot_count and durable
+		{"snapshot_count zero", head + "cluster: {snapshot_count: 0}\n", 3, "cluster.snapshot_count: 0 is out of range (1..10000000)"},
+		{"snapshot_count too big", head + "cluster:\n  snapshot_count: 10000001\n", 4,
+			"cluster.snapshot_count: 10000001 is out of range (1..10000000)"},
+		{"snapshot_count a duration", head + "cluster: {snapshot_count: 10s}\n", 3,
+			`cluster.snapshot_count: expected a whole number, got "10s"`},
+		{"durable a string", head + "expect: {durable: always}\n", 3, `expect.durable: expected true or false, got "always"`},
+
+		// all
+		{"all isolated", faults("{at: 5s, partition: {isolate: all}}"), 4,
+			"fault 1: partition.isolate: all is only a kill target; name one member here"},
+		{"all in groups", faults("{at: 5s, partition: {groups: [[n1], [all]]}}"), 4,
+			"fault 1: partition.groups: all is only a kill target"},
+		{"all in one_way", faults("{at: 5s, partition: {one_way: {from: [all], to: [n1]}}}"), 4,
+			"fault 1: partition.one_way.from: all is only a kill target"},
+		{"restart all", faults("{at: 5s, restart: all}"), 4, "fault 1: restart: all is only a kill target"},
+		{"change_ip all", faults("{at: 5s, change_ip: all}"), 4, "fault 1: change_ip: all is only a kill target"},
+		{"disk member all", faults("{at: 5s, disk: {member: all, torn: true}}"), 4,
+			"fault 1: disk.member: all is only a kill target"},
+		{"kill all twice over", faults("{at: 5s, kill: [all]}"), 4, "fault 1: kill: expected a member"},
+		{"kill ALL", faults("{at: 5s, kill: ALL}"), 4, `fault 1: kill: "ALL" is not a member`},
+		{"kill all past the end", faults("{at: 25s, kill: all, restart_after: 6s}"), 4,
+			"fault 1: restart_after: 6s ends at 31s, after the end of the scenario (duration 30s)"},
+
+		// disk
+		{"disk missing member", faults("{at: 5s, disk: {torn: true}}"), 4,
+			"fault 1: disk: missing member: a disk fault names the member whose disk it is (e.g. member: n2)"},
+		{"disk missing member, block style", faults("at: 5s\n    disk:\n      full: true"), 6, "fault 1: disk: missing member"},
+		{"disk unknown member", faults("{at: 5s, disk: {member: n4, torn: true}}"), 4,
+			`fault 1: disk.member: unknown member "n4" (the cluster has 3 members: n1..n3)`},
+		{"disk member a list", faults("{at: 5s, disk: {member: [n1], torn: true}}"), 4,
+			"fault 1: disk.member: expected a member (leader, follower or n1..n3), got a list"},
+		{"disk no effect", faults("{at: 5s, disk: {member: n1, for: 1s}}"), 4,
+			"fault 1: disk has none of latency, full, corrupt, torn: a disk fault has exactly one"},
+		{"disk two effects", faults("at: 5s\n    disk:\n      member: n1\n      full: true\n      torn: true"), 8,
+			"fault 1: disk has both full and torn: a disk fault has exactly one of latency, full, corrupt, torn"},
+		{"disk unknown field", faults("{at: 5s, disk: {member: n1, slow: 5ms}}"), 4,
+			`fault 1: disk: unknown field "slow" (known: member, latency, full, corrupt, torn, for)`},
+		{"disk not a mapping", faults("{at: 5s, disk: n1}"), 4, `fault 1: disk: expected a mapping of fields, got "n1"`},
+		{"disk option outside", faults("{at: 5s, disk: {member: n1, torn: true}, restart_after: 1s}"), 4,
+			"fault 1: restart_after is only for kill faults; this fault is a disk"},
+		{"disk for outside", faults("{at: 5s, disk: {member: n1, full: true}, for: 1s}"), 4,
+			`fault 1: unknown field "for" (known: at, disk)`},
+		{"disk full false", faults("{at: 5s, disk: {member: n1, full: false}}"), 4,
+			"fault 1: disk.full: false changes nothing; leave the fault out"},
+		{"disk torn false", faults("{at: 5s, disk: {member: n1, torn: false}}"), 4,
+			"fault 1: disk.torn: false changes nothing; leave the fault out"},
+		{"disk full yes", faults("{at: 5s, disk: {member: n1, full: yes}}"), 4,
+			`fault 1: disk.full: expected true or false, got "yes"`},
+		{"disk corrupt unknown file", faults("{at: 5s, disk: {member: n1, corrupt: db}}"), 4,
+			`fault 1: disk.corrupt: "db" is not a file to corrupt (use wal or snapshot)`},
+		{"disk corrupt true", faults("{at: 5s, disk: {member: n1, corrupt: true}}"), 4,
+			"fault 1: disk.corrupt: expected wal or snapshot, got true"},
+		{"disk corrupt with for", faults("at: 5s\n    disk: {member: n1, corrupt: wal,\n      for: 1s}"), 6,
+			"fault 1: disk.for: corrupt has no for: a flipped bit stays flipped (only latency and full last)"},
+		{"disk torn with for", faults("{at: 5s, disk: {member: n1, torn: true, for: 1s}}"), 4,
+			"fault 1: disk.for: torn has no for: it tears the member's next crash"},
+		{"disk latency for past the end", faults("{at: 25s, disk: {member: n1, latency: 5ms, for: 6s}}"), 4,
+			"fault 1: disk.for: 6s ends at 31s, after the end of the scenario (duration 30s)"},
+		{"disk full for past the end", faults("{at: 29s, disk: {member: n1, full: true, for: 2s}}"), 4,
+			"fault 1: disk.for: 2s ends at 31s"},
+		{"disk for negative", faults("{at: 5s, disk: {member: n1, full: true, for: -1s}}"), 4,
+			"fault 1: disk.for: -1s is negative"},
+		{"disk latency reversed", faults("{at: 5s, disk: {member: n1, latency: 50ms..5ms}}"), 4,
+			"fault 1: disk.latency: 50ms..5ms: the minimum is more than the maximum"},
+		{"disk latency too long", faults("{at: 5s, disk: {member: n1, latency: 2m}}"), 4,
+			"fault 1: disk.latency: 2m0s is more than the maximum, 1m0s"},
+		{"disk latency negative", faults("{at: 5s, disk: {member: n1, latency: -1ms}}"), 4,
+			"fault 1: disk.latency: -1ms is negative"},
+		{"disk latency not a range", faults("{at: 5s, disk: {member: n1, latency: slow}}"), 4,
+			`fault 1: disk.latency: "slow": not a latency range (e.g. 1ms..10ms or 5ms)`},
+		{"disk follower of one member",
+			"name: x\nduration: 30s\ncluster: {members: 1}\nfaults: [{at: 1s, disk: {member: follower, torn: true}}]\n", 4,
+			"fault 1: disk.member: follower: a 1-member cluster has no followers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Parse("x.yaml", []byte(tc.yaml))

@@ -27,6 +27,10 @@ type Cluster struct {
 	// 5*HeartbeatInterval (etcd's rule), at most 50s (etcd's limit), and a
 	// whole multiple of HeartbeatInterval, because raft counts both in ticks.
 	ElectionTimeout time.Duration
+	// SnapshotCount is etcd's --snapshot-count: how many applied entries
+	// a member takes between snapshots. Default 10000 (etcd's);
+	// 1..10000000. Scenarios set it low (e.g. 100) to exercise snapshots.
+	SnapshotCount int
 }
 
 // Network is the base network every link starts with and a heal restores.
@@ -71,10 +75,14 @@ type Expect struct {
 	// to serve writes again; 0 (the default) skips the check.
 	LivenessWithin time.Duration
 	Converge       bool // default true: all members hold the same KV state once healed
+	// Durable defaults to true: every acknowledged write is present after
+	// the cluster recovers, whatever crashes and disk faults came before.
+	Durable bool
 }
 
 // LastFaultEnd returns the latest time at which any fault's effect ends:
-// its At, plus its For, RestartAfter or MemberUpdateAfter when it has one.
+// its At, plus its For, RestartAfter or MemberUpdateAfter when it has one
+// (a disk fault's For included).
 // The simulator measures liveness from there. It is 0 without faults.
 func (s *Scenario) LastFaultEnd() time.Duration {
 	var last time.Duration
@@ -126,6 +134,7 @@ const (
 	maxHeartbeat        = time.Second
 	minElectionTicks    = 5                // etcd: election timeout >= 5 heartbeats
 	maxElectionTimeout  = 50 * time.Second // etcd refuses longer
+	maxSnapshotCount    = 10000000
 	maxLatency          = time.Minute
 	maxClients          = 1000
 	maxRatePerSecond    = 10000
@@ -141,6 +150,7 @@ func defaults() *Scenario {
 			Members:           3,
 			HeartbeatInterval: 100 * time.Millisecond,
 			ElectionTimeout:   time.Second,
+			SnapshotCount:     10000, // etcd's --snapshot-count
 		},
 		Network: Network{Latency: Range{Min: time.Millisecond, Max: 10 * time.Millisecond}},
 		Workload: Workload{
@@ -150,6 +160,6 @@ func defaults() *Scenario {
 			Ops:     OpMix{Put: 4, Get: 4, Delete: 1, CAS: 1},
 			Timeout: time.Second,
 		},
-		Expect: Expect{Linearizable: true, Converge: true},
+		Expect: Expect{Linearizable: true, Converge: true, Durable: true},
 	}
 }

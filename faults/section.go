@@ -228,12 +228,15 @@ func (p *parser) rate(at path, n *yaml.Node) (float64, error) {
 	return v, nil
 }
 
-// target parses a member name: leader, follower, or n1..n<members>.
+// target parses a member name: leader, follower, or n1..n<members>. all
+// is an error here; killTarget accepts it.
 func (p *parser) target(at path, n *yaml.Node) (Target, error) {
 	if err := p.scalar(at, n, "a member ("+p.memberNames()+")", "!!str"); err != nil {
 		return Target{}, err
 	}
 	switch s := n.Value; {
+	case s == "all":
+		return Target{}, p.errorf(n, "%sall is only a kill target; name one member here", at.prefix())
 	case s == "leader":
 		return Target{Leader: true}, nil
 	case s == "follower" && p.members == 1:
