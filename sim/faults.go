@@ -31,6 +31,14 @@ func (w *world) fault(i int) {
 	case f.Heal != nil:
 		w.net.heal()
 		w.record(TraceEvent{Kind: "fault", Detail: "heal all"})
+	case f.Kill != nil && f.Kill.Target.All:
+		w.record(TraceEvent{Kind: "fault", Detail: "kill all"})
+		for _, m := range w.members {
+			w.crash(m, "killed with every other member")
+			if f.Kill.RestartAfter > 0 {
+				w.schedule(&event{at: w.now + int64(f.Kill.RestartAfter), kind: evRestart, index: m.idx})
+			}
+		}
 	case f.Kill != nil:
 		m, note := w.resolve(f.Kill.Target)
 		w.record(TraceEvent{Kind: "fault", Node: m.name, Detail: joinNote("kill "+f.Kill.Target.String(), note)})
