@@ -18,6 +18,7 @@ const (
 	streamFaults  = "faults"
 	streamRaft    = "raft"
 	streamClock   = "clock"
+	streamDisk    = "disk"
 )
 
 // newStream returns the named stream for seed.

@@ -54,19 +54,25 @@ type Check struct {
 // scenario, the options and the code: the same inputs give the same Result,
 // trace hash included.
 type Result struct {
-	Scenario           string
-	Seed               uint64
-	Verdict            Verdict
-	Error              string // for VerdictError
-	Checks             []Check
-	Linearizable       bool
-	Ops                int
-	OpsOK              int
-	OpsFailed          int
-	OpsUnknown         int
-	Elections          int
-	Crashes            int
-	RejectedMsgs       int // peer messages refused for a wrong cluster, member or a removed sender
+	Scenario     string
+	Seed         uint64
+	Verdict      Verdict
+	Error        string // for VerdictError
+	Checks       []Check
+	Linearizable bool
+	Ops          int
+	OpsOK        int
+	OpsFailed    int
+	OpsUnknown   int
+	Elections    int
+	Crashes      int
+	RejectedMsgs int // peer messages refused for a wrong cluster, member or a removed sender
+	// Snapshots taken, and received from a leader and installed, by all
+	// members over the run.
+	Snapshots, SnapshotsInstalled int
+	// RefusedStarts counts starts refused because a member's disk failed
+	// its checks.
+	RefusedStarts      int
 	LongestUnavailable time.Duration
 	SimTime            time.Duration
 	Events             int
@@ -292,6 +298,13 @@ func (w *world) summarise(res *Result) {
 	res.Elections = w.stats.elections
 	res.Crashes = w.stats.crashes
 	res.RejectedMsgs = w.stats.rejectedMsgs
+	res.RefusedStarts = w.stats.refusedStarts
+	for _, m := range w.members {
+		if m.alive() {
+			w.stats.countSnapshots(m)
+		}
+	}
+	res.Snapshots, res.SnapshotsInstalled = w.stats.snapshots, w.stats.snapshotsInstalled
 	res.LongestUnavailable = time.Duration(w.longestGap())
 	res.SimTime = time.Duration(w.now)
 	res.Events = w.stats.events

@@ -13,12 +13,15 @@ import (
 	"github.com/plumbdb/plumb/linearizability"
 	"github.com/plumbdb/plumb/node"
 	"github.com/plumbdb/plumb/node/backend"
+	"github.com/plumbdb/plumb/node/wal"
 )
 
 const (
-	clusterToken = "plumb-sim"
-	peerPort     = 2380
-	clientPort   = 2379
+	// walSegmentBytes is small so that runs roll and release segments.
+	walSegmentBytes = 256 << 10
+	clusterToken    = "plumb-sim"
+	peerPort        = 2380
+	clientPort      = 2379
 )
 
 // member is one simulated host running a plumb member. Its disk (the raft
@@ -30,9 +33,10 @@ type member struct {
 	ip   string
 	node *node.Node // nil while crashed
 	inc  uint32     // incarnation: bumped at every crash, so stale ticks are dropped
-	log  *node.MemoryLog
-	be   *backend.Memory
-	lead uint64 // the leader this member knows
+	disk *wal.MemFS // the WAL and snapshot files; loses unsynced writes in a crash
+	log  *node.DiskLog
+	be   *backend.Memory // the key-value state: each committed batch is durable
+	lead uint64          // the leader this member knows
 	// moved: the member changed address and no member update has told the
 	// cluster yet; convergence failures name it.
 	moved  bool
@@ -55,6 +59,7 @@ type world struct {
 	rngClient *rand.Rand
 	rngFault  *rand.Rand
 	rngClock  *rand.Rand
+	rngDisk   *rand.Rand
 
 	members   []*member
 	clusterID uint64
@@ -81,11 +86,22 @@ type world struct {
 
 // stats are the run's counters, reported in the Result.
 type stats struct {
-	events       int
-	elections    int
-	okWrites     []int64 // return times of successful writes, in order
-	crashes      int
-	rejectedMsgs int
+	events        int
+	elections     int
+	okWrites      []int64 // return times of successful writes, in order
+	crashes       int
+	refusedStarts int // members whose disk failed its checks at start
+	rejectedMsgs  int
+	// Snapshots taken and installed, summed over every member and
+	// incarnation (a node's own counters start again at each restart).
+	snapshots, snapshotsInstalled int
+}
+
+// countSnapshots adds a node's snapshot counters to the run's.
+func (st *stats) countSnapshots(m *member) {
+	s := m.node.Status()
+	st.snapshots += s.Snapshots
+	st.snapshotsInstalled += s.SnapshotsInstalled
 }
 
 func newWorld(sc *faults.Scenario, opts Options) *world {
@@ -96,6 +112,7 @@ func newWorld(sc *faults.Scenario, opts Options) *world {
 		rngClient:     rand.New(newStream(opts.Seed, streamClients)),
 		rngFault:      rand.New(newStream(opts.Seed, streamFaults)),
 		rngClock:      rand.New(newStream(opts.Seed, streamClock)),
+		rngDisk:       rand.New(newStream(opts.Seed, streamDisk)),
 		trace:         newTracer(opts.Trace),
 		electionTicks: int(sc.Cluster.ElectionTimeout / sc.Cluster.HeartbeatInterval),
 		tickNs:        int64(sc.Cluster.HeartbeatInterval),
@@ -105,7 +122,7 @@ func newWorld(sc *faults.Scenario, opts Options) *world {
 	var ids []uint64
 	var initial []node.Member
 	for i := range sc.Cluster.Members {
-		m := &member{idx: i, name: fmt.Sprintf("n%d", i+1), log: node.NewMemoryLog(), be: backend.NewMemory()}
+		m := &member{idx: i, name: fmt.Sprintf("n%d", i+1), disk: wal.NewMemFS(), be: backend.NewMemory()}
 		m.ip = w.allocIP()
 		m.id = node.MemberID([]string{m.peerURL()}, clusterToken, "")
 		w.members = append(w.members, m)
@@ -132,15 +149,24 @@ func (w *world) bindAddrs(m *member) {
 	w.byAddr[m.clientURL()] = m.idx
 }
 
-// start builds a member's node from its disk, the same path as a restart.
+// start builds a member's node from its disk, the path a production
+// restart takes: the newest snapshot, the WAL after it, the backend. A disk
+// that fails its checks (a corrupt record) keeps the member down.
 func (w *world) start(m *member, initial []node.Member) {
+	log, err := node.OpenDiskLog(m.disk, m.id, w.clusterID, wal.Options{SegmentBytes: walSegmentBytes})
+	if err != nil {
+		w.stats.refusedStarts++
+		w.record(TraceEvent{Kind: "refused", Node: m.name, Detail: err.Error()})
+		return
+	}
+	m.log = log
 	n, err := node.New(node.Config{
 		ID:               m.id,
 		ClusterID:        w.clusterID,
 		Name:             m.name,
 		ClientURLs:       []string{m.clientURL()},
 		InitialMembers:   initial,
-		Log:              m.log,
+		Log:              log,
 		Backend:          m.be,
 		ElectionTicks:    w.electionTicks,
 		HeartbeatTicks:   1,
@@ -149,7 +175,9 @@ func (w *world) start(m *member, initial []node.Member) {
 		UnsafeLocalReads: w.opts.PlantBug == BugStaleReads,
 	})
 	if err != nil {
-		panic(fmt.Sprintf("sim: start %s: %v", m.name, err))
+		w.stats.refusedStarts++
+		w.record(TraceEvent{Kind: "refused", Node: m.name, Detail: err.Error()})
+		return
 	}
 	m.node, m.lead = n, 0
 	m.inc++
@@ -163,8 +191,10 @@ func (w *world) crash(m *member, why string) {
 		w.record(TraceEvent{Kind: "crash", Node: m.name, Detail: "already down"})
 		return
 	}
-	m.node, m.lead = nil, 0
+	w.stats.countSnapshots(m)
+	m.node, m.log, m.lead = nil, nil, 0
 	m.inc++
+	m.disk.Crash(w.rngDisk) // unsynced writes are lost; the last may survive torn
 	w.stats.crashes++
 	w.record(TraceEvent{Kind: "crash", Node: m.name, Detail: why})
 }
