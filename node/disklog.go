@@ -30,6 +30,7 @@ type DiskLog struct {
 	*raft.MemoryStorage
 	w     *wal.WAL
 	snaps *wal.Snapshotter
+	torn  *wal.TornTail // what opening the WAL cut off its tail, if anything
 }
 
 var _ LogStore = (*DiskLog)(nil)
@@ -75,7 +76,7 @@ func OpenDiskLog(fsys wal.FS, memberID, clusterID uint64, opts wal.Options) (*Di
 	if err != nil {
 		return nil, fmt.Errorf("node: open the WAL: %w", err)
 	}
-	l.w = w
+	l.w, l.torn = w, contents.TornTail
 	if string(contents.Metadata) != string(meta) {
 		w.Close()
 		return nil, fmt.Errorf("%w: it was made for member %s of cluster %s, not member %s of cluster %s",
@@ -176,6 +177,15 @@ func (l *DiskLog) SaveSnapshot(index uint64, cs *raftpb.ConfState, keepEntries u
 		return fmt.Errorf("remove old snapshots: %w", err)
 	}
 	return nil
+}
+
+// Repaired describes the torn write that opening the WAL cut off its tail
+// (a crash in the middle of a write), or is "" if there was none.
+func (l *DiskLog) Repaired() string {
+	if l.torn == nil {
+		return ""
+	}
+	return fmt.Sprintf("cut a torn write of %d bytes off %s at offset %d", l.torn.DroppedBytes, l.torn.File, l.torn.Offset)
 }
 
 // Close closes the WAL.

@@ -308,6 +308,15 @@ func (n *Node) bootstrapIfEmpty() error {
 	if last != 0 || !raft.IsEmptyHardState(hs) || n.cfg.Join {
 		return nil
 	}
+	if n.applied > 0 {
+		// The log is gone but the state it produced is not: the WAL lost
+		// writes it had made durable. Starting would bring back a state the
+		// cluster may never have had, or vote again in a term it voted in.
+		return fmt.Errorf("node %s: the key-value state has applied entries up to %d but the raft log is empty: "+
+			"the WAL lost writes it had synced (a disk that does not honour fsync?); refusing to start. "+
+			"Remove the member and add it back with an empty data dir (etcdctl member remove/add)",
+			FormatID(n.cfg.ID), n.applied)
+	}
 	if len(n.cfg.InitialMembers) == 0 {
 		return errors.New("node: an empty log needs initial members to bootstrap (or Join)")
 	}

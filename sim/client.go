@@ -132,6 +132,10 @@ func (w *world) requestArrives(e *event) {
 		return
 	}
 	m := w.members[idx]
+	if w.busy(m) {
+		w.deferInput(m, e)
+		return
+	}
 	m.node.Submit(*e.req)
 	w.drive(m)
 }

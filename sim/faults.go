@@ -34,24 +34,20 @@ func (w *world) fault(i int) {
 	case f.Kill != nil && f.Kill.Target.All:
 		w.record(TraceEvent{Kind: "fault", Detail: "kill all"})
 		for _, m := range w.members {
-			w.crash(m, "killed with every other member")
-			if f.Kill.RestartAfter > 0 {
-				w.schedule(&event{at: w.now + int64(f.Kill.RestartAfter), kind: evRestart, index: m.idx})
-			}
+			w.kill(m, "killed with every other member", int64(f.Kill.RestartAfter))
 		}
 	case f.Kill != nil:
 		m, note := w.resolve(f.Kill.Target)
 		w.record(TraceEvent{Kind: "fault", Node: m.name, Detail: joinNote("kill "+f.Kill.Target.String(), note)})
-		w.crash(m, "killed")
-		if f.Kill.RestartAfter > 0 {
-			w.schedule(&event{at: w.now + int64(f.Kill.RestartAfter), kind: evRestart, index: m.idx})
-		}
+		w.kill(m, "killed", int64(f.Kill.RestartAfter))
 	case f.Restart != nil:
 		m, note := w.resolve(*f.Restart)
 		w.record(TraceEvent{Kind: "fault", Node: m.name, Detail: joinNote("restart "+f.Restart.String(), note)})
 		w.restart(m)
 	case f.ChangeIP != nil:
 		w.changeIP(f)
+	case f.Disk != nil:
+		w.diskFault(f)
 	case f.Network != nil:
 		w.nextCutID++
 		w.net.applyChange(w.nextCutID, f.Network)

@@ -19,6 +19,9 @@ const (
 	evRestoreNetwork                      // a network change's `for` ends
 	evMemberUpdate                        // the operator runs member update for a moved member
 	evSettleCheck                         // after the scenario: are members converged?
+	evIODone                              // a member's disk I/O completes
+	evKillDeadline                        // a torn kill found no write to tear
+	evDiskRestore                         // a disk latency or full fault's for ends
 )
 
 // event is one thing that happens at a virtual instant. Fields beyond

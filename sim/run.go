@@ -17,8 +17,13 @@ import (
 // answer linearizable reads from local state, without ReadIndex.
 const BugStaleReads = "stale-reads"
 
+// BugNoFsync plants a real bug for proving the durable check can fail: the
+// WAL writes appends but never fsyncs them, so a crash loses entries the
+// member already acknowledged.
+const BugNoFsync = "no-fsync"
+
 // Bugs lists the bugs Options.PlantBug accepts.
-var Bugs = []string{BugStaleReads}
+var Bugs = []string{BugStaleReads, BugNoFsync}
 
 // Options are a run's inputs besides the scenario.
 type Options struct {
@@ -72,7 +77,9 @@ type Result struct {
 	Snapshots, SnapshotsInstalled int
 	// RefusedStarts counts starts refused because a member's disk failed
 	// its checks.
-	RefusedStarts      int
+	RefusedStarts int
+	// TornRepaired counts starts whose WAL cut a torn write off its tail.
+	TornRepaired       int
 	LongestUnavailable time.Duration
 	SimTime            time.Duration
 	Events             int
@@ -91,7 +98,7 @@ const (
 // comes from opts.Seed. Only one Run may be in progress per process.
 func Run(sc *faults.Scenario, opts Options) (res *Result) {
 	res = &Result{Scenario: sc.Name, Seed: opts.Seed}
-	if opts.PlantBug != "" && opts.PlantBug != BugStaleReads {
+	if opts.PlantBug != "" && !slices.Contains(Bugs, opts.PlantBug) {
 		res.Verdict, res.Error = VerdictError, fmt.Sprintf("unknown bug %q (known: %v)", opts.PlantBug, Bugs)
 		return res
 	}
@@ -167,6 +174,12 @@ func (w *world) dispatch(e *event) bool {
 		w.memberUpdateEvent(e)
 	case evSettleCheck:
 		return w.settleCheck()
+	case evIODone:
+		w.ioDone(e)
+	case evKillDeadline:
+		w.killDeadline(e)
+	case evDiskRestore:
+		w.diskRestore(e)
 	default:
 		panic(fmt.Sprintf("sim: unknown event kind %d", e.kind))
 	}
@@ -298,7 +311,7 @@ func (w *world) summarise(res *Result) {
 	res.Elections = w.stats.elections
 	res.Crashes = w.stats.crashes
 	res.RejectedMsgs = w.stats.rejectedMsgs
-	res.RefusedStarts = w.stats.refusedStarts
+	res.RefusedStarts, res.TornRepaired = w.stats.refusedStarts, w.stats.tornRepaired
 	for _, m := range w.members {
 		if m.alive() {
 			w.stats.countSnapshots(m)

@@ -231,3 +231,27 @@ func TestRejectsUnknownBug(t *testing.T) {
 		t.Fatalf("got %s %q", r.Verdict, r.Error)
 	}
 }
+
+// TestPlantedNoFsyncIsCaught proves the storage checks can fail: with a WAL
+// that never fsyncs, a full-cluster crash loses what members acknowledged,
+// and the run must fail (members refuse to start on a log that lost synced
+// writes, so the cluster cannot converge or serve).
+func TestPlantedNoFsyncIsCaught(t *testing.T) {
+	const seedsMax = 10
+	path := filepath.Join(scenarioDir, "full-cluster-crash.yaml")
+	sc := load(t, path)
+	for seed := uint64(1); seed <= seedsMax; seed++ {
+		r := Run(sc, Options{Seed: seed, PlantBug: BugNoFsync})
+		if r.Verdict == VerdictViolation {
+			t.Logf("caught at seed %d: %s\nreproduce: %s", seed, describe(r), reproduce(path, seed, BugNoFsync))
+			if again := Run(sc, Options{Seed: seed, PlantBug: BugNoFsync}); again.TraceHash != r.TraceHash {
+				t.Fatalf("the failing run did not reproduce: %s then %s", r.TraceHash, again.TraceHash)
+			}
+			return
+		}
+		if r.Verdict == VerdictError {
+			t.Fatalf("seed %d: %s", seed, describe(r))
+		}
+	}
+	t.Fatalf("the planted bug %q survived %d seeds of %s", BugNoFsync, seedsMax, path)
+}

@@ -41,6 +41,15 @@ type member struct {
 	// cluster yet; convergence failures name it.
 	moved  bool
 	update *updateJob // the operator's member update for it, if any
+
+	// Disk I/O in flight (see disk.go).
+	ioUntil          int64       // when the I/O in flight completes; 0 if none
+	held             node.Output // outputs waiting for that I/O
+	diskLatency      *faults.Range
+	diskFaultID      uint64 // the disk latency or full fault in force
+	tornArmed        bool   // the next crash tears the last write
+	killPending      bool   // a torn kill waits for the next write
+	killRestartAfter int64
 }
 
 func (m *member) alive() bool { return m.node != nil }
@@ -91,6 +100,7 @@ type stats struct {
 	okWrites      []int64 // return times of successful writes, in order
 	crashes       int
 	refusedStarts int // members whose disk failed its checks at start
+	tornRepaired  int // starts whose WAL cut a torn write off its tail
 	rejectedMsgs  int
 	// Snapshots taken and installed, summed over every member and
 	// incarnation (a node's own counters start again at each restart).
@@ -153,13 +163,18 @@ func (w *world) bindAddrs(m *member) {
 // restart takes: the newest snapshot, the WAL after it, the backend. A disk
 // that fails its checks (a corrupt record) keeps the member down.
 func (w *world) start(m *member, initial []node.Member) {
-	log, err := node.OpenDiskLog(m.disk, m.id, w.clusterID, wal.Options{SegmentBytes: walSegmentBytes})
+	log, err := node.OpenDiskLog(m.disk, m.id, w.clusterID,
+		wal.Options{SegmentBytes: walSegmentBytes, UnsafeNoSync: w.opts.PlantBug == BugNoFsync})
 	if err != nil {
 		w.stats.refusedStarts++
 		w.record(TraceEvent{Kind: "refused", Node: m.name, Detail: err.Error()})
 		return
 	}
 	m.log = log
+	if repaired := log.Repaired(); repaired != "" {
+		w.stats.tornRepaired++
+		w.record(TraceEvent{Kind: "repaired", Node: m.name, Detail: repaired})
+	}
 	n, err := node.New(node.Config{
 		ID:               m.id,
 		ClusterID:        w.clusterID,
@@ -194,7 +209,7 @@ func (w *world) crash(m *member, why string) {
 	w.stats.countSnapshots(m)
 	m.node, m.log, m.lead = nil, nil, 0
 	m.inc++
-	m.disk.Crash(w.rngDisk) // unsynced writes are lost; the last may survive torn
+	w.crashStorage(m)
 	w.stats.crashes++
 	w.record(TraceEvent{Kind: "crash", Node: m.name, Detail: why})
 }
@@ -217,33 +232,6 @@ func (w *world) schedule(e *event) {
 func (w *world) record(ev TraceEvent) {
 	ev.At = w.now
 	w.trace.record(ev)
-}
-
-// drive runs a member's Process and acts on its Output.
-func (w *world) drive(m *member) {
-	if !m.alive() {
-		return
-	}
-	out := m.node.Process()
-	if out.LeaderChanged {
-		m.lead = out.Lead
-		w.record(TraceEvent{Kind: "leader", Node: m.name, Peer: w.nameOf(out.Lead), Term: out.Term})
-		if out.Lead == m.id {
-			w.stats.elections++
-		}
-	}
-	for _, env := range out.Messages {
-		w.send(m, env)
-	}
-	for _, rep := range out.Replies {
-		w.replyFrom(m, rep)
-	}
-	switch {
-	case out.Err != nil:
-		w.crash(m, out.Err.Error())
-	case out.Removed:
-		w.crash(m, "removed from the cluster")
-	}
 }
 
 // send puts a raft message on the network, addressed by the peer URL the
@@ -294,6 +282,10 @@ func (w *world) deliver(e *event) {
 		return
 	}
 	m := w.members[idx]
+	if w.busy(m) {
+		w.deferInput(m, e)
+		return
+	}
 	if err := m.node.Step(e.env); err != nil {
 		w.stats.rejectedMsgs++
 		w.record(TraceEvent{Kind: "reject", Node: m.name, Peer: fromName, Msg: msgType, Detail: err.Error()})
@@ -321,6 +313,10 @@ func (w *world) reportSnapshot(e *event, delivered bool) {
 func (w *world) tick(e *event) {
 	m := w.members[e.index]
 	if !m.alive() || m.inc != e.inc {
+		return
+	}
+	if w.busy(m) {
+		w.deferInput(m, e)
 		return
 	}
 	m.node.Tick()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -53,17 +54,18 @@ func TestSimRunSummaryAndSeeds(t *testing.T) {
 
 func TestSimRunViolationExitsOneWithReproduction(t *testing.T) {
 	dir := t.TempDir()
-	code, out, _ := plumb(t, "sim", "run", "../../scenarios/partition.yaml", "--seed", "1",
+	code, out, _ := plumb(t, "sim", "run", "../../scenarios/partition.yaml", "--seeds", "20",
 		"--plant-bug", "stale-reads", "--artifacts", dir)
 	if code != exitViolated {
 		t.Fatalf("exit %d, want %d:\n%s", code, exitViolated, out)
 	}
-	if !strings.Contains(out, "reproduce: go run ./cmd/plumb sim run ../../scenarios/partition.yaml --seed 1 --plant-bug stale-reads") {
-		t.Errorf("no reproduction command:\n%s", out)
+	m := regexp.MustCompile(`reproduce: go run ./cmd/plumb sim run ../../scenarios/partition.yaml --seed (\d+) --plant-bug stale-reads`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no reproduction command:\n%s", out)
 	}
 	for _, suffix := range []string{".history.json", ".html", ".trace.jsonl"} {
-		if fi, err := os.Stat(filepath.Join(dir, "partition-seed1"+suffix)); err != nil || fi.Size() == 0 {
-			t.Errorf("artifact %s: %v", suffix, err)
+		if fi, err := os.Stat(filepath.Join(dir, "partition-seed"+m[1]+suffix)); err != nil || fi.Size() == 0 {
+			t.Errorf("artifact %s of seed %s: %v", suffix, m[1], err)
 		}
 	}
 }

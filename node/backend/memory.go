@@ -17,6 +17,10 @@ import (
 // maintained at Commit (appending, in the common case of keys that grow, as
 // revision keys do), so ForEach never sorts the committed state.
 //
+// Hold, Release and Crash model a commit still in flight when power goes:
+// between Hold and Release every Commit is provisional, visible to reads at
+// once but undone by a Crash.
+//
 // Memory is not safe for concurrent use, like everything under node/.
 type Memory struct {
 	buckets   map[string]*memBucket
@@ -26,6 +30,20 @@ type Memory struct {
 	// the next batch: the simulator commits one small batch per applied
 	// entry, and making these maps anew was a tenth of its time.
 	spare map[string]*memPending
+
+	commitCount int
+	// While held, apply logs every change it makes to the committed state
+	// in undo, oldest first, and Commit counts itself in heldCommits.
+	held        bool
+	heldCommits int
+	undo        []memUndo
+}
+
+// memUndo is one change a held Commit made: the key's state before it.
+type memUndo struct {
+	bucket, key string
+	old         memItem // the previous value, if existed
+	existed     bool
 }
 
 var _ Backend = (*Memory)(nil)
@@ -87,12 +105,103 @@ func (m *Memory) Begin() Batch {
 func (m *Memory) Size() int64 { return m.sizeBytes }
 
 // Close implements Backend. It rolls back an open batch and keeps the
-// committed state, which a later user of this Memory finds again.
+// committed state, which a later user of this Memory finds again. It
+// neither ends a hold nor undoes held commits: Crash does.
 func (m *Memory) Close() error {
 	if m.open != nil {
 		m.open.Rollback()
 	}
 	return nil
+}
+
+// Hold makes every Commit from now on provisional: visible to reads at once,
+// and undone by a Crash before Release. Holds do not nest: Hold while held
+// does nothing, so the mark stays at the first Hold and one Release
+// completes every commit since then.
+func (m *Memory) Hold() { m.held = true }
+
+// Release completes the held commits: they are as durable as any. Release
+// when not held does nothing.
+func (m *Memory) Release() {
+	clear(m.undo) // drop the references, keep the room
+	m.undo = m.undo[:0]
+	m.heldCommits = 0
+	m.held = false
+}
+
+// Held reports whether commits are being held (between Hold and Release or
+// Crash).
+func (m *Memory) Held() bool { return m.held }
+
+// CommitCount returns how many batches have been committed, held ones and
+// ones that wrote nothing included: the simulator tells from it whether a
+// step did backend I/O.
+func (m *Memory) CommitCount() int { return m.commitCount }
+
+// Crash models a power cut: an open batch is discarded, and the commits made
+// since Hold are undone, leaving the committed state from before Hold. It
+// ends the hold. It returns whether any commit was undone (any Commit since
+// Hold, even one that wrote nothing); discarding an open batch does not
+// count, since its writes were never committed.
+func (m *Memory) Crash() bool {
+	if m.open != nil {
+		m.open.Rollback()
+	}
+	undone := m.heldCommits > 0
+	m.revert()
+	m.Release()
+	return undone
+}
+
+// revert puts back the committed state of every key the undo log names. A
+// key's first entry holds its state from before Hold, so later entries for
+// it are skipped; the sorted keys of each bucket touched are then fixed in
+// one pass, as apply does.
+func (m *Memory) revert() {
+	type fix struct {
+		bk      *memBucket
+		added   []string
+		deleted bool
+		done    map[string]bool // keys already put back
+	}
+	var order []string // buckets in the order first touched
+	fixes := map[string]*fix{}
+	for _, u := range m.undo {
+		f := fixes[u.bucket]
+		if f == nil {
+			bk := m.buckets[u.bucket]
+			if bk == nil {
+				bk = &memBucket{items: make(map[string]memItem)}
+				m.buckets[u.bucket] = bk
+			}
+			f = &fix{bk: bk, done: map[string]bool{}}
+			fixes[u.bucket] = f
+			order = append(order, u.bucket)
+		}
+		if f.done[u.key] {
+			continue
+		}
+		f.done[u.key] = true
+		cur, present := f.bk.items[u.key]
+		if present {
+			m.sizeBytes -= int64(len(cur.key) + len(cur.value))
+		}
+		switch {
+		case u.existed:
+			f.bk.items[u.key] = u.old
+			m.sizeBytes += int64(len(u.old.key) + len(u.old.value))
+			if !present {
+				f.added = append(f.added, u.key)
+			}
+		case present:
+			delete(f.bk.items, u.key)
+			f.deleted = true
+		}
+	}
+	for _, name := range order {
+		f := fixes[name]
+		m.fixKeys(name, f.bk, f.added, f.deleted)
+	}
 }
 
 // memPending holds one bucket's uncommitted writes: a key maps to its new
@@ -208,12 +317,18 @@ func (b *memBatch) Delete(bucket, key []byte) {
 
 // Commit applies every write at once. It cannot fail: the Memory is the
 // simulated disk, and committing to it is the durable step.
+//
+// While the Memory is held, the commit is provisional (see Hold).
 func (b *memBatch) Commit() error {
 	b.mustBeOpen()
 	for name, p := range b.pending {
 		if len(p.ops) > 0 {
 			b.m.apply(name, p)
 		}
+	}
+	b.m.commitCount++
+	if b.m.held {
+		b.m.heldCommits++
 	}
 	b.finish()
 	return nil
@@ -241,9 +356,8 @@ func (b *memBatch) finish() {
 }
 
 // apply writes one bucket's pending operations into the committed state and
-// keeps its keys sorted: deletions are filtered out in one pass, new keys are
-// appended when they all sort after the existing ones (the case of revision
-// keys) and merged otherwise.
+// keeps its keys sorted (see fixKeys). While held, it logs each change in
+// m.undo first.
 func (m *Memory) apply(name string, p *memPending) {
 	bk := m.buckets[name]
 	if bk == nil {
@@ -254,6 +368,9 @@ func (m *Memory) apply(name string, p *memPending) {
 	deleted := false
 	for k, op := range p.ops {
 		old, existed := bk.items[k]
+		if m.held && (existed || !op.deleted) {
+			m.undo = append(m.undo, memUndo{bucket: name, key: k, old: old, existed: existed})
+		}
 		if existed {
 			m.sizeBytes -= int64(len(old.key) + len(old.value))
 		}
@@ -270,6 +387,15 @@ func (m *Memory) apply(name string, p *memPending) {
 			added = append(added, k)
 		}
 	}
+	m.fixKeys(name, bk, added, deleted)
+}
+
+// fixKeys brings bk.keys in line with bk.items after keys were added (in
+// any order; each was absent from bk.keys) and, if deleted, removed:
+// deletions are filtered out in one pass, new keys are appended when they
+// all sort after the existing ones (the case of revision keys) and merged
+// otherwise. An empty bucket is dropped.
+func (m *Memory) fixKeys(name string, bk *memBucket, added []string, deleted bool) {
 	if deleted {
 		bk.keys = slices.DeleteFunc(bk.keys, func(k string) bool {
 			_, ok := bk.items[k]

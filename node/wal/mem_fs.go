@@ -18,6 +18,10 @@ import (
 // dir durable. Crash throws the volatile state away; see Crash for what a
 // torn write leaves behind.
 //
+// Hold and Release model I/O in flight: between them every Sync and SyncDir
+// is provisional, seen by reads at once but durable only at Release, so a
+// Crash in between finds the disk as if they had never been called.
+//
 // A MemFS is not safe for concurrent use; the simulator drives it from one
 // goroutine, and nothing in it reads a clock or a global random source, so a
 // run is a function of its seed.
@@ -30,6 +34,16 @@ type MemFS struct {
 	tearNext     bool   // the next Crash tears every last unsynced write
 	epoch        uint64 // bumped by Crash: handles of an older epoch are dead
 	syncCount    int
+
+	// The hold (see Hold). While held, Sync and SyncDir change the durable
+	// image as usual, first saving what they replace: heldInodes lists the
+	// inodes with a saved state (memInode.held), and heldFiles and heldDirs,
+	// nil until the first held SyncDir, are the namespace's durable state
+	// at Hold. Crash puts the saved state back; Release forgets it.
+	held       bool
+	heldInodes []*memInode
+	heldFiles  map[string]*memInode
+	heldDirs   map[string]bool
 }
 
 var _ FS = (*MemFS)(nil)
@@ -44,9 +58,27 @@ type memInode struct {
 	durable   []byte // what survives a crash
 	dirty     bool   // data differs from durable
 	truncated bool   // truncated since the last Sync: Crash models no torn write
-	// lastOff and lastLen locate the last unsynced write in data (lastLen 0:
-	// none), the one Crash may keep torn.
+	// lastOff and lastLen locate the last write in data since the last
+	// truncate or crash (lastLen 0: none). When the inode is dirty and not
+	// truncated, it came after the last Sync, and Crash may keep it torn.
+	// Sync leaves them alone, so that undoing a held Sync finds them right.
 	lastOff, lastLen int
+	// held is the durable state the first held Sync that changed this inode
+	// replaced; nil when no held Sync did.
+	held *memHeld
+}
+
+// memHeld is an inode's durable state from before the hold: what a Crash
+// before Release returns it to.
+//
+// Invariant: durable never shares bytes that a later write may overwrite
+// (truncate and Corrupt copy it first, as they copy memInode.durable).
+type memHeld struct {
+	durable []byte
+	// truncated: the inode was truncated after durable was synced (before
+	// the hold or since), so a Crash returns it to durable with no torn
+	// write.
+	truncated bool
 }
 
 // NewMemFS returns an empty MemFS whose root directory exists.
@@ -223,6 +255,10 @@ func (m *MemFS) SyncDir(dir string) error {
 	if !m.dirExists(d) {
 		return &fs.PathError{Op: "syncdir", Path: dir, Err: fs.ErrNotExist}
 	}
+	if m.held && m.heldFiles == nil {
+		m.heldFiles = cloneMap(m.durableFiles)
+		m.heldDirs = cloneMap(m.durableDirs)
+	}
 	for n := range m.durableFiles {
 		if path.Dir(n) == d && m.files[n] == nil {
 			delete(m.durableFiles, n)
@@ -257,9 +293,14 @@ func (m *MemFS) SyncDir(dir string) error {
 // truncated since its last Sync just returns to its durable content. Files
 // whose directory did not durably exist are lost with it.
 //
+// Syncs and SyncDirs made while held (see Hold) count as never done: the
+// writes they covered are unsynced, the last of them may survive torn, and
+// the directory changes they covered are lost. Crash ends the hold.
+//
 // Handles opened before the crash are dead: every call on them returns
 // ErrCrashed. The MemFS itself is usable at once, like a rebooted machine.
 func (m *MemFS) Crash(rng *rand.Rand) {
+	m.undoHeld()
 	m.epoch++
 	m.dirs = map[string]bool{}
 	for d := range m.durableDirs {
@@ -290,6 +331,55 @@ func (m *MemFS) Crash(rng *rand.Rand) {
 	}
 }
 
+// Hold makes every Sync and SyncDir from now on provisional, as a disk
+// whose fsyncs are still in flight: reads see the data as usual, and
+// SyncCount counts them, but the durable image does not move until
+// Release. A Crash before Release treats them as never done: the writes
+// they covered are unsynced (lost, except that the last write of a file
+// may survive torn, as Crash says), and the directory changes they would
+// have made durable are lost.
+//
+// Holds do not nest: Hold while held does nothing, so the mark stays at
+// the first Hold and one Release completes every sync since then.
+func (m *MemFS) Hold() { m.held = true }
+
+// Release completes the held syncs: the durable image becomes what it would
+// have been had they completed when they were called. Release when not held
+// does nothing.
+func (m *MemFS) Release() {
+	for i, ino := range m.heldInodes {
+		ino.held = nil
+		m.heldInodes[i] = nil
+	}
+	m.heldInodes = m.heldInodes[:0]
+	m.heldFiles, m.heldDirs = nil, nil
+	m.held = false
+}
+
+// Held reports whether syncs are being held (between Hold and Release or
+// Crash).
+func (m *MemFS) Held() bool { return m.held }
+
+// undoHeld puts back the durable image from before the hold and ends the
+// hold: each inode a held Sync changed gets its old durable content back,
+// with everything written since unsynced, and the namespace gets its
+// durable state from before the first held SyncDir.
+func (m *MemFS) undoHeld() {
+	if m.heldFiles != nil {
+		m.durableFiles, m.durableDirs = m.heldFiles, m.heldDirs
+	}
+	for _, ino := range m.heldInodes {
+		// A held Sync saves state only when the inode is dirty, and only
+		// appends (which keep it dirty) or truncates (recorded in
+		// held.truncated) follow: the inode is dirty relative to the old
+		// durable content, and lastOff/lastLen still locate its last write.
+		ino.durable = ino.held.durable
+		ino.dirty = true
+		ino.truncated = ino.held.truncated
+	}
+	m.Release()
+}
+
 // reachable reports whether every directory above name exists in dirs.
 func (m *MemFS) reachable(name string, dirs map[string]bool) bool {
 	for d := path.Dir(name); d != "."; d = path.Dir(d) {
@@ -315,7 +405,10 @@ func (m *MemFS) TearNextCrash() { m.tearNext = true }
 // Corrupt flips one random bit (chosen by rng) of the byte at offset in the
 // durable content of the file name, as a disk that returns bad data does.
 // Reads see the flip at once unless the page cache holds a newer copy of
-// that byte (the file was truncated since its last Sync).
+// that byte (the file was truncated since its last Sync). While held, name
+// and offset are looked up in the durable image with the held syncs
+// counted, and the flip also reaches the file's durable content from
+// before the hold if that covers offset, so it survives either outcome.
 func (m *MemFS) Corrupt(name string, offset int64, rng *rand.Rand) error {
 	n, err := clean("corrupt", name)
 	if err != nil {
@@ -329,6 +422,12 @@ func (m *MemFS) Corrupt(name string, offset int64, rng *rand.Rand) error {
 		return &fs.PathError{Op: "corrupt", Path: name, Err: errors.New("offset beyond the durable content")}
 	}
 	mask := byte(1) << rng.IntN(8)
+	// The bad byte is on the disk whether or not a held sync completes:
+	// the durable state from before the hold gets the flip too.
+	if h := ino.held; h != nil && offset < int64(len(h.durable)) {
+		h.durable = slices.Clone(h.durable) // it may share data's array
+		h.durable[offset] ^= mask
+	}
 	// durable may share its array with data: copy before changing it.
 	ino.durable = slices.Clone(ino.durable)
 	ino.durable[offset] ^= mask
@@ -357,8 +456,9 @@ func (m *MemFS) SizeBytes() int64 {
 	return total
 }
 
-// SyncCount returns how many File.Sync and SyncDir calls have succeeded: a
-// simulator can charge latency per sync, and tests count fsyncs with it.
+// SyncCount returns how many File.Sync and SyncDir calls have succeeded,
+// held ones included: a simulator can charge latency per sync, and tests
+// count fsyncs with it.
 func (m *MemFS) SyncCount() int { return m.syncCount }
 
 var (
@@ -371,6 +471,12 @@ func (ino *memInode) truncate(size int) {
 	if size < len(ino.durable) {
 		// Appends after this would overwrite bytes durable shares.
 		ino.durable = slices.Clone(ino.durable)
+	}
+	if h := ino.held; h != nil {
+		h.truncated = true
+		if size < len(h.durable) {
+			h.durable = slices.Clone(h.durable) // as for durable
+		}
 	}
 	if size <= len(ino.data) {
 		ino.data = ino.data[:size]
@@ -442,6 +548,12 @@ func (f *memFile) Sync() error {
 	if ino.dirty && f.fs.full {
 		return &fs.PathError{Op: "sync", Path: f.name, Err: ErrNoSpace}
 	}
+	if f.fs.held && ino.dirty && ino.held == nil {
+		// The first held Sync that changes this inode saves the durable
+		// state it replaces. (A Sync of a clean inode changes nothing.)
+		ino.held = &memHeld{durable: ino.durable, truncated: ino.truncated}
+		f.fs.heldInodes = append(f.fs.heldInodes, ino)
+	}
 	if ino.truncated {
 		ino.durable = slices.Clone(ino.data)
 	} else {
@@ -449,7 +561,6 @@ func (f *memFile) Sync() error {
 	}
 	ino.dirty = false
 	ino.truncated = false
-	ino.lastLen = 0
 	f.fs.syncCount++
 	return nil
 }

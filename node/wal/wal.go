@@ -20,6 +20,11 @@ type Options struct {
 	// segment (a segment exceeds it by at most one Save). Zero means
 	// DefaultSegmentBytes.
 	SegmentBytes int64
+	// UnsafeNoSync is a planted bug for testing the checks: appends are
+	// written but never fsynced, so a crash loses them even though the
+	// member acted on them. Never set it outside tests; the simulator's
+	// --plant-bug no-fsync is its only user.
+	UnsafeNoSync bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -376,6 +381,9 @@ func (w *WAL) writeBatch() error {
 		return fmt.Errorf("wal: write %s: %w", name, err)
 	}
 	w.size += int64(n)
+	if w.opts.UnsafeNoSync {
+		return nil
+	}
 	if err := w.f.Sync(); err != nil {
 		w.err = fmt.Errorf("wal: fsync %s failed, so what reached the disk is unknown; "+
 			"the WAL takes no more writes (reopen it): %w", name, err)
