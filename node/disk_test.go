@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"go.etcd.io/raft/v3"
 
 	"github.com/plumbdb/plumb/node"
+	"github.com/plumbdb/plumb/node/backend"
 	"github.com/plumbdb/plumb/node/backend/bolt"
 	"github.com/plumbdb/plumb/node/wal"
 )
@@ -116,5 +118,78 @@ func TestCrashOnRealFiles(t *testing.T) {
 	}
 	if st := n.Status(); st.SnapshotIndex == 0 {
 		t.Errorf("status %+v: the run should have crossed snapshots (SnapshotCount 50)", st)
+	}
+}
+
+// TestDiskFull: a full disk stalls the member without losing anything. It
+// raises NOSPACE, refuses new writes with etcd's error, keeps answering
+// serializable reads, and once space is back finishes the write it was
+// holding; writes resume after the operator disarms the alarm.
+func TestDiskFull(t *testing.T) {
+	const url = "http://127.0.0.1:2380"
+	id := node.MemberID([]string{url}, "full", "")
+	cid := node.ClusterID([]uint64{id})
+	disk := wal.NewMemFS()
+	log, err := node.OpenDiskLog(disk, id, cid, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(node.Config{ID: id, ClusterID: cid, Log: log, Backend: backend.NewMemory(),
+		InitialMembers: []node.Member{{ID: id, PeerURLs: []string{url}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies := map[uint64]node.Reply{}
+	step := func() {
+		n.Tick()
+		for _, r := range n.Process().Replies {
+			replies[r.ID] = r
+		}
+	}
+	for range 30 {
+		step()
+	}
+	put := func(id uint64, k string) {
+		n.Submit(node.Request{ID: id, Put: &pb.PutRequest{Key: []byte(k), Value: []byte(k)}})
+		step()
+	}
+	put(1, "before")
+	if r := replies[1]; r.Err != nil || r.Put == nil {
+		t.Fatalf("a write before the disk fills: %+v", r)
+	}
+	disk.SetFull(true)
+	put(2, "stalled")
+	for range 5 {
+		step()
+	}
+	if _, answered := replies[2]; answered {
+		t.Fatalf("a write on a full disk was answered: %+v", replies[2])
+	}
+	if alarms := n.Alarms(); len(alarms) != 1 || alarms[0].Alarm != pb.AlarmType_NOSPACE {
+		t.Fatalf("alarms %v, want NOSPACE", alarms)
+	}
+	put(3, "refused")
+	if r := replies[3]; !errors.Is(r.Err, node.ErrNoSpace) || r.Err.Error() != "etcdserver: mvcc: database space exceeded" {
+		t.Fatalf("a write with NOSPACE raised: %v", r.Err)
+	}
+	if resp, err := n.Read(&pb.RangeRequest{Key: []byte("before")}); err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("a serializable read on a full disk: %v %v", resp, err)
+	}
+	disk.SetFull(false)
+	for range 5 {
+		step()
+	}
+	if r, ok := replies[2]; !ok || r.Err != nil {
+		t.Fatalf("the stalled write once space is back: %+v (answered %v)", r, ok)
+	}
+	put(4, "still-refused")
+	if !errors.Is(replies[4].Err, node.ErrNoSpace) {
+		t.Fatalf("NOSPACE must stay until disarmed: %v", replies[4].Err)
+	}
+	n.Submit(node.Request{ID: 5, Alarm: &pb.AlarmRequest{Action: pb.AlarmRequest_DEACTIVATE, Alarm: pb.AlarmType_NOSPACE}})
+	step()
+	put(6, "after")
+	if r := replies[6]; r.Err != nil {
+		t.Fatalf("a write after disarm: %v", r.Err)
 	}
 }

@@ -119,7 +119,8 @@ func (l *DiskLog) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.
 		if err := l.w.SaveSnapshot(mark); err != nil {
 			return fmt.Errorf("record snapshot in the WAL: %w", err)
 		}
-		if err := l.ApplySnapshot(snap); err != nil {
+		// A Save retried after a full disk finds the snapshot applied.
+		if err := l.ApplySnapshot(snap); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
 			return fmt.Errorf("apply snapshot: %w", err)
 		}
 	}

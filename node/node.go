@@ -12,6 +12,7 @@ import (
 
 	"github.com/plumbdb/plumb/node/backend"
 	"github.com/plumbdb/plumb/node/mvcc"
+	"github.com/plumbdb/plumb/node/wal"
 )
 
 // Limits and defaults. etcd's values where etcd has one.
@@ -62,6 +63,9 @@ type Config struct {
 	// behind a snapshot for followers a little behind (default 5000).
 	SnapshotCount          int
 	SnapshotCatchUpEntries int
+	// QuotaBackendBytes is etcd's --quota-backend-bytes: writes that would
+	// take the key-value state past it raise NOSPACE (default 2 GiB).
+	QuotaBackendBytes int64
 	// StartMillis seeds request IDs (etcd puts the start time in them), so
 	// that a restarted member never reuses an ID still in a peer's log.
 	StartMillis int64
@@ -92,6 +96,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.MaxRequestBytes == 0 {
 		out.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if out.QuotaBackendBytes == 0 {
+		out.QuotaBackendBytes = DefaultQuotaBackendBytes
 	}
 	if out.SnapshotCount == 0 {
 		out.SnapshotCount = DefaultSnapshotCount
@@ -184,6 +191,11 @@ type Node struct {
 	sessions proposers
 	// duplicates counts proposals skipped as duplicates, for Status.
 	duplicates int
+
+	alarms alarms
+	// stalled is a Ready that could not be saved for lack of space: it is
+	// retried at every Process, and nothing that depends on it leaves.
+	stalled *raft.Ready
 
 	snapIndex          uint64            // index of the newest snapshot
 	confState          *raftpb.ConfState // membership as of the applied index, for snapshots
@@ -395,24 +407,18 @@ func (n *Node) Process() Output {
 		return out
 	}
 	n.flushReads()
-	for round := 0; n.rn.HasReady(); round++ {
+	for round := 0; ; round++ {
 		if round == maxReadyRounds {
 			panic(fmt.Sprintf("node %s: raft still has work after %d Ready rounds", FormatID(n.cfg.ID), round))
 		}
-		rd := n.rn.Ready()
-		if rd.HardState != nil && rd.HardState.GetTerm() != 0 {
-			if rd.HardState.GetTerm() < n.term {
-				panic(fmt.Sprintf("node %s: term went back from %d to %d", FormatID(n.cfg.ID), n.term, rd.HardState.GetTerm()))
-			}
-			n.term = rd.HardState.GetTerm()
+		rd, fresh := n.nextReady()
+		if rd == nil {
+			break
 		}
-		if rd.SoftState != nil && rd.SoftState.Lead != n.lead {
-			n.lead = rd.SoftState.Lead
-			out.LeaderChanged = true
-			n.failOnLeaderChange()
+		if fresh {
+			n.noteState(rd, &out)
 		}
-		if err := n.log.Save(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
-			n.err = fmt.Errorf("node %s: save raft log: %w", FormatID(n.cfg.ID), err)
+		if !n.persist(rd) {
 			break
 		}
 		if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
@@ -441,9 +447,9 @@ func (n *Node) Process() Output {
 			break
 		}
 		n.reads.indexed(rd.ReadStates)
-		n.rn.Advance(rd)
+		n.rn.Advance(*rd)
 	}
-	if n.err == nil {
+	if n.err == nil && n.stalled == nil {
 		n.serveReads()
 	}
 	out.Replies, n.replies = n.replies, nil
@@ -459,6 +465,53 @@ func (n *Node) Process() Output {
 }
 
 func (n *Node) stopped() bool { return n.err != nil || n.removed }
+
+// nextReady returns the Ready to handle: the one a full disk stalled, or a
+// new one (fresh) if raft has one.
+func (n *Node) nextReady() (rd *raft.Ready, fresh bool) {
+	if n.stalled != nil {
+		return n.stalled, false
+	}
+	if !n.rn.HasReady() {
+		return nil, false
+	}
+	r := n.rn.Ready()
+	return &r, true
+}
+
+// noteState takes in a new Ready's term and leader.
+func (n *Node) noteState(rd *raft.Ready, out *Output) {
+	if rd.HardState != nil && rd.HardState.GetTerm() != 0 {
+		if rd.HardState.GetTerm() < n.term {
+			panic(fmt.Sprintf("node %s: term went back from %d to %d", FormatID(n.cfg.ID), n.term, rd.HardState.GetTerm()))
+		}
+		n.term = rd.HardState.GetTerm()
+	}
+	if rd.SoftState != nil && rd.SoftState.Lead != n.lead {
+		n.lead = rd.SoftState.Lead
+		out.LeaderChanged = true
+		n.failOnLeaderChange()
+	}
+}
+
+// persist saves a Ready's hard state, entries and snapshot. On a full disk
+// it keeps the Ready to retry, raises NOSPACE and reports false; on any
+// other failure the node stops.
+func (n *Node) persist(rd *raft.Ready) bool {
+	err := n.log.Save(rd.HardState, rd.Entries, rd.Snapshot)
+	switch {
+	case err == nil:
+		n.stalled = nil
+		return true
+	case errors.Is(err, wal.ErrNoSpace):
+		n.stalled = rd
+		n.alarms.raise(pb.AlarmType_NOSPACE)
+		return false
+	default:
+		n.err = fmt.Errorf("node %s: save raft log: %w", FormatID(n.cfg.ID), err)
+		return false
+	}
+}
 
 // Status reports the member's state.
 func (n *Node) Status() Status {

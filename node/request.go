@@ -38,6 +38,7 @@ type Request struct {
 	MemberAdd    *pb.MemberAddRequest
 	MemberRemove *pb.MemberRemoveRequest
 	MemberUpdate *pb.MemberUpdateRequest
+	Alarm        *pb.AlarmRequest
 }
 
 // Reply answers one Request: Err, or the response matching the request's
@@ -55,6 +56,7 @@ type Reply struct {
 	MemberAdd    *pb.MemberAddResponse
 	MemberRemove *pb.MemberRemoveResponse
 	MemberUpdate *pb.MemberUpdateResponse
+	Alarm        *pb.AlarmResponse
 }
 
 // Submit accepts a client request. Its Reply comes out of a later Process:
@@ -89,6 +91,8 @@ func (n *Node) Submit(req Request) {
 		}})
 	case req.MemberAdd != nil, req.MemberRemove != nil, req.MemberUpdate != nil:
 		n.submitMemberChange(req)
+	case req.Alarm != nil:
+		n.answerAlarm(req)
 	default:
 		n.fail(req, ErrEmptyRequest)
 	}
@@ -115,6 +119,10 @@ func (n *Node) submitTxn(req Request) {
 		n.read(req, txnSerializable(req.Txn))
 		return
 	}
+	if err := n.spaceFor(proto.Size(req.Txn)); err != nil {
+		n.fail(req, err)
+		return
+	}
 	n.propose(req, &pb.InternalRaftRequest{Txn: req.Txn})
 }
 
@@ -127,6 +135,8 @@ func (n *Node) submitPut(req Request) {
 	case req.Put.Lease != 0:
 		// Leases are not implemented yet; no lease can exist.
 		n.fail(req, ErrLeaseNotFound)
+	case n.spaceFor(proto.Size(req.Put)) != nil:
+		n.fail(req, ErrNoSpace)
 	default:
 		n.propose(req, &pb.InternalRaftRequest{Put: req.Put})
 	}

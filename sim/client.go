@@ -228,7 +228,7 @@ func failoverOn(err error) bool {
 	return errors.Is(err, errConnRefused) || errors.Is(err, node.ErrNoLeader) ||
 		errors.Is(err, node.ErrLeaderChanged) || errors.Is(err, node.ErrTimeout) ||
 		errors.Is(err, node.ErrStopped) || errors.Is(err, node.ErrProposalDropped) ||
-		errors.Is(err, node.ErrTooManyRequests)
+		errors.Is(err, node.ErrTooManyRequests) || errors.Is(err, node.ErrNoSpace)
 }
 
 // clientTimeout gives up on an operation: a write's outcome is now unknown.

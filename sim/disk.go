@@ -5,9 +5,10 @@ import (
 	"slices"
 	"strings"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	"github.com/plumbdb/plumb/faults"
 	"github.com/plumbdb/plumb/node"
-	"github.com/plumbdb/plumb/node/wal"
 )
 
 // Disk I/O in flight.
@@ -198,9 +199,33 @@ func (w *world) diskRestore(e *event) {
 	if m.diskFaultID != e.id {
 		return
 	}
+	wasFull := m.disk.Full()
 	m.diskLatency, m.diskFaultID = nil, 0
 	m.disk.SetFull(false)
 	w.record(TraceEvent{Kind: "fault", Node: m.name, Detail: "disk healthy again (for elapsed)"})
+	if wasFull {
+		// The operator frees space, then disarms the alarm, as the seeds'
+		// procedure says: etcdctl alarm disarm.
+		w.schedule(&event{at: w.now + alarmDisarmAfterNs, kind: evAlarmDisarm, index: m.idx})
+	}
+}
+
+const (
+	alarmDisarmAfterNs = int64(1e9)   // the operator disarms 1s after space is back
+	alarmDisarmRetryNs = int64(500e6) // and retries while the member is down or busy
+)
+
+// alarmDisarm is the operator's etcdctl alarm disarm on the member.
+func (w *world) alarmDisarm(e *event) {
+	m := w.members[e.index]
+	if !m.alive() || w.busy(m) {
+		w.schedule(&event{at: w.now + alarmDisarmRetryNs, kind: evAlarmDisarm, index: m.idx})
+		return
+	}
+	w.record(TraceEvent{Kind: "operator", Node: m.name, Detail: "alarm disarm"})
+	m.node.Submit(node.Request{ID: replyID(len(w.clients), 0),
+		Alarm: &pb.AlarmRequest{Action: pb.AlarmRequest_DEACTIVATE, MemberID: m.id, Alarm: pb.AlarmType_NOSPACE}})
+	w.drive(m)
 }
 
 // corrupt flips a bit in one of the member's durable files: the first WAL
@@ -233,5 +258,3 @@ func (w *world) corrupt(m *member, which string) string {
 	}
 	return fmt.Sprintf("flipped a bit at offset %d of %s", offset, name)
 }
-
-var _ = wal.ErrNoSpace // the disk-full fault surfaces as this error from the WAL

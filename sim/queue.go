@@ -22,6 +22,7 @@ const (
 	evIODone                              // a member's disk I/O completes
 	evKillDeadline                        // a torn kill found no write to tear
 	evDiskRestore                         // a disk latency or full fault's for ends
+	evAlarmDisarm                         // the operator disarms a member's NOSPACE alarm
 )
 
 // event is one thing that happens at a virtual instant. Fields beyond

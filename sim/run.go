@@ -180,6 +180,8 @@ func (w *world) dispatch(e *event) bool {
 		w.killDeadline(e)
 	case evDiskRestore:
 		w.diskRestore(e)
+	case evAlarmDisarm:
+		w.alarmDisarm(e)
 	default:
 		panic(fmt.Sprintf("sim: unknown event kind %d", e.kind))
 	}

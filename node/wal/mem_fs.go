@@ -397,6 +397,9 @@ func (m *MemFS) reachable(name string, dirs map[string]bool) bool {
 // do on a real full disk.
 func (m *MemFS) SetFull(full bool) { m.full = full }
 
+// Full reports whether the disk is full (SetFull).
+func (m *MemFS) Full() bool { return m.full }
+
 // TearNextCrash makes the next Crash tear the last unsynced write of every
 // file (keep a random prefix of it) rather than choose at random whether
 // to: the simulator's torn-write fault.
