@@ -255,3 +255,17 @@ func TestPlantedNoFsyncIsCaught(t *testing.T) {
 	}
 	t.Fatalf("the planted bug %q survived %d seeds of %s", BugNoFsync, seedsMax, path)
 }
+
+// TestCorruptMemberRefusesToStart: a member whose WAL has a flipped bit in
+// the middle refuses to start (it must not come back with a log it cannot
+// trust), and the others go on: the run passes its checks.
+func TestCorruptMemberRefusesToStart(t *testing.T) {
+	path := filepath.Join(scenarioDir, "disk-corrupt.yaml")
+	sc := load(t, path)
+	for seed := uint64(1); seed <= 5; seed++ {
+		r := Run(sc, Options{Seed: seed})
+		if r.Verdict != VerdictOK || r.RefusedStarts == 0 {
+			t.Errorf("%s; refused starts %d, want at least 1\nreproduce: %s", describe(r), r.RefusedStarts, reproduce(path, seed, ""))
+		}
+	}
+}
