@@ -191,6 +191,8 @@ type jsonResult struct {
 	Crashes            int         `json:"crashes"`
 	Snapshots          int         `json:"snapshots"`
 	SnapshotsInstalled int         `json:"snapshots_installed"`
+	TornRepaired       int         `json:"torn_writes_repaired"`
+	RefusedStarts      int         `json:"refused_starts"`
 	LongestUnavailable float64     `json:"longest_unavailable_seconds"`
 	SimSeconds         float64     `json:"sim_seconds"`
 	WallSeconds        float64     `json:"wall_seconds"`
@@ -213,7 +215,8 @@ func report(w io.Writer, path string, res *sim.Result, wall time.Duration, f sim
 		return json.NewEncoder(w).Encode(jsonResult{
 			Scenario: res.Scenario, Seed: res.Seed, Verdict: res.Verdict, Linearizable: res.Linearizable,
 			Ops: res.Ops, OpsOK: res.OpsOK, OpsFailed: res.OpsFailed, OpsUnknown: res.OpsUnknown,
-			Elections: res.Elections, Crashes: res.Crashes, Snapshots: res.Snapshots, SnapshotsInstalled: res.SnapshotsInstalled, LongestUnavailable: res.LongestUnavailable.Seconds(),
+			Elections: res.Elections, Crashes: res.Crashes, Snapshots: res.Snapshots, SnapshotsInstalled: res.SnapshotsInstalled,
+			TornRepaired: res.TornRepaired, RefusedStarts: res.RefusedStarts, LongestUnavailable: res.LongestUnavailable.Seconds(),
 			SimSeconds: res.SimTime.Seconds(), WallSeconds: wall.Seconds(), Events: res.Events,
 			TraceHash: res.TraceHash, Checks: res.Checks, Error: res.Error, Reproduce: repro, Artifacts: artifacts,
 		})
@@ -222,6 +225,9 @@ func report(w io.Writer, path string, res *sim.Result, wall time.Duration, f sim
 	fmt.Fprintf(w, "  ops %d: %d ok, %d failed, %d unknown; elections %d; crashes %d; snapshots %d taken, %d installed; longest without a write %v\n",
 		res.Ops, res.OpsOK, res.OpsFailed, res.OpsUnknown, res.Elections, res.Crashes, res.Snapshots, res.SnapshotsInstalled,
 		res.LongestUnavailable.Round(time.Millisecond))
+	if res.TornRepaired > 0 || res.RefusedStarts > 0 {
+		fmt.Fprintf(w, "  disks: %d torn writes repaired at restart; %d starts refused on a corrupt disk\n", res.TornRepaired, res.RefusedStarts)
+	}
 	ratio := res.SimTime.Seconds() / max(wall.Seconds(), 1e-9)
 	fmt.Fprintf(w, "  %v simulated in %v (%.0fx real time); %d events (%.0f/s); trace %s\n",
 		res.SimTime.Round(time.Millisecond), wall.Round(time.Millisecond), ratio, res.Events,
