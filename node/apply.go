@@ -40,6 +40,9 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 		if isFresh && idx != n.applied+1 {
 			panic(fmt.Sprintf("node %s: applying index %d after %d: an entry would be skipped", FormatID(n.cfg.ID), idx, n.applied))
 		}
+		if idx > n.commit {
+			panic(fmt.Sprintf("node %s: applying index %d beyond the commit index %d", FormatID(n.cfg.ID), idx, n.commit))
+		}
 		switch e.GetType() {
 		case raftpb.EntryNormal:
 			if isFresh {

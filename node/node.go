@@ -203,6 +203,7 @@ type Node struct {
 	snapshotsInstalled int               // snapshots received from a leader, for Status
 
 	lead, term uint64
+	commit     uint64 // raft's commit index, from the hard states saved
 	applied    uint64
 	ticks      int64
 	nextSuffix uint64 // request ID generator, see nextID
@@ -292,11 +293,12 @@ func (n *Node) recoverSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("node: read snapshot: %w", err)
 	}
-	_, cs, err := n.log.InitialState()
+	hs, cs, err := n.log.InitialState()
 	if err != nil {
 		return fmt.Errorf("node: read hard state: %w", err)
 	}
 	n.snapIndex, n.confState = snap.GetMetadata().GetIndex(), cs
+	n.commit, n.term = max(hs.GetCommit(), n.snapIndex), hs.GetTerm()
 	if n.applied >= n.snapIndex {
 		return nil
 	}
@@ -481,6 +483,9 @@ func (n *Node) nextReady() (rd *raft.Ready, fresh bool) {
 
 // noteState takes in a new Ready's term and leader.
 func (n *Node) noteState(rd *raft.Ready, out *Output) {
+	if rd.HardState != nil && rd.HardState.GetCommit() > n.commit {
+		n.commit = rd.HardState.GetCommit()
+	}
 	if rd.HardState != nil && rd.HardState.GetTerm() != 0 {
 		if rd.HardState.GetTerm() < n.term {
 			panic(fmt.Sprintf("node %s: term went back from %d to %d", FormatID(n.cfg.ID), n.term, rd.HardState.GetTerm()))
