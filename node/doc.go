@@ -19,13 +19,26 @@
 // one that waits too long with ErrTimeout: for a write both mean the outcome
 // is unknown, and OutcomeUnknown says so.
 //
+// Storage: raft's log goes through a LogStore, DiskLog in production and in
+// the simulator (a raft.MemoryStorage cache made durable by node/wal's WAL
+// and snapshot files, over a wal.FS: the OS, or the simulator's MemFS), and
+// the key-value state through a backend.Backend whose batches also record
+// the applied index. New is the one restart path: the newest snapshot the
+// WAL knows, the WAL after it, the backend at its applied index; entries
+// the backend already holds are replayed without being applied. Every
+// Config.SnapshotCount entries the member snapshots and compacts its log; a
+// follower too far behind gets the whole state in a snapshot message
+// (snapshot.go). Proposals carry a per-member session so that a duplicated
+// proposal applies once (dedupe.go). A full disk stalls the member without
+// losing anything and raises NOSPACE (alarm.go).
+//
 // Membership (member IDs, peer and client URLs) is replicated state: raft
 // conf changes carry the member, and applying one updates the backend in the
 // same batch as the consistent index. IDs are derived like etcd's, from the
 // peer URLs and the cluster token. Every peer message is checked for the
 // cluster ID, its recipient and a removed sender before raft sees it.
 //
-// Imports: node/backend and node/mvcc from the project; raft, etcd's API
+// Imports: node/backend, node/mvcc and node/wal from the project; raft, etcd's API
 // types and protobuf from outside. Never sim, server, faults,
 // linearizability, grpc, net or os (deps_test.go at the root enforces it;
 // etcdserverpb's generated service stubs bring grpc in transitively, but no

@@ -10,10 +10,15 @@
 //     and port in a URL string); every member-to-member link has latency,
 //     loss, duplication, reordering and directional cuts (partitions);
 //     client links have latency only;
-//   - members: a node.Node and its storage. A crash drops the node (its
-//     memory); a restart builds a new one from the same storage through
-//     node.New, the code path the production server uses. An IP change
-//     restarts the member on a new address; until the operator runs member
+//   - members: a node.Node and its storage: an in-memory file system
+//     (wal.MemFS) holding the WAL and snapshots, and a memory backend. A
+//     crash drops the node (its memory) and every unsynced write (the last
+//     may survive torn); a restart builds a new node from the same disk
+//     through node.OpenDiskLog and node.New, the path the production server
+//     takes. Disk I/O takes time: a member whose Ready fsynced is busy until
+//     the I/O completes, its outputs wait, and a crash in between undoes the
+//     I/O (disk.go). Disk faults slow, fill or corrupt a member's disk; An IP change
+//     an IP change restarts the member on a new address; until the operator runs member
 //     update, the others send to the old address, where nobody listens;
 //   - clients: each runs one operation at a time with a timeout, sticks to
 //     one endpoint and fails over to the next on a timeout or an
