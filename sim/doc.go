@@ -17,9 +17,10 @@
 //     through node.OpenDiskLog and node.New, the path the production server
 //     takes. Disk I/O takes time: a member whose Ready fsynced is busy until
 //     the I/O completes, its outputs wait, and a crash in between undoes the
-//     I/O (disk.go). Disk faults slow, fill or corrupt a member's disk; An IP change
-//     an IP change restarts the member on a new address; until the operator runs member
-//     update, the others send to the old address, where nobody listens;
+//     I/O (disk.go). Disk faults slow, fill or corrupt a member's disk. An
+//     IP change restarts the member on a new address; until the operator
+//     runs member update, the others send to the old address, where nobody
+//     listens;
 //   - clients: each runs one operation at a time with a timeout, sticks to
 //     one endpoint and fails over to the next on a timeout or an
 //     "unavailable" error, as clientv3 does when a connection breaks. Every
