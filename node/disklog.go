@@ -21,6 +21,10 @@ const (
 // ErrDataDirMismatch: the data dir belongs to another member or cluster.
 var ErrDataDirMismatch = errors.New("node: the data dir belongs to another member or cluster")
 
+// ErrNoDataDir: OpenDiskLog was asked to adopt the identity of a log that
+// does not exist.
+var ErrNoDataDir = errors.New("node: no data dir")
+
 // DiskLog is the LogStore of a member with a disk: raft's log cached in a
 // raft.MemoryStorage and made durable by a write-ahead log and snapshot
 // files (package wal), through a wal.FS: the OS in production, the
@@ -31,6 +35,8 @@ type DiskLog struct {
 	w     *wal.WAL
 	snaps *wal.Snapshotter
 	torn  *wal.TornTail // what opening the WAL cut off its tail, if anything
+
+	memberID, clusterID uint64 // the identity recorded in the WAL's metadata
 }
 
 var _ LogStore = (*DiskLog)(nil)
@@ -38,14 +44,23 @@ var _ LogStore = (*DiskLog)(nil)
 // OpenDiskLog opens the log in fsys, or creates it. The WAL's metadata
 // records the member and cluster IDs; a data dir made for another member or
 // cluster is refused, as etcd refuses it.
+//
+// With memberID and clusterID both 0 it opens an existing log whatever
+// identity it records, and IDs reports it: a restarting server takes its
+// identity from its data dir, not from its flags, as etcd does.
 func OpenDiskLog(fsys wal.FS, memberID, clusterID uint64, opts wal.Options) (*DiskLog, error) {
+	adopt := memberID == 0 && clusterID == 0
 	meta := make([]byte, 16)
 	binary.BigEndian.PutUint64(meta, memberID)
 	binary.BigEndian.PutUint64(meta[8:], clusterID)
-	l := &DiskLog{MemoryStorage: raft.NewMemoryStorage(), snaps: wal.NewSnapshotter(fsys, SnapDir)}
+	l := &DiskLog{MemoryStorage: raft.NewMemoryStorage(), snaps: wal.NewSnapshotter(fsys, SnapDir),
+		memberID: memberID, clusterID: clusterID}
 	exists, err := wal.Exists(fsys, WALDir)
 	if err != nil {
 		return nil, fmt.Errorf("node: look for the WAL in %s: %w", WALDir, err)
+	}
+	if !exists && adopt {
+		return nil, fmt.Errorf("node: %w: there is no WAL in %s to take the member's identity from", ErrNoDataDir, WALDir)
 	}
 	if !exists {
 		for _, dir := range []string{WALDir, SnapDir} {
@@ -77,6 +92,14 @@ func OpenDiskLog(fsys wal.FS, memberID, clusterID uint64, opts wal.Options) (*Di
 		return nil, fmt.Errorf("node: open the WAL: %w", err)
 	}
 	l.w, l.torn = w, contents.TornTail
+	if len(contents.Metadata) != len(meta) {
+		w.Close()
+		return nil, fmt.Errorf("%w: its WAL's metadata is %d bytes, not %d", ErrDataDirMismatch, len(contents.Metadata), len(meta))
+	}
+	if adopt {
+		meta = contents.Metadata
+		l.memberID, l.clusterID = binary.BigEndian.Uint64(meta), binary.BigEndian.Uint64(meta[8:])
+	}
 	if string(contents.Metadata) != string(meta) {
 		w.Close()
 		return nil, fmt.Errorf("%w: it was made for member %s of cluster %s, not member %s of cluster %s",
@@ -188,6 +211,9 @@ func (l *DiskLog) Repaired() string {
 	}
 	return fmt.Sprintf("cut a torn write of %d bytes off %s at offset %d", l.torn.DroppedBytes, l.torn.File, l.torn.Offset)
 }
+
+// IDs returns the member and cluster IDs this log belongs to.
+func (l *DiskLog) IDs() (memberID, clusterID uint64) { return l.memberID, l.clusterID }
 
 // Close closes the WAL.
 func (l *DiskLog) Close() error { return l.w.Close() }
