@@ -87,6 +87,10 @@ func forbidden(dir, imp string) string {
 		return dir + " imports nothing from the project"
 	case under(dir, "node"):
 		return nodeRule(dir, imp, project, rel)
+	case dir == "server" && project && !under(rel, "node"):
+		return "server imports only node/... from the project (it is the production driver of the node, not of the simulator)"
+	case dir == "e2e" && project && rel != "linearizability":
+		return "e2e tests the binary from outside; it imports only linearizability, to check histories"
 	case under(dir, "sim"):
 		if project && (under(rel, "server") || rel == "node/backend/bolt") {
 			return "sim never imports the server or bbolt (they do not build for wasm)"

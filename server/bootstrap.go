@@ -1,0 +1,95 @@
+package server
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/plumbdb/plumb/node"
+	"github.com/plumbdb/plumb/node/wal"
+)
+
+// identity is who a member is: its ID, its cluster's, and (for a new
+// cluster) the initial members every member computes alike.
+type identity struct {
+	memberID, clusterID uint64
+	initial             []node.Member // empty on a restart
+	restart             bool
+}
+
+// resolveIdentity works out the member's identity as etcd does. A data dir
+// that holds a WAL means a restart: the identity is the WAL's and every
+// --initial-* setting is ignored (the cluster's membership is replicated
+// state, and member update may have changed it since). Otherwise the IDs
+// are derived from --initial-cluster and --initial-cluster-token, so every
+// member of a new cluster computes the same ones.
+func resolveIdentity(cfg *Config, fsys wal.FS) (identity, error) {
+	exists, err := wal.Exists(fsys, node.WALDir)
+	if err != nil {
+		return identity{}, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	if exists {
+		return identity{restart: true}, nil
+	}
+	if cfg.InitialClusterState == ClusterStateExisting {
+		return identity{}, fmt.Errorf("--initial-cluster-state is existing but --data-dir %s holds no member: "+
+			"joining a running cluster (after etcdctl member add) is not supported by plumb yet; "+
+			"point --data-dir at this member's data, or start a new cluster with --initial-cluster-state new", cfg.DataDir)
+	}
+	urls, ok := cfg.InitialCluster[cfg.Name]
+	if !ok {
+		return identity{}, fmt.Errorf("--initial-cluster has no member named %q (--name): add %s=%s to it",
+			cfg.Name, cfg.Name, firstOr(cfg.InitialAdvertisePeerURLs, "http://HOST:2380"))
+	}
+	if !sameURLSet(urls, cfg.InitialAdvertisePeerURLs) {
+		return identity{}, fmt.Errorf("--initial-cluster has %s=%v but --initial-advertise-peer-urls is %v: they must be the same URLs",
+			cfg.Name, urls, cfg.InitialAdvertisePeerURLs)
+	}
+	names := make([]string, 0, len(cfg.InitialCluster))
+	for name := range cfg.InitialCluster {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	id := identity{}
+	var ids []uint64
+	for _, name := range names {
+		m := node.Member{ID: node.MemberID(cfg.InitialCluster[name], cfg.InitialClusterToken, ""), Name: name,
+			PeerURLs: slices.Clone(cfg.InitialCluster[name])}
+		if slices.Contains(ids, m.ID) {
+			return identity{}, fmt.Errorf("--initial-cluster: members %q and another have the same peer URLs", name)
+		}
+		ids = append(ids, m.ID)
+		id.initial = append(id.initial, m)
+		if name == cfg.Name {
+			id.memberID = m.ID
+		}
+	}
+	id.clusterID = node.ClusterID(ids)
+	return id, nil
+}
+
+// checkRestartedName refuses a data dir that belongs to another member of
+// the cluster (a copy mistake): etcd would happily start as that member.
+func checkRestartedName(cfg *Config, n *node.Node) error {
+	m, ok := n.Member(n.ID())
+	if !ok || m.Name == "" || m.Name == cfg.Name {
+		return nil
+	}
+	return fmt.Errorf("%w: --data-dir %s holds member %s (%q) of cluster %s, but --name is %q: "+
+		"point --data-dir at %s's own data dir, or set --name %s",
+		node.ErrDataDirMismatch, cfg.DataDir, node.FormatID(m.ID), m.Name, node.FormatID(n.ClusterID()), cfg.Name, cfg.Name, m.Name)
+}
+
+func sameURLSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
+}

@@ -1,0 +1,39 @@
+package server
+
+import "time"
+
+// Config is a member's configuration, resolved from flags, environment
+// variables and a config file (see Resolve) and checked by Validate. The
+// names are etcd's flags; so are the defaults.
+type Config struct {
+	Name    string // --name
+	DataDir string // --data-dir; default "<name>.etcd"
+
+	ListenPeerURLs           []string // --listen-peer-urls
+	ListenClientURLs         []string // --listen-client-urls
+	AdvertiseClientURLs      []string // --advertise-client-urls
+	InitialAdvertisePeerURLs []string // --initial-advertise-peer-urls
+
+	// InitialCluster is --initial-cluster: member name to its peer URLs.
+	// A name may appear more than once, one URL each time (etcd's form
+	// "n1=http://a:2380,n1=http://b:2380"); the URLs collect in order.
+	InitialCluster      map[string][]string
+	InitialClusterState string // --initial-cluster-state: "new" or "existing"
+	InitialClusterToken string // --initial-cluster-token
+
+	HeartbeatInterval time.Duration // --heartbeat-interval, in ms on the command line
+	ElectionTimeout   time.Duration // --election-timeout, in ms on the command line
+
+	SnapshotCount     uint64 // --snapshot-count
+	MaxRequestBytes   uint64 // --max-request-bytes
+	MaxTxnOps         uint64 // --max-txn-ops
+	QuotaBackendBytes int64  // --quota-backend-bytes; 0 means etcd's default, 2 GiB
+
+	LogLevel string // --log-level: debug, info, warn or error
+}
+
+// Cluster states, as --initial-cluster-state spells them.
+const (
+	ClusterStateNew      = "new"
+	ClusterStateExisting = "existing"
+)

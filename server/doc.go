@@ -1,0 +1,31 @@
+// Package server is the production runtime around package node: the
+// driver that runs the very node the simulator proves, on real TCP, real
+// disks and the wall clock.
+//
+// One goroutine (loop.go) owns the node, as the simulator's event loop
+// does: it feeds it ticks every --heartbeat-interval, peer messages and
+// client requests, and calls Process once for everything that arrived
+// meanwhile, so one WAL fsync serves every request of that pass. Messages
+// leave only after Process returns (the node has made them durable);
+// replies go back to the waiting gRPC handlers. Nothing else touches the
+// node: other goroutines reach it through the loop (loop.do, loop.exec).
+//
+// Storage is etcd's layout under --data-dir: member/wal (node.DiskLog over
+// node/wal's OS file system) and member/snap/db (bbolt). A data dir that
+// holds a WAL is a restart, and the member's identity is the WAL's; a new
+// member derives its ID and the cluster's from --initial-cluster and
+// --initial-cluster-token, as etcd does (bootstrap.go).
+//
+// The peer port (transport.go) carries raft messages over gRPC: a client
+// stream per peer, in a codec of our own whose every frame names the
+// cluster, the sender and the receiver, and a chunked stream per snapshot.
+// Queues are bounded; a message that does not fit is dropped and raft told
+// the peer is unreachable. The client port speaks etcd's v3 gRPC API (KV,
+// Cluster, Maintenance, Auth) with etcd's error codes, and on the same port
+// HTTP /health, /version and /metrics (Prometheus), split by cmux.
+// Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
+// environment variables and etcd's YAML config file.
+//
+// Imports: node/... from the project; never sim, faults or
+// linearizability (deps_test.go at the root enforces it).
+package server

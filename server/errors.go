@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/plumbdb/plumb/node"
+	"github.com/plumbdb/plumb/node/mvcc"
+)
+
+// grpcErrors maps the node's and the state machine's errors to the gRPC
+// statuses etcd returns for them (rpctypes), so that clientv3 turns them
+// back into its own typed errors (rpctypes.ErrNoLeader, ErrCompacted, ...).
+var grpcErrors = []struct {
+	err  error
+	grpc error
+}{
+	{node.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
+	{node.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},
+	{node.ErrTimeout, rpctypes.ErrGRPCTimeout},
+	{node.ErrTooManyRequests, rpctypes.ErrGRPCRequestTooManyRequests},
+	{node.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
+	{node.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{node.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
+	{node.ErrPeerURLExist, rpctypes.ErrGRPCPeerURLExist},
+	{node.ErrIDExists, rpctypes.ErrGRPCMemberExist},
+	{node.ErrIDRemoved, rpctypes.ErrGRPCMemberNotFound},
+	{node.ErrStopped, rpctypes.ErrGRPCStopped},
+	{node.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+	{node.ErrProposalDropped, status.Error(codes.Unavailable, node.ErrProposalDropped.Error())},
+	{node.ErrLearnerNotSupported, rpctypes.ErrGRPCNotCapable},
+	{mvcc.ErrCompacted, rpctypes.ErrGRPCCompacted},
+	{mvcc.ErrFutureRev, rpctypes.ErrGRPCFutureRev},
+	{mvcc.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
+	{mvcc.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{mvcc.ErrEmptyKey, rpctypes.ErrGRPCEmptyKey},
+	{mvcc.ErrTooManyOps, rpctypes.ErrGRPCTooManyOps},
+	{mvcc.ErrDuplicateKey, rpctypes.ErrGRPCDuplicateKey},
+	{mvcc.ErrValueProvided, rpctypes.ErrGRPCValueProvided},
+	{mvcc.ErrLeaseProvided, rpctypes.ErrGRPCLeaseProvided},
+	{mvcc.ErrSortTarget, rpctypes.ErrGRPCInvalidSortOption},
+	{context.Canceled, rpctypes.ErrGRPCCanceled},
+	{context.DeadlineExceeded, rpctypes.ErrGRPCDeadlineExceeded},
+}
+
+// toGRPC returns the gRPC status error a client sees for err: etcd's, for
+// every error etcd has, and Unknown with the message for the rest.
+func toGRPC(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	for _, e := range grpcErrors {
+		if errors.Is(err, e.err) {
+			return e.grpc
+		}
+	}
+	return status.Error(codes.Unknown, err.Error())
+}

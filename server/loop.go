@@ -1,0 +1,271 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/plumbdb/plumb/node"
+	"github.com/plumbdb/plumb/node/backend/bolt"
+)
+
+// Limits of the loop, each a named bound.
+const (
+	callQueue       = 8192 // client requests waiting to enter the loop
+	maxDrainPerPass = 4096 // inputs taken in before one Process: one fsync covers them all
+)
+
+// errRemoved ends a member that applied its own removal.
+var errRemoved = errors.New("this member was removed from the cluster")
+
+// call is one client request on its way through the loop. done is
+// buffered, so the loop never waits for a caller that gave up.
+type call struct {
+	req  node.Request
+	done chan node.Reply
+}
+
+// loop is the one goroutine that drives the node, as the simulator does
+// but with the wall clock: it takes in ticks, peer messages and client
+// requests, then calls Process once for all of them (so one WAL fsync
+// covers every request that arrived meanwhile), sends the messages and
+// delivers the replies. Nothing else touches the node.
+type loop struct {
+	n       *node.Node
+	be      *bolt.Backend
+	tr      *transport
+	logger  *slog.Logger
+	metrics *metrics
+	tick    time.Duration
+
+	calls chan *call
+	execs chan func(*node.Node)
+	stop  chan struct{}
+	done  chan struct{}
+	err   error // why the loop ended; read after done is closed
+
+	pending map[uint64]*call
+	nextID  uint64
+	members []node.Member // the membership the transport was last given
+}
+
+func newLoop(n *node.Node, be *bolt.Backend, tr *transport, logger *slog.Logger, m *metrics, tick time.Duration) *loop {
+	return &loop{
+		n: n, be: be, tr: tr, logger: logger, metrics: m, tick: tick,
+		calls:   make(chan *call, callQueue),
+		execs:   make(chan func(*node.Node)),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		pending: map[uint64]*call{},
+	}
+}
+
+// do submits req and waits for its reply, the context, or the loop's end.
+// A write whose caller gives up may still be applied: the client sees the
+// context's error, which clientv3 treats as an unknown outcome.
+func (l *loop) do(ctx context.Context, req node.Request) (node.Reply, error) {
+	c := &call{req: req, done: make(chan node.Reply, 1)}
+	select {
+	case l.calls <- c:
+	case <-ctx.Done():
+		return node.Reply{}, ctx.Err()
+	case <-l.done:
+		return node.Reply{}, node.ErrStopped
+	}
+	select {
+	case rep := <-c.done:
+		return rep, rep.Err
+	case <-ctx.Done():
+		return node.Reply{}, ctx.Err()
+	case <-l.done:
+		return node.Reply{}, node.ErrStopped
+	}
+}
+
+// exec runs fn on the loop's goroutine, where the node may be read, and
+// waits for it.
+func (l *loop) exec(ctx context.Context, fn func(*node.Node)) error {
+	finished := make(chan struct{})
+	wrapped := func(n *node.Node) { fn(n); close(finished) }
+	select {
+	case l.execs <- wrapped:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.done:
+		return node.ErrStopped
+	}
+	select {
+	case <-finished:
+		return nil
+	case <-l.done:
+		return node.ErrStopped
+	}
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	ticker := time.NewTicker(l.tick)
+	defer ticker.Stop()
+	l.syncPeers()
+	for {
+		select {
+		case <-l.stop:
+			l.finish(node.ErrStopped)
+			return
+		case <-ticker.C:
+			l.n.Tick()
+			l.syncPeers()
+			l.observe()
+		case env := <-l.tr.inbox:
+			l.step(env)
+		case c := <-l.calls:
+			l.submit(c)
+		case r := <-l.tr.reports:
+			l.report(r)
+		case fn := <-l.execs:
+			fn(l.n)
+		}
+		l.drain()
+		if err := l.process(); err != nil {
+			l.err = err
+			l.finish(err)
+			return
+		}
+	}
+}
+
+// drain takes in whatever else is waiting, up to a bound, so that one
+// Process (one fsync) serves it all.
+func (l *loop) drain() {
+	for range maxDrainPerPass {
+		select {
+		case env := <-l.tr.inbox:
+			l.step(env)
+		case c := <-l.calls:
+			l.submit(c)
+		case r := <-l.tr.reports:
+			l.report(r)
+		default:
+			return
+		}
+	}
+}
+
+func (l *loop) step(env node.Envelope) {
+	if err := l.n.Step(env); err != nil && !errors.Is(err, node.ErrStopped) {
+		l.metrics.peerRefused.Inc()
+		l.logger.Warn("refused a peer message", "from", node.FormatID(env.Message.GetFrom()), "err", err)
+	}
+}
+
+func (l *loop) submit(c *call) {
+	l.nextID++
+	c.req.ID = l.nextID
+	l.pending[c.req.ID] = c
+	l.n.Submit(c.req)
+}
+
+func (l *loop) report(r peerReport) {
+	if r.snapshot {
+		l.n.ReportSnapshot(r.to, r.delivered)
+		return
+	}
+	l.n.ReportUnreachable(r.to)
+}
+
+// process runs the node's Ready handling, then acts on its output: the
+// messages and replies in it are already durable.
+func (l *loop) process() error {
+	start := time.Now()
+	out := l.n.Process()
+	if len(out.Messages) > 0 || len(out.Replies) > 0 {
+		l.metrics.fsync.Observe(time.Since(start).Seconds())
+	}
+	for _, r := range l.tr.send(out.Messages) {
+		l.report(r)
+	}
+	for _, rep := range out.Replies {
+		c, ok := l.pending[rep.ID]
+		if !ok {
+			continue
+		}
+		delete(l.pending, rep.ID)
+		if rep.Err != nil {
+			l.metrics.proposalsFailed.Inc()
+		}
+		c.done <- rep
+	}
+	if out.LeaderChanged {
+		l.metrics.leaderChanges.Inc()
+		l.metrics.hasLeader.Set(boolGauge(out.Lead != 0))
+		l.metrics.isLeader.Set(boolGauge(out.Lead == l.n.ID()))
+		l.logger.Info("leader changed", "leader", node.FormatID(out.Lead), "term", out.Term)
+	}
+	switch {
+	case out.Err != nil:
+		return fmt.Errorf("storage failed, the member stops: %w", out.Err)
+	case out.Removed:
+		return errRemoved
+	}
+	return nil
+}
+
+// finish answers every request still waiting: the member is going away.
+func (l *loop) finish(err error) {
+	if !errors.Is(err, node.ErrStopped) {
+		l.logger.Error("member stopping", "err", err)
+	}
+	for id, c := range l.pending {
+		c.done <- node.Reply{ID: id, Err: node.ErrStopped}
+		delete(l.pending, id)
+	}
+}
+
+// syncPeers hands the transport the applied membership when it changed
+// (a member update moves a peer to its new address).
+func (l *loop) syncPeers() {
+	ms := l.n.Members()
+	if sameMembers(ms, l.members) {
+		return
+	}
+	l.members = ms
+	l.tr.update(ms)
+}
+
+func sameMembers(a, b []node.Member) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || !slices.Equal(a[i].PeerURLs, b[i].PeerURLs) {
+			return false
+		}
+	}
+	return true
+}
+
+// observe updates the gauges once a tick.
+func (l *loop) observe() {
+	st := l.n.Status()
+	l.metrics.hasLeader.Set(boolGauge(st.Lead != 0))
+	l.metrics.isLeader.Set(boolGauge(st.State == raft.StateLeader))
+	l.metrics.appliedIndex.Set(float64(st.Applied))
+	l.metrics.committedIndex.Set(float64(st.Commit))
+	l.metrics.pending.Set(float64(st.PendingRequests))
+	l.metrics.term.Set(float64(st.Term))
+	l.metrics.snapshots.Set(float64(st.SnapshotIndex))
+	total, _ := l.be.DiskBytes()
+	l.metrics.dbSize.Set(float64(total))
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

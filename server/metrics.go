@@ -1,0 +1,69 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the member's Prometheus metrics, served on /metrics. Where
+// etcd has a metric with the same meaning it has etcd's name, so existing
+// dashboards and alerts work; plumb's own are prefixed plumb_. Each server
+// has its own registry, so that tests can run several in one process.
+type metrics struct {
+	reg *prometheus.Registry
+
+	hasLeader       prometheus.Gauge
+	isLeader        prometheus.Gauge
+	leaderChanges   prometheus.Counter
+	proposalsFailed prometheus.Counter
+	appliedIndex    prometheus.Gauge
+	committedIndex  prometheus.Gauge
+	pending         prometheus.Gauge
+	term            prometheus.Gauge
+	dbSize          prometheus.Gauge
+	snapshots       prometheus.Gauge
+	fsync           prometheus.Histogram
+
+	peerActive  *prometheus.GaugeVec
+	peerDropped prometheus.Counter
+	peerRefused prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		hasLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_has_leader",
+			Help: "Whether or not a leader exists. 1 is existence, 0 is not."}),
+		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_is_leader",
+			Help: "Whether or not this member is a leader. 1 if is, 0 otherwise."}),
+		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_leader_changes_seen_total",
+			Help: "The number of leader changes seen."}),
+		proposalsFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_proposals_failed_total",
+			Help: "The total number of failed proposals seen."}),
+		appliedIndex: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_proposals_applied_total",
+			Help: "The total number of consensus proposals applied (the applied index)."}),
+		committedIndex: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_proposals_committed_total",
+			Help: "The total number of consensus proposals committed (the commit index)."}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_proposals_pending",
+			Help: "The current number of requests waiting to be applied or read."}),
+		term: prometheus.NewGauge(prometheus.GaugeOpts{Name: "plumb_server_raft_term",
+			Help: "The raft term this member is in."}),
+		dbSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_mvcc_db_total_size_in_bytes",
+			Help: "Total size of the underlying database physically allocated in bytes."}),
+		snapshots: prometheus.NewGauge(prometheus.GaugeOpts{Name: "plumb_server_snapshot_index",
+			Help: "The index of the newest raft snapshot."}),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_wal_fsync_duration_seconds",
+			Help:    "The latency distributions of saving a Ready (WAL append and fsync, and the apply that follows).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		peerActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_active_peers",
+			Help: "The current number of active peer connections."}, []string{"Remote"}),
+		peerDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_dropped_messages_total",
+			Help: "Peer messages dropped because a queue was full or the peer was unreachable."}),
+		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_refused_messages_total",
+			Help: "Peer messages refused for naming another cluster or another member."}),
+	}
+	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
+		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,287 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/soheilhy/cmux"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/plumbdb/plumb/node"
+	"github.com/plumbdb/plumb/node/backend/bolt"
+	"github.com/plumbdb/plumb/node/wal"
+)
+
+// Limits of the client port.
+const (
+	grpcOverheadBytes = 512 << 10 // etcd's allowance over --max-request-bytes for gRPC framing
+	gracefulStopWait  = 2 * time.Second
+	dataDirMode       = 0o700
+)
+
+// Options are what the command line hands the server besides its Config.
+type Options struct {
+	Version string // plumb's version, reported on /version
+}
+
+// Server is one production member: the node driven by a goroutine with
+// the wall clock, on the WAL and bbolt in --data-dir, peers over gRPC on the
+// peer URLs and etcd's v3 API (gRPC and HTTP) on the client URLs.
+type Server struct {
+	cfg     Config
+	opts    Options
+	logger  *slog.Logger
+	metrics *metrics
+
+	log  *node.DiskLog
+	be   *bolt.Backend
+	loop *loop
+	tr   *transport
+
+	peerGRPC   *grpc.Server
+	clientGRPC *grpc.Server
+	clientHTTP *http.Server
+	listeners  []net.Listener
+	wg         sync.WaitGroup
+	stopOnce   sync.Once
+}
+
+// Start opens the member's storage, binds its listeners and starts serving.
+// It returns once the member is ready (storage open, listeners bound) and
+// has told systemd so (READY=1, when run under Type=notify). cfg must have
+// passed Validate.
+func Start(cfg Config, opts Options, logger *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, opts: opts, logger: logger, metrics: newMetrics()}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	if err := s.openStorage(); err != nil {
+		return nil, err
+	}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	s.serve()
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		logger.Warn("could not notify systemd", "err", err)
+	}
+	return s, nil
+}
+
+// openStorage opens the data dir and the node on it: a restart when the
+// data dir holds a member, a new member of a new cluster otherwise.
+func (s *Server) openStorage() error {
+	cfg := &s.cfg
+	if err := os.MkdirAll(cfg.DataDir, dataDirMode); err != nil {
+		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	fsys := wal.OSFS(cfg.DataDir)
+	id, err := resolveIdentity(cfg, fsys)
+	if err != nil {
+		return err
+	}
+	if s.log, err = node.OpenDiskLog(fsys, id.memberID, id.clusterID, wal.Options{}); err != nil {
+		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	if repaired := s.log.Repaired(); repaired != "" {
+		s.logger.Warn("the WAL ended in a torn write (a crash during a write); it was cut off", "repair", repaired)
+	}
+	memberID, clusterID := s.log.IDs()
+	s.logger = s.logger.With("member", node.FormatID(memberID))
+	if id.restart {
+		s.logger.Info("restarting from the data dir; --initial-* settings are ignored",
+			"data-dir", cfg.DataDir, "cluster", node.FormatID(clusterID))
+	} else {
+		s.logger.Info("starting a new member of a new cluster", "data-dir", cfg.DataDir,
+			"cluster", node.FormatID(clusterID), "initial-cluster-token", cfg.InitialClusterToken)
+	}
+	dbPath := filepath.Join(cfg.DataDir, filepath.FromSlash(node.SnapDir), "db")
+	if s.be, err = bolt.Open(dbPath, bolt.Options{}); err != nil {
+		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	n, err := node.New(node.Config{
+		ID:                memberID,
+		ClusterID:         clusterID,
+		Name:              cfg.Name,
+		ClientURLs:        cfg.AdvertiseClientURLs,
+		InitialMembers:    id.initial,
+		Log:               s.log,
+		Backend:           s.be,
+		ElectionTicks:     int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
+		HeartbeatTicks:    1,
+		MaxTxnOps:         int(cfg.MaxTxnOps),
+		MaxRequestBytes:   int(cfg.MaxRequestBytes),
+		SnapshotCount:     int(cfg.SnapshotCount),
+		QuotaBackendBytes: cfg.QuotaBackendBytes,
+		StartMillis:       time.Now().UnixMilli(),
+		Logger:            raftLogger{s.logger},
+	})
+	if err != nil {
+		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	if id.restart {
+		if err := checkRestartedName(cfg, n); err != nil {
+			return err
+		}
+	}
+	s.tr = newTransport(memberID, clusterID, s.logger, s.metrics)
+	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
+	return nil
+}
+
+// listen binds every peer and client URL, or none.
+func (s *Server) listen() error {
+	s.peerGRPC = s.tr.newPeerServer()
+	s.clientGRPC = grpc.NewServer(
+		grpc.MaxRecvMsgSize(int(s.cfg.MaxRequestBytes)+grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(math.MaxUint32),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	pb.RegisterKVServer(s.clientGRPC, &kvServer{l: s.loop})
+	pb.RegisterClusterServer(s.clientGRPC, &clusterServer{l: s.loop})
+	pb.RegisterMaintenanceServer(s.clientGRPC, &maintenanceServer{l: s.loop, quota: s.cfg.QuotaBackendBytes})
+	pb.RegisterAuthServer(s.clientGRPC, &authServer{l: s.loop})
+	s.clientHTTP = &http.Server{Handler: s.newHTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+	for _, set := range []struct {
+		flag string
+		urls []string
+	}{{"--listen-peer-urls", s.cfg.ListenPeerURLs}, {"--listen-client-urls", s.cfg.ListenClientURLs}} {
+		for _, u := range set.urls {
+			l, err := listenURL(u)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", set.flag, u, err)
+			}
+			s.listeners = append(s.listeners, l)
+		}
+	}
+	return nil
+}
+
+func listenURL(raw string) (net.Listener, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	return net.Listen("tcp", u.Host)
+}
+
+// serve starts the loop and a server on every listener: the first
+// len(ListenPeerURLs) are peer listeners, the rest client listeners, where
+// cmux splits gRPC from HTTP as etcd does on one port.
+func (s *Server) serve() {
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.loop.run() }()
+	peers := len(s.cfg.ListenPeerURLs)
+	for i, l := range s.listeners {
+		if i < peers {
+			s.goServe("peer", l.Addr(), func() error { return s.peerGRPC.Serve(l) })
+			continue
+		}
+		m := cmux.New(l)
+		grpcL := m.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
+		httpL := m.Match(cmux.Any())
+		s.goServe("client gRPC", l.Addr(), func() error { return s.clientGRPC.Serve(grpcL) })
+		s.goServe("client HTTP", l.Addr(), func() error { return s.clientHTTP.Serve(httpL) })
+		s.goServe("client", l.Addr(), m.Serve)
+		s.logger.Info("serving clients", "url", s.cfg.ListenClientURLs[i-peers])
+	}
+	s.logger.Info("serving peers", "urls", s.cfg.ListenPeerURLs)
+}
+
+func (s *Server) goServe(what string, addr net.Addr, serve func() error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := serve()
+		if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) &&
+			!errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, cmux.ErrListenerClosed) && !errors.Is(err, cmux.ErrServerClosed) {
+			s.logger.Error("listener failed", "listener", what, "addr", addr.String(), "err", err)
+		}
+	}()
+}
+
+// Done is closed when the member stopped on its own (storage failed, or it
+// was removed); Err then says why.
+func (s *Server) Done() <-chan struct{} { return s.loop.done }
+
+// Err is why the member stopped on its own, once Done is closed.
+func (s *Server) Err() error { return s.loop.err }
+
+// ID and ClusterID are the member's identity.
+func (s *Server) ID() uint64        { return s.tr.self }
+func (s *Server) ClusterID() uint64 { return s.tr.clusterID }
+
+// Stop shuts the member down: new client requests are refused, those in
+// flight get up to gracefulStopWait to finish, then the loop, the peers and
+// the storage are closed. Every write it acknowledged is already durable.
+func (s *Server) Stop() error {
+	var err error
+	s.stopOnce.Do(func() {
+		if _, nerr := daemon.SdNotify(false, daemon.SdNotifyStopping); nerr != nil {
+			s.logger.Warn("could not notify systemd", "err", nerr)
+		}
+		stopped := make(chan struct{})
+		go func() { s.clientGRPC.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(gracefulStopWait):
+			s.clientGRPC.Stop()
+		}
+		err = s.closeAll()
+		s.logger.Info("stopped")
+	})
+	return err
+}
+
+// closeAll closes whatever was opened, in the reverse order.
+func (s *Server) closeAll() error {
+	var errs []error
+	if s.clientHTTP != nil {
+		errs = append(errs, ignoreClosed(s.clientHTTP.Close()))
+	}
+	for _, l := range s.listeners {
+		errs = append(errs, ignoreClosed(l.Close()))
+	}
+	if s.loop != nil {
+		close(s.loop.stop) // a loop that already ended on its own ignores it
+	}
+	if s.peerGRPC != nil {
+		s.peerGRPC.Stop()
+	}
+	if s.clientGRPC != nil {
+		s.clientGRPC.Stop()
+	}
+	s.wg.Wait()
+	if s.tr != nil {
+		s.tr.stop()
+	}
+	if s.log != nil {
+		errs = append(errs, s.log.Close())
+	}
+	if s.be != nil {
+		errs = append(errs, s.be.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
