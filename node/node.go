@@ -593,6 +593,33 @@ func (n *Node) TransferLeadership(transferee uint64) {
 	}
 }
 
+// TransferTarget returns where a leader that is about to stop should hand
+// leadership (etcd does this on a graceful shutdown): the recently active
+// voter whose log matches this member's furthest, the lowest ID among
+// equals. It returns 0 when this member does not lead or has no such peer.
+func (n *Node) TransferTarget() uint64 {
+	st := n.rn.Status()
+	if st.RaftState != raft.StateLeader {
+		return 0
+	}
+	ids := make([]uint64, 0, len(st.Progress))
+	for id := range st.Progress {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var best, bestMatch uint64
+	for _, id := range ids {
+		pr := st.Progress[id]
+		if id == n.cfg.ID || pr.IsLearner || !pr.RecentActive {
+			continue
+		}
+		if best == 0 || pr.Match > bestMatch {
+			best, bestMatch = id, pr.Match
+		}
+	}
+	return best
+}
+
 // nextID returns a request ID unique across the cluster's lifetime, laid
 // out like etcd's idutil: the member ID's low 16 bits, then a counter that
 // starts at the member's start time in milliseconds.

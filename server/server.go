@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -154,7 +155,7 @@ func (s *Server) listen() error {
 	)
 	pb.RegisterKVServer(s.clientGRPC, &kvServer{l: s.loop})
 	pb.RegisterClusterServer(s.clientGRPC, &clusterServer{l: s.loop})
-	pb.RegisterMaintenanceServer(s.clientGRPC, &maintenanceServer{l: s.loop, quota: s.cfg.QuotaBackendBytes})
+	pb.RegisterMaintenanceServer(s.clientGRPC, &maintenanceServer{l: s.loop, quota: s.quotaBytes()})
 	pb.RegisterAuthServer(s.clientGRPC, &authServer{l: s.loop})
 	s.clientHTTP = &http.Server{Handler: s.newHTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
 	for _, set := range []struct {
@@ -170,6 +171,14 @@ func (s *Server) listen() error {
 		}
 	}
 	return nil
+}
+
+// quotaBytes is the effective --quota-backend-bytes: 0 means etcd's default.
+func (s *Server) quotaBytes() int64 {
+	if s.cfg.QuotaBackendBytes == 0 {
+		return node.DefaultQuotaBackendBytes
+	}
+	return s.cfg.QuotaBackendBytes
 }
 
 func listenURL(raw string) (net.Listener, error) {
@@ -235,6 +244,7 @@ func (s *Server) Stop() error {
 		if _, nerr := daemon.SdNotify(false, daemon.SdNotifyStopping); nerr != nil {
 			s.logger.Warn("could not notify systemd", "err", nerr)
 		}
+		s.handOverLeadership()
 		stopped := make(chan struct{})
 		go func() { s.clientGRPC.GracefulStop(); close(stopped) }()
 		select {
@@ -246,6 +256,36 @@ func (s *Server) Stop() error {
 		s.logger.Info("stopped")
 	})
 	return err
+}
+
+// handOverLeadership moves leadership to the most caught-up follower
+// before a leader stops, and waits (up to two election timeouts) for it to
+// take over, so the cluster goes on without waiting for an election.
+func (s *Server) handOverLeadership() {
+	wait := 2 * s.cfg.ElectionTimeout
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var target uint64
+	err := s.loop.exec(ctx, func(n *node.Node) {
+		if target = n.TransferTarget(); target != 0 {
+			n.TransferLeadership(target)
+		}
+	})
+	if err != nil || target == 0 {
+		return
+	}
+	for ctx.Err() == nil {
+		var lead uint64
+		if s.loop.exec(ctx, func(n *node.Node) { lead = n.Lead() }) != nil {
+			return
+		}
+		if lead != 0 && lead != s.ID() {
+			s.logger.Info("handed leadership over before stopping", "leader", node.FormatID(lead))
+			return
+		}
+		time.Sleep(s.cfg.HeartbeatInterval)
+	}
+	s.logger.Warn("leadership was not handed over before stopping", "target", node.FormatID(target), "waited", wait)
 }
 
 // closeAll closes whatever was opened, in the reverse order.
