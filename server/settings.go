@@ -1,0 +1,1145 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Where a setting comes from, and what Resolve does when it comes from more
+// than one place. (README.md quotes this comment; keep the two in step.)
+//
+// A setting can be given in one of three places, or left to its default:
+//
+//   - on the command line: --initial-cluster-token=t1
+//   - in the environment: PLUMB_INITIAL_CLUSTER_TOKEN=t1, or etcd's
+//     ETCD_INITIAL_CLUSTER_TOKEN=t1, so that etcd's environment files work
+//     unchanged (upper case, '-' as '_')
+//   - in the YAML config file named by --config-file, PLUMB_CONFIG_FILE or
+//     ETCD_CONFIG_FILE: "initial-cluster-token: t1"
+//   - otherwise, etcd's default (Setting.Default)
+//
+// The rules:
+//
+//  1. A setting comes from one place. Given in two (a flag and an
+//     environment variable, a flag and the file, an environment variable
+//     and the file), it is an error that names both: "--name is set on the
+//     command line and by ETCD_NAME in the environment; unset one". etcd
+//     refuses a flag shadowing an environment variable too; but etcd
+//     silently ignores every flag and environment variable once a config
+//     file is given, and plumb refuses instead, because the value that
+//     silently lost was a mistake waiting to be found.
+//  2. PLUMB_X and ETCD_X may both be set only to the same value.
+//  3. Different settings from different places merge: the file can hold
+//     the cluster's layout while the environment gives --name.
+//  4. An empty value (ETCD_NAME=, --name=, "name:" or name: "" in the file)
+//     is the same as no value. etcd does this for environment variables;
+//     plumb does it everywhere, so that a blank line in a template means
+//     the default and never conflicts with anything.
+//  5. An unknown flag or PLUMB_* variable is an error (with a suggestion
+//     when it is close to a known name). An unknown ETCD_* variable is a
+//     warning, as in etcd, because ETCD_VER and the like are common.
+//     ETCDCTL_* variables belong to the client and are not looked at.
+//  6. etcd settings that plumb lacks (etcdOnlySettings), in the file or as
+//     ETCD_* variables: a value that asks for nothing (empty, false, off,
+//     etcd's default) is ignored; a knob that only tunes etcd is ignored
+//     with a warning; a value that asks for something plumb cannot do
+//     (TLS, discovery, automatic compaction, the v2 API, ...) is an error
+//     saying plumb does not support it yet.
+//  7. Computed defaults, as etcd's: --data-dir is "<name>.etcd" and
+//     --initial-cluster is "<name>=<url>" for each of
+//     --initial-advertise-peer-urls.
+//  8. As in etcd, --advertise-client-urls is required when
+//     --listen-client-urls is set (anywhere), and
+//     --initial-advertise-peer-urls when --listen-peer-urls is set and
+//     --initial-cluster-state is new: the defaults name localhost, which
+//     the other members cannot reach.
+
+// ConfigFileFlag is the flag that names the YAML config file, and with the
+// PLUMB_ and ETCD_ prefixes the environment variables that do. It is the
+// last entry of Settings, so that the command line makes a flag of it like
+// the others, but it is a source rather than a setting: it has no Config
+// field and cannot appear inside the file.
+const ConfigFileFlag = "config-file"
+
+// The bounds on settings and on the config file.
+const (
+	electionTimeoutMaxMs  = 50000 // etcd's maxElectionMs
+	electionHeartbeatMin  = 5     // etcd: the election timeout is at least 5 heartbeats
+	requestBytesMax       = 64 << 20
+	quotaBackendBytesMax  = 100 << 30
+	quotaBackendBytesWarn = 8 << 30 // etcd warns above this size
+	configFileBytesMax    = 1 << 20
+	nameSuggestDistance   = 2 // edits for a "did you mean"
+)
+
+const (
+	plumbEnvPrefix = "PLUMB_"
+	etcdEnvPrefix  = "ETCD_"
+)
+
+// Setting is one of `plumb node serve`'s settings: its flag name (etcd's),
+// its default as the help shows it, and its help text.
+type Setting struct {
+	Name    string // etcd's flag name, without dashes: "initial-cluster"
+	Default string // the value used when nothing sets it; for data-dir and initial-cluster a description of the computed default
+	Usage   string
+}
+
+// EnvVars returns the environment variables that set s, plumb's first:
+// PLUMB_INITIAL_CLUSTER, ETCD_INITIAL_CLUSTER. They are for help text. Do
+// not hand them to the flag library: Resolve reads the environment itself,
+// because it must see a flag and a variable both set to refuse it.
+func (s Setting) EnvVars() []string {
+	return []string{envName(plumbEnvPrefix, s.Name), envName(etcdEnvPrefix, s.Name)}
+}
+
+// Settings is every setting, the one list the command line, the
+// environment, the config file and the help are made from. The command
+// line should declare each as a string flag with no value of its own
+// (Default goes in the help text) and pass Resolve only the flags the user
+// set, so that Resolve sees which place each value came from.
+var Settings = []Setting{
+	{"name", "default", "Human-readable name for this member."},
+	{"data-dir", "${name}.etcd", "Path to the data directory."},
+	{"listen-peer-urls", "http://localhost:2380", "List of URLs to listen on for peer traffic."},
+	{"listen-client-urls", "http://localhost:2379", "List of URLs to listen on for client traffic."},
+	{"advertise-client-urls", "http://localhost:2379", "List of this member's client URLs to advertise to the public; required when --listen-client-urls is set."},
+	{"initial-advertise-peer-urls", "http://localhost:2380", "List of this member's peer URLs to advertise to the rest of the cluster; required when --listen-peer-urls is set for a new cluster."},
+	{"initial-cluster", "default=http://localhost:2380", "Initial cluster configuration for bootstrapping, name=url,...; unset, it is ${name}=${initial-advertise-peer-urls}."},
+	{"initial-cluster-state", ClusterStateNew, "Initial cluster state ('new' or 'existing')."},
+	{"initial-cluster-token", "etcd-cluster", "Initial cluster token for the cluster during bootstrap."},
+	{"heartbeat-interval", "100", "Time (in milliseconds) of a heartbeat interval."},
+	{"election-timeout", "1000", "Time (in milliseconds) for an election to timeout."},
+	{"snapshot-count", "10000", "Number of committed transactions to trigger a snapshot to disk."},
+	{"max-request-bytes", "1572864", "Maximum client request size in bytes the server will accept."},
+	{"max-txn-ops", "128", "Maximum number of operations permitted in a transaction."},
+	{"quota-backend-bytes", "0", "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)."},
+	{"log-level", "info", "Configures log level: debug, info, warn or error."},
+	{ConfigFileFlag, "", "Path to a YAML config file with the same keys as the flags; a setting given both there and as a flag or environment variable is an error."},
+}
+
+// computedDefault holds the settings whose default is worked out from
+// others after resolution; their Setting.Default only describes it.
+var computedDefault = map[string]bool{"data-dir": true, "initial-cluster": true}
+
+// listSetting holds the settings whose value is a comma-separated list,
+// which the config file may also give as a YAML sequence of strings.
+var listSetting = map[string]bool{
+	"listen-peer-urls": true, "listen-client-urls": true, "advertise-client-urls": true,
+	"initial-advertise-peer-urls": true, "initial-cluster": true,
+}
+
+// Sources are the places Resolve reads settings from.
+type Sources struct {
+	// Flags are the flags the user set on the command line, by name
+	// without dashes, as raw strings. Flags left at their default must not
+	// be here.
+	Flags map[string]string
+	// Environ is the environment in os.Environ's "KEY=value" form.
+	Environ []string
+}
+
+// Resolve works out a member's Config from the command line, the
+// environment and the config file, by the rules above, and checks it. The
+// config file is its only I/O. It returns warnings for the caller to log
+// (also alongside an error), and an error that lists every problem found,
+// each naming the setting and where its value came from.
+func Resolve(src Sources) (Config, []string, error) {
+	r := &resolution{chosen: map[string]settingValue{}}
+	r.readFlags(src.Flags)
+	r.readEnviron(src.Environ)
+	if path, ok := r.pick(ConfigFileFlag); ok {
+		r.readFile(path)
+	}
+	for _, s := range Settings {
+		if s.Name == ConfigFileFlag {
+			continue
+		}
+		if v, ok := r.pick(s.Name); ok {
+			r.chosen[s.Name] = v
+		}
+	}
+	c := r.build()
+	r.checkRequired(c)
+	if len(r.errs) == 0 {
+		for _, err := range c.validate() {
+			r.errs = append(r.errs, r.annotate(err))
+		}
+	}
+	if len(r.errs) > 0 {
+		return Config{}, r.warnings, errors.Join(r.errs...)
+	}
+	if c.QuotaBackendBytes > quotaBackendBytesWarn {
+		r.warnings = append(r.warnings, r.chosen["quota-backend-bytes"].describe("quota-backend-bytes",
+			fmt.Sprintf("%d is above the recommended maximum of 8 GiB", c.QuotaBackendBytes)))
+	}
+	return c, r.warnings, nil
+}
+
+// sourceKind is the place a value came from.
+type sourceKind int
+
+const (
+	fromDefault sourceKind = iota
+	fromFlag
+	fromEnv
+	fromFile
+)
+
+// settingSource is where one value came from, for messages.
+type settingSource struct {
+	kind sourceKind
+	name string // the environment variable, or the config file's path
+	line int    // in the config file
+}
+
+func (s settingSource) String() string {
+	switch s.kind {
+	case fromFlag:
+		return "the command line"
+	case fromEnv:
+		return s.name
+	case fromFile:
+		return fmt.Sprintf("%s:%d", s.name, s.line)
+	}
+	return "the default"
+}
+
+// place says where a value came from, as part of a sentence.
+func (s settingSource) place() string {
+	switch s.kind {
+	case fromFlag:
+		return "on the command line"
+	case fromEnv:
+		return "by " + s.name + " in the environment"
+	case fromFile:
+		return "in " + s.String()
+	}
+	return "by default"
+}
+
+// settingValue is a raw value and where it came from.
+type settingValue struct {
+	raw string
+	src settingSource
+}
+
+// describe prefixes msg with the setting and where its value came from:
+// "plumb.yaml:3: election-timeout: msg" for the file, where the user looks
+// for the key as written, "--election-timeout: msg (from ETCD_ELECTION_TIMEOUT)"
+// otherwise.
+func (v settingValue) describe(name, msg string) string {
+	if v.src.kind == fromFile {
+		return fmt.Sprintf("%s: %s: %s", v.src, name, msg)
+	}
+	return fmt.Sprintf("--%s: %s (from %s)", name, msg, v.src)
+}
+
+func (v settingValue) errorf(name string, err error) error {
+	return errors.New(v.describe(name, err.Error()))
+}
+
+// resolution is Resolve's working state: what each place holds, and the
+// problems found so far.
+type resolution struct {
+	flags, plumbEnv, etcdEnv, file map[string]settingValue
+	chosen                         map[string]settingValue // the settings that were set, and by what
+	warnings                       []string
+	errs                           []error
+}
+
+// readFlags takes the command line's flags. The flag library rejects
+// unknown flags before Resolve runs; this check is for other callers.
+func (r *resolution) readFlags(flags map[string]string) {
+	r.flags = map[string]settingValue{}
+	for _, name := range sortedKeys(flags) {
+		if !isSetting(name) {
+			r.errs = append(r.errs, fmt.Errorf("unknown flag --%s%s", name, suggest(name, func(s string) string { return "--" + s })))
+			continue
+		}
+		if flags[name] != "" {
+			r.flags[name] = settingValue{raw: flags[name], src: settingSource{kind: fromFlag}}
+		}
+	}
+}
+
+// readEnviron takes the PLUMB_* and ETCD_* variables. A variable listed
+// twice in environ counts once, the first time, as getenv reads it.
+func (r *resolution) readEnviron(environ []string) {
+	r.plumbEnv, r.etcdEnv = map[string]settingValue{}, map[string]settingValue{}
+	vars := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if _, seen := vars[k]; ok && !seen {
+			vars[k] = v
+		}
+	}
+	for _, k := range sortedKeys(vars) {
+		switch {
+		case strings.HasPrefix(k, plumbEnvPrefix):
+			r.readEnvVar(plumbEnvPrefix, k, vars[k], r.plumbEnv)
+		case strings.HasPrefix(k, etcdEnvPrefix): // ETCDCTL_* does not match
+			r.readEnvVar(etcdEnvPrefix, k, vars[k], r.etcdEnv)
+		}
+	}
+}
+
+func (r *resolution) readEnvVar(prefix, key, val string, dst map[string]settingValue) {
+	name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(key, prefix), "_", "-"))
+	exact := envName(prefix, name) == key // ETCD_name is not ETCD_NAME
+	src := settingSource{kind: fromEnv, name: key}
+	switch {
+	case exact && isSetting(name):
+		if val != "" {
+			dst[name] = settingValue{raw: val, src: src}
+		}
+	case exact && prefix == etcdEnvPrefix && isEtcdOnly(name):
+		r.etcdOnly(name, settingValue{raw: val, src: src})
+	case exact && isEtcdOnly(name):
+		r.errs = append(r.errs, fmt.Errorf("unknown environment variable %s: plumb does not support --%s yet", key, name))
+	case prefix == plumbEnvPrefix:
+		r.errs = append(r.errs, fmt.Errorf("unknown environment variable %s%s", key, suggest(name, func(s string) string { return envName(prefix, s) })))
+	default:
+		r.warnings = append(r.warnings, fmt.Sprintf("ignoring unknown environment variable %s%s", key, suggest(name, func(s string) string { return envName(prefix, s) })))
+	}
+}
+
+// pick returns the value of setting name from the one place that gives
+// it, or records the conflict when more than one does (rules 1 and 2).
+func (r *resolution) pick(name string) (settingValue, bool) {
+	flag, hasFlag := r.flags[name]
+	plumb, hasPlumb := r.plumbEnv[name]
+	etcd, hasEtcd := r.etcdEnv[name]
+	file, hasFile := r.file[name]
+	if hasPlumb && hasEtcd && plumb.raw != etcd.raw && !hasFlag && !hasFile {
+		r.errs = append(r.errs, fmt.Errorf("--%s is set to %q by %s and to %q by %s in the environment; unset one",
+			name, plumb.raw, plumb.src.name, etcd.raw, etcd.src.name))
+		return settingValue{}, false
+	}
+	var places []string
+	n := 0
+	if hasFlag {
+		places, n = append(places, flag.src.place()), n+1
+	}
+	switch {
+	case hasPlumb && hasEtcd:
+		places, n = append(places, "by "+plumb.src.name+" and "+etcd.src.name+" in the environment"), n+2
+	case hasPlumb:
+		places, n = append(places, plumb.src.place()), n+1
+	case hasEtcd:
+		places, n = append(places, etcd.src.place()), n+1
+	}
+	if hasFile {
+		places, n = append(places, file.src.place()), n+1
+	}
+	if len(places) > 1 {
+		advice := "unset one"
+		if n > 2 {
+			advice = "keep only one"
+		}
+		r.errs = append(r.errs, fmt.Errorf("--%s is set %s; %s", name, joinPlaces(places), advice))
+		return settingValue{}, false
+	}
+	for _, v := range []settingValue{flag, plumb, etcd, file} {
+		if v.raw != "" {
+			return v, true
+		}
+	}
+	return settingValue{}, false
+}
+
+// joinPlaces joins "a", "b" and "c" as "a, b and c".
+func joinPlaces(places []string) string {
+	if len(places) < 2 {
+		return strings.Join(places, "")
+	}
+	return strings.Join(places[:len(places)-1], ", ") + " and " + places[len(places)-1]
+}
+
+// build parses each setting's default, then each value that was set, into
+// a Config, and fills in the computed defaults (rule 7).
+func (r *resolution) build() Config {
+	var c Config
+	for _, s := range Settings {
+		f, ok := settingFields[s.Name]
+		if !ok || computedDefault[s.Name] {
+			continue
+		}
+		if err := f.parse(&c, s.Default); err != nil {
+			panic(fmt.Sprintf("server: the default of --%s does not parse: %v", s.Name, err))
+		}
+	}
+	for _, s := range Settings {
+		v, ok := r.chosen[s.Name]
+		if !ok {
+			continue
+		}
+		f := settingFields[s.Name]
+		if err := f.parse(&c, v.raw); err != nil {
+			r.errs = append(r.errs, v.errorf(s.Name, err))
+			continue
+		}
+		if err := f.check(&c); err != nil {
+			r.errs = append(r.errs, v.errorf(s.Name, err))
+		}
+	}
+	if _, ok := r.chosen["data-dir"]; !ok {
+		c.DataDir = c.Name + ".etcd"
+	}
+	if _, ok := r.chosen["initial-cluster"]; !ok {
+		c.InitialCluster = map[string][]string{c.Name: slices.Clone(c.InitialAdvertisePeerURLs)}
+	}
+	return c
+}
+
+// checkRequired applies rule 8: a listen URL set by hand means the
+// advertised default (localhost) is wrong for everyone else.
+func (r *resolution) checkRequired(c Config) {
+	lc, setLC := r.chosen["listen-client-urls"]
+	if _, setAC := r.chosen["advertise-client-urls"]; setLC && !setAC {
+		r.errs = append(r.errs, fmt.Errorf("--advertise-client-urls is required when --listen-client-urls is set explicitly (--listen-client-urls from %s)", lc.src))
+	}
+	lp, setLP := r.chosen["listen-peer-urls"]
+	if _, setAP := r.chosen["initial-advertise-peer-urls"]; setLP && !setAP && c.InitialClusterState == ClusterStateNew {
+		r.errs = append(r.errs, fmt.Errorf("--initial-advertise-peer-urls is required when --listen-peer-urls is set explicitly and --initial-cluster-state is new (--listen-peer-urls from %s)", lp.src))
+	}
+}
+
+// annotate adds where each value came from to an error from validate that
+// involves several settings.
+func (r *resolution) annotate(err error) error {
+	var ce *crossError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var from []string
+	for _, name := range ce.settings {
+		from = append(from, fmt.Sprintf("--%s from %s", name, r.chosen[name].src))
+	}
+	return fmt.Errorf("%s (%s)", ce.msg, strings.Join(from, ", "))
+}
+
+// settingField is how one setting's raw value becomes a Config field
+// (parse: syntax only) and how the field is checked on its own (check:
+// bounds and form, shared with Validate).
+type settingField struct {
+	parse func(c *Config, raw string) error
+	check func(c *Config) error
+}
+
+// settingFields has an entry for every setting but config-file.
+var settingFields = map[string]settingField{
+	"name": {
+		func(c *Config, raw string) error { c.Name = raw; return nil },
+		func(c *Config) error { return checkName(c.Name) }},
+	"data-dir": {
+		func(c *Config, raw string) error { c.DataDir = raw; return nil },
+		func(c *Config) error { return checkNotEmpty(c.DataDir) }},
+	"listen-peer-urls": {
+		func(c *Config, raw string) error { return parseList(&c.ListenPeerURLs, raw) },
+		func(c *Config) error { return checkURLs(c.ListenPeerURLs, true) }},
+	"listen-client-urls": {
+		func(c *Config, raw string) error { return parseList(&c.ListenClientURLs, raw) },
+		func(c *Config) error { return checkURLs(c.ListenClientURLs, true) }},
+	"advertise-client-urls": {
+		func(c *Config, raw string) error { return parseList(&c.AdvertiseClientURLs, raw) },
+		func(c *Config) error { return checkURLs(c.AdvertiseClientURLs, false) }},
+	"initial-advertise-peer-urls": {
+		func(c *Config, raw string) error { return parseList(&c.InitialAdvertisePeerURLs, raw) },
+		func(c *Config) error { return checkURLs(c.InitialAdvertisePeerURLs, false) }},
+	"initial-cluster": {
+		parseInitialClusterField,
+		func(c *Config) error { return checkInitialCluster(c.InitialCluster) }},
+	"initial-cluster-state": {
+		func(c *Config, raw string) error { c.InitialClusterState = raw; return nil },
+		func(c *Config) error { return checkOneOf(c.InitialClusterState, ClusterStateNew, ClusterStateExisting) }},
+	"initial-cluster-token": {
+		func(c *Config, raw string) error { c.InitialClusterToken = raw; return nil },
+		func(c *Config) error { return nil }},
+	"heartbeat-interval": {
+		func(c *Config, raw string) error { return parseMs(&c.HeartbeatInterval, raw) },
+		func(c *Config) error { return checkHeartbeat(c.HeartbeatInterval) }},
+	"election-timeout": {
+		func(c *Config, raw string) error { return parseMs(&c.ElectionTimeout, raw) },
+		func(c *Config) error { return checkElection(c.ElectionTimeout) }},
+	"snapshot-count": {
+		func(c *Config, raw string) error { return parseCount(&c.SnapshotCount, raw) },
+		func(c *Config) error { return checkRange(c.SnapshotCount, 1, 0) }},
+	"max-request-bytes": {
+		func(c *Config, raw string) error { return parseCount(&c.MaxRequestBytes, raw) },
+		func(c *Config) error { return checkRange(c.MaxRequestBytes, 1, requestBytesMax) }},
+	"max-txn-ops": {
+		func(c *Config, raw string) error { return parseCount(&c.MaxTxnOps, raw) },
+		func(c *Config) error { return checkRange(c.MaxTxnOps, 1, 0) }},
+	"quota-backend-bytes": {
+		parseQuota,
+		func(c *Config) error { return checkQuota(c.QuotaBackendBytes) }},
+	"log-level": {
+		func(c *Config, raw string) error { c.LogLevel = raw; return nil },
+		func(c *Config) error { return checkOneOf(c.LogLevel, "debug", "info", "warn", "error") }},
+}
+
+// crossError is a problem with several settings together; Resolve adds
+// where each of them came from.
+type crossError struct {
+	settings []string
+	msg      string
+}
+
+func (e *crossError) Error() string { return e.msg }
+
+// Validate checks c as Resolve does once the sources are merged: every
+// field on its own, then the rules between fields. It is for a Config
+// built in Go (tests, embedding); Resolve's result has passed it. Whether
+// --name is in --initial-cluster is checked when a new member bootstraps,
+// not here, because a restarted member ignores the --initial-* settings.
+func (c *Config) Validate() error {
+	return errors.Join(c.validate()...)
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	for _, s := range Settings {
+		if f, ok := settingFields[s.Name]; ok {
+			if err := f.check(c); err != nil {
+				errs = append(errs, fmt.Errorf("--%s: %w", s.Name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errs // the rules between fields would only repeat these
+	}
+	if c.ElectionTimeout < electionHeartbeatMin*c.HeartbeatInterval {
+		errs = append(errs, &crossError{[]string{"election-timeout", "heartbeat-interval"},
+			fmt.Sprintf("--election-timeout[%vms] should be at least as 5 times as --heartbeat-interval[%vms]",
+				c.ElectionTimeout.Milliseconds(), c.HeartbeatInterval.Milliseconds())})
+	}
+	return errs
+}
+
+func checkName(name string) error {
+	if name == "" {
+		return errors.New("must not be empty")
+	}
+	if strings.ContainsAny(name, ",=") {
+		return fmt.Errorf("%q contains ',' or '=', which --initial-cluster cannot express", name)
+	}
+	return nil
+}
+
+func checkNotEmpty(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+func checkOneOf(s string, valid ...string) error {
+	if !slices.Contains(valid, s) {
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(valid, ", "))
+	}
+	return nil
+}
+
+// parseList splits a comma-separated list, trimming the spaces people put
+// after commas. An empty entry is a typo ("a,,b"), not a value.
+func parseList(dst *[]string, raw string) error {
+	var out []string
+	for item := range strings.SplitSeq(raw, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			return fmt.Errorf("%q has an empty entry", raw)
+		}
+		out = append(out, item)
+	}
+	*dst = out
+	return nil
+}
+
+// checkURLs checks a list of URLs; listen URLs are bound, so their host
+// must be an address (etcd's rule: it does not resolve names to bind).
+func checkURLs(urls []string, listen bool) error {
+	if len(urls) == 0 {
+		return errors.New("must name at least one URL")
+	}
+	seen := map[string]bool{}
+	for _, u := range urls {
+		if err := checkURL(u, listen); err != nil {
+			return err
+		}
+		key := strings.ToLower(u)
+		if seen[key] {
+			return fmt.Errorf("%q is listed twice", u)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+// checkURL checks that s is http://host:port with nothing else.
+func checkURL(s string, listen bool) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", s, errors.Unwrap(err))
+	}
+	switch {
+	case u.Scheme == "https":
+		return fmt.Errorf("%q: TLS is not supported yet; use http://", s)
+	case u.Scheme == "unix" || u.Scheme == "unixs":
+		return fmt.Errorf("%q: unix sockets are not supported yet; use http://host:port", s)
+	case u.Scheme != "http" || u.Opaque != "":
+		return fmt.Errorf("%q must be http://host:port, as in http://10.0.0.1:2380", s)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return fmt.Errorf("%q must be just http://host:port, with no user, query or fragment", s)
+	case u.Path != "":
+		return fmt.Errorf("%q must not have a path", s)
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q must have a host and a port, as in http://10.0.0.1:2380", s)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 1 to 65535", s)
+	}
+	if listen && host != "localhost" && net.ParseIP(host) == nil {
+		return fmt.Errorf("%q: a listen URL's host must be an IP address or \"localhost\", not a host name", s)
+	}
+	return nil
+}
+
+func parseInitialClusterField(c *Config, raw string) error {
+	m, err := parseInitialClusterSyntax(raw)
+	c.InitialCluster = m
+	return err
+}
+
+// ParseInitialCluster parses --initial-cluster, "n1=http://10.0.0.1:2380,
+// n2=http://10.0.0.2:2380", into member names and their peer URLs. A name
+// may repeat, one URL each time, and its URLs collect in order, as in
+// etcd. Names must be non-empty, URLs must be http://host:port, and no URL
+// may appear twice.
+func ParseInitialCluster(s string) (map[string][]string, error) {
+	m, err := parseInitialClusterSyntax(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkInitialCluster(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func parseInitialClusterSyntax(s string) (map[string][]string, error) {
+	var entries []string
+	if err := parseList(&entries, s); err != nil {
+		return nil, err
+	}
+	m := map[string][]string{}
+	for _, e := range entries {
+		name, u, ok := strings.Cut(e, "=")
+		name, u = strings.TrimSpace(name), strings.TrimSpace(u)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%q is not name=url", e)
+		case name == "":
+			return nil, fmt.Errorf("%q has no member name before '='", e)
+		case u == "":
+			return nil, fmt.Errorf("%q has no URL after '='", e)
+		}
+		m[name] = append(m[name], u)
+	}
+	return m, nil
+}
+
+// checkInitialCluster checks the members in name order, so that the same
+// mistake always gets the same message.
+func checkInitialCluster(m map[string][]string) error {
+	if len(m) == 0 {
+		return errors.New("must name at least one member")
+	}
+	owner := map[string]string{}
+	for _, name := range sortedKeys(m) {
+		if err := checkName(name); err != nil {
+			return fmt.Errorf("member name %w", err)
+		}
+		if len(m[name]) == 0 {
+			return fmt.Errorf("member %q has no peer URL", name)
+		}
+		for _, u := range m[name] {
+			if err := checkURL(u, false); err != nil {
+				return fmt.Errorf("member %q: %w", name, err)
+			}
+			key := strings.ToLower(u)
+			if prev, ok := owner[key]; ok && prev == name {
+				return fmt.Errorf("member %q lists %q twice", name, u)
+			} else if ok {
+				return fmt.Errorf("%q is the peer URL of both %q and %q", u, prev, name)
+			}
+			owner[key] = name
+		}
+	}
+	return nil
+}
+
+// parseMs parses a whole number of milliseconds, as etcd's flags take
+// them. Bounds are the checks' business; this only keeps the Duration from
+// overflowing.
+func parseMs(dst *time.Duration, raw string) error {
+	ms, err := strconv.ParseUint(strings.TrimSpace(raw), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number of milliseconds", raw)
+	}
+	if ms > uint64(time.Duration(1<<62)/time.Millisecond) {
+		return fmt.Errorf("%q milliseconds is out of range", raw)
+	}
+	*dst = time.Duration(ms) * time.Millisecond
+	return nil
+}
+
+func checkHeartbeat(d time.Duration) error {
+	if d < time.Millisecond {
+		return fmt.Errorf("must be >0 (set to %dms)", d.Milliseconds())
+	}
+	if d > electionTimeoutMaxMs/electionHeartbeatMin*time.Millisecond {
+		return fmt.Errorf("%dms is too long: the election timeout must be at least 5 heartbeats and at most %dms",
+			d.Milliseconds(), electionTimeoutMaxMs)
+	}
+	return nil
+}
+
+func checkElection(d time.Duration) error {
+	if d < time.Millisecond {
+		return fmt.Errorf("must be >0 (set to %dms)", d.Milliseconds())
+	}
+	if d > electionTimeoutMaxMs*time.Millisecond {
+		return fmt.Errorf("%dms is too long, and should be set less than %dms", d.Milliseconds(), electionTimeoutMaxMs)
+	}
+	return nil
+}
+
+func parseCount(dst *uint64, raw string) error {
+	n, err := strconv.ParseUint(strings.TrimSpace(raw), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", raw)
+	}
+	*dst = n
+	return nil
+}
+
+// checkRange checks min <= n <= max; max 0 means no upper bound.
+func checkRange(n, min, max uint64) error {
+	if n < min {
+		return fmt.Errorf("must be at least %d (set to %d)", min, n)
+	}
+	if max > 0 && n > max {
+		return fmt.Errorf("must be at most %d (set to %d)", max, n)
+	}
+	return nil
+}
+
+func parseQuota(c *Config, raw string) error {
+	n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number of bytes", raw)
+	}
+	c.QuotaBackendBytes = n
+	return nil
+}
+
+func checkQuota(n int64) error {
+	if n < 0 {
+		return fmt.Errorf("must not be negative (set to %d); 0 means the default, 2 GiB", n)
+	}
+	if n > quotaBackendBytesMax {
+		return fmt.Errorf("must be at most 100 GiB, %d (set to %d)", int64(quotaBackendBytesMax), n)
+	}
+	return nil
+}
+
+// readFile reads the config file named by path (the config-file setting)
+// and takes its settings. It reads at most configFileBytesMax and a byte,
+// rather than os.ReadFile's whole file, so that a path to the wrong file
+// (a log, /dev/zero) is refused without reading it all.
+func (r *resolution) readFile(path settingValue) {
+	r.file = map[string]settingValue{}
+	f, err := os.Open(path.raw)
+	if err != nil {
+		r.errs = append(r.errs, path.errorf(ConfigFileFlag, err))
+		return
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, configFileBytesMax+1))
+	if err != nil {
+		r.errs = append(r.errs, path.errorf(ConfigFileFlag, err))
+		return
+	}
+	if len(data) > configFileBytesMax {
+		r.errs = append(r.errs, path.errorf(ConfigFileFlag,
+			fmt.Errorf("%s is larger than 1 MiB; is it the right file?", path.raw)))
+		return
+	}
+	r.parseFile(path.raw, data)
+}
+
+// parseFile takes the settings of a config file's contents: one YAML
+// document holding a mapping of setting names to values.
+func (r *resolution) parseFile(path string, data []byte) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return // an empty file sets nothing
+	} else if err != nil {
+		r.errs = append(r.errs, yamlError(path, err))
+		return
+	}
+	for { // an empty document, as after a trailing "---", is no document
+		var extra yaml.Node
+		err := dec.Decode(&extra)
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			r.errs = append(r.errs, yamlError(path, err))
+			return
+		}
+		if !isNullDocument(&extra) {
+			r.errs = append(r.errs, fmt.Errorf("%s:%d: a second YAML document; a config file holds one", path, extra.Line))
+			return
+		}
+	}
+	if isNullDocument(&doc) {
+		return
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		r.errs = append(r.errs, fmt.Errorf("%s:%d: expected settings, as in \"name: n1\", found %s", path, root.Line, kindName(root)))
+		return
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i], root.Content[i+1]
+		if prev, ok := seen[key.Value]; ok {
+			r.errs = append(r.errs, fmt.Errorf("%s:%d: %s is set twice (also at line %d)", path, key.Line, key.Value, prev))
+			continue
+		}
+		seen[key.Value] = key.Line
+		r.fileEntry(path, key, val)
+	}
+}
+
+func isNullDocument(doc *yaml.Node) bool {
+	return len(doc.Content) == 0 || doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null"
+}
+
+// yamlError puts the YAML library's line number where an editor finds it:
+// "yaml: line 3: msg" becomes "path:3: msg".
+func yamlError(path string, err error) error {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "yaml: line "); ok {
+		if line, tail, ok := strings.Cut(rest, ": "); ok {
+			return fmt.Errorf("%s:%s: %s", path, line, tail)
+		}
+	}
+	return fmt.Errorf("%s: %s", path, strings.TrimPrefix(msg, "yaml: "))
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return fmt.Sprintf("the value %q", n.Value)
+}
+
+// fileEntry takes one "key: value" of the config file.
+func (r *resolution) fileEntry(path string, key, val *yaml.Node) {
+	v := settingValue{src: settingSource{kind: fromFile, name: path, line: key.Line}}
+	name := key.Value
+	switch {
+	case key.Kind != yaml.ScalarNode:
+		r.errs = append(r.errs, fmt.Errorf("%s:%d: expected a setting name, found %s", path, key.Line, kindName(key)))
+	case name == ConfigFileFlag:
+		r.errs = append(r.errs, fmt.Errorf("%s:%d: config-file cannot be set inside a config file", path, key.Line))
+	case name == "client-transport-security" || name == "peer-transport-security":
+		r.transportSecurity(v, name, val)
+	case isSetting(name) || isEtcdOnly(name):
+		raw, err := scalarValue(val, listSetting[name] || isEtcdOnly(name))
+		if err != nil {
+			r.errs = append(r.errs, v.errorf(name, err))
+			return
+		}
+		v.raw = raw
+		if isEtcdOnly(name) {
+			r.etcdOnly(name, v)
+		} else if raw != "" {
+			r.file[name] = v
+		}
+	default:
+		r.errs = append(r.errs, fmt.Errorf("%s:%d: unknown setting %q%s", path, key.Line, name, suggest(name, func(s string) string { return s })))
+	}
+}
+
+// scalarValue returns a value node's text: "" for null (YAML's "name:"),
+// and for a list, when lists are allowed, its items joined with commas as
+// the flag would have them.
+func scalarValue(n *yaml.Node, list bool) (string, error) {
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Tag == "!!null":
+		return "", nil
+	case n.Kind == yaml.ScalarNode:
+		return n.Value, nil
+	case n.Kind == yaml.SequenceNode && list:
+		var items []string
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode || item.Tag == "!!null" {
+				return "", fmt.Errorf("expected a list of strings, found %s in it (line %d)", kindName(item), item.Line)
+			}
+			items = append(items, item.Value)
+		}
+		return strings.Join(items, ","), nil
+	case n.Kind == yaml.AliasNode:
+		return "", errors.New("YAML aliases are not supported; write the value out")
+	}
+	return "", fmt.Errorf("expected a single value, found %s", kindName(n))
+}
+
+// transportSecurity accepts etcd's client-transport-security and
+// peer-transport-security blocks only when every field in them is empty
+// or false, as in etcd's sample config file: anything else asks for TLS.
+func (r *resolution) transportSecurity(v settingValue, name string, val *yaml.Node) {
+	if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
+		return
+	}
+	if val.Kind != yaml.MappingNode {
+		r.errs = append(r.errs, v.errorf(name, fmt.Errorf("expected a mapping, found %s", kindName(val))))
+		return
+	}
+	for i := 0; i+1 < len(val.Content); i += 2 {
+		k, item := val.Content[i], val.Content[i+1]
+		raw, err := scalarValue(item, true)
+		if err == nil && raw != "" && raw != "false" {
+			err = errors.New("TLS is not supported yet")
+		}
+		if err != nil {
+			at := settingValue{src: settingSource{kind: fromFile, name: v.src.name, line: k.Line}}
+			r.errs = append(r.errs, at.errorf(name+": "+k.Value, err))
+		}
+	}
+}
+
+// etcdSetting is how Resolve treats one of etcd's settings that plumb
+// lacks (rule 6).
+type etcdSetting struct {
+	inert []string // values besides "" that ask for nothing: etcd's default, "off"
+	lacks string   // what plumb cannot do, when other values are refused; "" when they are ignored with a warning
+}
+
+func refuse(lacks string, inert ...string) etcdSetting { return etcdSetting{inert, lacks} }
+func ignore(inert ...string) etcdSetting               { return etcdSetting{inert, ""} }
+
+// etcdOnlySettings lists etcd's flags and config file keys (v3.6) that
+// plumb does not have, so that etcd's config files and environment files
+// get a precise answer rather than "unknown". etcd's experimental-* flags,
+// all tuning, are ignored with a warning by their prefix.
+var etcdOnlySettings = map[string]etcdSetting{
+	"wal-dir":                     refuse("a separate WAL directory"),
+	"enable-v2":                   refuse("the v2 API", "false"),
+	"v2-deprecation":              ignore(),
+	"discovery":                   refuse("discovery"),
+	"discovery-srv":               refuse("discovery"),
+	"discovery-srv-name":          refuse("discovery"),
+	"discovery-proxy":             refuse("discovery"),
+	"discovery-endpoints":         refuse("discovery"),
+	"discovery-token":             refuse("discovery"),
+	"discovery-fallback":          ignore("exit", "proxy"),
+	"discovery-dial-timeout":      ignore(),
+	"discovery-request-timeout":   ignore(),
+	"discovery-keepalive-time":    ignore(),
+	"discovery-keepalive-timeout": ignore(),
+	"proxy":                       refuse("proxy mode", "off"),
+	"proxy-failure-wait":          ignore("5000"),
+	"proxy-refresh-interval":      ignore("30000"),
+	"proxy-dial-timeout":          ignore("1000"),
+	"proxy-write-timeout":         ignore("5000"),
+	"proxy-read-timeout":          ignore("0"),
+	"auto-compaction-retention":   refuse("automatic compaction", "0"),
+	"auto-compaction-mode":        ignore("periodic"),
+	"force-new-cluster":           refuse("--force-new-cluster", "false"),
+	"unsafe-no-fsync":             ignore("false"),
+	"listen-client-http-urls":     refuse("a separate HTTP listener"),
+	"listen-metrics-urls":         refuse("a separate metrics listener"),
+	"auth-token":                  refuse("auth tokens other than simple", "simple"),
+	"bcrypt-cost":                 ignore("10"),
+	"auth-token-ttl":              ignore("300"),
+
+	"cert-file":                         refuse("TLS"),
+	"key-file":                          refuse("TLS"),
+	"client-cert-file":                  refuse("TLS"),
+	"client-key-file":                   refuse("TLS"),
+	"client-cert-auth":                  refuse("TLS", "false"),
+	"client-crl-file":                   refuse("TLS"),
+	"client-cert-allowed-hostname":      refuse("TLS"),
+	"trusted-ca-file":                   refuse("TLS"),
+	"auto-tls":                          refuse("TLS", "false"),
+	"peer-cert-file":                    refuse("TLS"),
+	"peer-key-file":                     refuse("TLS"),
+	"peer-client-cert-file":             refuse("TLS"),
+	"peer-client-key-file":              refuse("TLS"),
+	"peer-client-cert-auth":             refuse("TLS", "false"),
+	"peer-trusted-ca-file":              refuse("TLS"),
+	"peer-auto-tls":                     refuse("TLS", "false"),
+	"peer-crl-file":                     refuse("TLS"),
+	"peer-cert-allowed-cn":              refuse("TLS"),
+	"peer-cert-allowed-hostname":        refuse("TLS"),
+	"peer-skip-client-san-verification": ignore("false"),
+	"self-signed-cert-validity":         ignore("1"),
+	"cipher-suites":                     ignore(),
+	"tls-min-version":                   ignore("TLS1.2"),
+	"tls-max-version":                   ignore("TLS1.3"),
+	"cors":                              ignore("*"),
+	"host-whitelist":                    ignore("*"),
+
+	"logger":                            ignore("zap"),
+	"log-outputs":                       ignore("default", "stderr"),
+	"log-format":                        ignore("json"),
+	"enable-log-rotation":               ignore("false"),
+	"log-rotation-config-json":          ignore(),
+	"disable-log-sampling":              ignore("false"),
+	"enable-pprof":                      ignore("false"),
+	"metrics":                           ignore("basic"),
+	"enable-distributed-tracing":        ignore("false"),
+	"distributed-tracing-address":       ignore(),
+	"distributed-tracing-service-name":  ignore("etcd"),
+	"distributed-tracing-instance-id":   ignore(),
+	"distributed-tracing-sampling-rate": ignore("0"),
+	"enable-grpc-gateway":               ignore("false"),
+
+	"max-snapshots":                        ignore("5"),
+	"max-wals":                             ignore("5"),
+	"strict-reconfig-check":                ignore("true"),
+	"pre-vote":                             ignore("true"),
+	"initial-election-tick-advance":        ignore("true"),
+	"backend-bbolt-freelist-type":          ignore("map"),
+	"backend-batch-interval":               ignore(),
+	"backend-batch-limit":                  ignore(),
+	"grpc-keepalive-min-time":              ignore(),
+	"grpc-keepalive-interval":              ignore(),
+	"grpc-keepalive-timeout":               ignore(),
+	"socket-reuse-port":                    ignore("false"),
+	"socket-reuse-address":                 ignore("false"),
+	"max-concurrent-streams":               ignore(),
+	"raft-read-timeout":                    ignore(),
+	"raft-write-timeout":                   ignore(),
+	"corrupt-check-time":                   ignore(),
+	"compact-hash-check-time":              ignore(),
+	"compaction-batch-limit":               ignore(),
+	"compaction-sleep-interval":            ignore(),
+	"watch-progress-notify-interval":       ignore(),
+	"downgrade-check-time":                 ignore(),
+	"warning-apply-duration":               ignore(),
+	"warning-unary-request-duration":       ignore(),
+	"memory-mlock":                         ignore("false"),
+	"bootstrap-defrag-threshold-megabytes": ignore("0"),
+	"max-learners":                         ignore("1"),
+	"snapshot-catchup-entries":             ignore(),
+	"feature-gates":                        ignore(),
+}
+
+func isSetting(name string) bool {
+	_, ok := settingFields[name]
+	return ok || name == ConfigFileFlag
+}
+
+func isEtcdOnly(name string) bool {
+	_, ok := etcdOnlySettings[name]
+	return ok || strings.HasPrefix(name, "experimental-")
+}
+
+// etcdOnly applies rule 6 to a value of one of etcd's settings that plumb
+// lacks.
+func (r *resolution) etcdOnly(name string, v settingValue) {
+	e := etcdOnlySettings[name] // experimental-* is the zero etcdSetting: ignored
+	if v.raw == "" || slices.ContainsFunc(e.inert, func(s string) bool { return strings.EqualFold(s, v.raw) }) {
+		return
+	}
+	if e.lacks == "" {
+		r.warnings = append(r.warnings, v.describe(name, fmt.Sprintf("ignoring %q: plumb does not support this setting", v.raw)))
+		return
+	}
+	advice := "remove it"
+	if len(e.inert) > 0 {
+		advice += fmt.Sprintf(" or set it to %q", e.inert[0])
+	}
+	r.errs = append(r.errs, errors.New(v.describe(name,
+		fmt.Sprintf("%q: plumb does not support %s yet; %s", v.raw, e.lacks, advice))))
+}
+
+// suggest returns " (did you mean X?)" for the setting nearest to name
+// within nameSuggestDistance edits, spelt as the user would write it
+// where they wrote name, or "" when none is that near.
+func suggest(name string, spell func(setting string) string) string {
+	best, bestDist := "", nameSuggestDistance+1
+	for _, s := range Settings {
+		if d := editDistance(name, s.Name, bestDist); d < bestDist {
+			best, bestDist = s.Name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", spell(best))
+}
+
+// editDistance is the Levenshtein distance between a and b, or limit when
+// it is at least limit (long names are not worth comparing in full).
+func editDistance(a, b string, limit int) int {
+	if d := len(a) - len(b); d >= limit || -d >= limit {
+		return limit
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(b)], limit)
+}
+
+// envName is the environment variable for a flag: ETCD_INITIAL_CLUSTER.
+func envName(prefix, flag string) string {
+	return prefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
