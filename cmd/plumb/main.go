@@ -35,6 +35,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
 			simCommand(),
+			kvCommand(), memberCommand(), endpointCommand(),
+			nodeCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports below
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
