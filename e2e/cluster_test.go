@@ -1,0 +1,291 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// plumbBin is the binary under test, built once by TestMain.
+var plumbBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "plumb-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	plumbBin = filepath.Join(dir, "plumb")
+	build := exec.Command("go", "build", "-o", plumbBin, "../cmd/plumb")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build plumb:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Timings of the test clusters: etcd's defaults, so that what the tests
+// measure (elections, restarts) is what an operator sees.
+const (
+	heartbeatMs       = 100
+	electionMs        = 1000
+	startTimeout      = 20 * time.Second
+	memberStopTimeout = 10 * time.Second
+)
+
+// member is one `plumb node serve` process.
+type member struct {
+	name       string
+	ip         string
+	peerPort   int
+	clientPort int
+	dataDir    string
+	logPath    string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process exits
+}
+
+func (m *member) peerURL() string   { return fmt.Sprintf("http://%s:%d", m.ip, m.peerPort) }
+func (m *member) clientURL() string { return fmt.Sprintf("http://%s:%d", m.ip, m.clientPort) }
+func (m *member) endpoint() string  { return fmt.Sprintf("%s:%d", m.ip, m.clientPort) }
+
+// cluster is a plumb cluster of real processes on loopback.
+type cluster struct {
+	t       *testing.T
+	token   string
+	members []*member
+}
+
+// freePort finds a port free on ip. Another process could take it before
+// the member binds it; the member then fails to start and says so.
+func freePort(t *testing.T, ip string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatalf("no free port on %s (is the loopback range usable?): %v", ip, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// newCluster starts size members on 127.0.0.1, 127.0.0.2, ... and waits
+// until the cluster has a leader.
+func newCluster(t *testing.T, size int) *cluster {
+	t.Helper()
+	c := &cluster{t: t, token: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}
+	base := t.TempDir()
+	for i := range size {
+		ip := fmt.Sprintf("127.0.0.%d", i+1)
+		m := &member{name: fmt.Sprintf("n%d", i+1), ip: ip, peerPort: freePort(t, ip), clientPort: freePort(t, ip)}
+		m.dataDir = filepath.Join(base, m.name+".etcd")
+		m.logPath = filepath.Join(base, m.name+".log")
+		c.members = append(c.members, m)
+	}
+	for _, m := range c.members {
+		c.start(m)
+	}
+	t.Cleanup(c.stopAll)
+	c.waitLeader(startTimeout)
+	return c
+}
+
+func (c *cluster) initialCluster() string {
+	var parts []string
+	for _, m := range c.members {
+		parts = append(parts, m.name+"="+m.peerURL())
+	}
+	return strings.Join(parts, ",")
+}
+
+// args are the seeds' command line for member m, with plumb's binary.
+func (c *cluster) args(m *member) []string {
+	return []string{"node", "serve",
+		"--name", m.name,
+		"--data-dir", m.dataDir,
+		"--listen-peer-urls", m.peerURL(),
+		"--listen-client-urls", m.clientURL(),
+		"--advertise-client-urls", m.clientURL(),
+		"--initial-advertise-peer-urls", m.peerURL(),
+		"--initial-cluster", c.initialCluster(),
+		"--initial-cluster-state", "new",
+		"--initial-cluster-token", c.token,
+		"--heartbeat-interval", strconv.Itoa(heartbeatMs),
+		"--election-timeout", strconv.Itoa(electionMs),
+	}
+}
+
+// start runs member m's process, its log appended to m.logPath.
+func (c *cluster) start(m *member, extra ...string) {
+	c.t.Helper()
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(plumbBin, append(c.args(m), extra...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// No PLUMB_* or ETCD_* variable of the test's environment may leak in.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PLUMB_") && !strings.HasPrefix(kv, "ETCD_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		c.t.Fatalf("start %s: %v", m.name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	m.mu.Lock()
+	m.cmd, m.done = cmd, done
+	m.mu.Unlock()
+}
+
+// kill sends SIGKILL: the process gets no chance to close or flush
+// anything.
+func (c *cluster) kill(m *member) { c.signal(m, syscall.SIGKILL) }
+
+// stop sends SIGTERM and waits for a graceful exit.
+func (c *cluster) stop(m *member) { c.signal(m, syscall.SIGTERM) }
+
+func (c *cluster) signal(m *member, sig syscall.Signal) {
+	c.t.Helper()
+	m.mu.Lock()
+	cmd, done := m.cmd, m.done
+	m.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(memberStopTimeout):
+		_ = cmd.Process.Kill()
+		<-done
+		c.t.Errorf("%s did not exit within %v of %v", m.name, memberStopTimeout, sig)
+	}
+	m.mu.Lock()
+	m.cmd = nil
+	m.mu.Unlock()
+}
+
+func (c *cluster) stopAll() {
+	for _, m := range c.members {
+		c.stop(m)
+	}
+	if c.t.Failed() {
+		for _, m := range c.members {
+			if b, err := os.ReadFile(m.logPath); err == nil {
+				c.t.Logf("=== %s's log (last 4 KiB):\n%s", m.name, tail(b, 4096))
+			}
+		}
+	}
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func (c *cluster) endpoints() []string {
+	var eps []string
+	for _, m := range c.members {
+		eps = append(eps, m.endpoint())
+	}
+	return eps
+}
+
+// client returns an etcd client of the given endpoints (all members by
+// default), closed when the test ends.
+func (c *cluster) client(eps ...string) *clientv3.Client {
+	c.t.Helper()
+	if len(eps) == 0 {
+		eps = c.endpoints()
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// leader returns the member every live member agrees leads, waiting up to
+// timeout for there to be one.
+func (c *cluster) waitLeader(timeout time.Duration) (*member, uint64) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		m, id, err := c.leader()
+		if err == nil {
+			return m, id
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("no leader within %v: %v", timeout, last)
+	return nil, 0
+}
+
+func (c *cluster) leader() (*member, uint64, error) {
+	var lead uint64
+	var leader *member
+	for _, m := range c.members {
+		if !m.running() {
+			continue
+		}
+		st, err := status(m)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", m.name, err)
+		}
+		if st.Leader == 0 || (lead != 0 && st.Leader != lead) {
+			return nil, 0, fmt.Errorf("%s sees leader %x, others %x", m.name, st.Leader, lead)
+		}
+		lead = st.Leader
+		if st.Header.MemberId == lead {
+			leader = m
+		}
+	}
+	if leader == nil {
+		return nil, 0, errors.New("the leader is not among the running members")
+	}
+	return leader, lead, nil
+}
+
+func (m *member) running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cmd != nil
+}
+
+// status asks one member for its status, with a short timeout.
+func status(m *member) (*clientv3.StatusResponse, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.endpoint()}, DialTimeout: time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return cli.Status(ctx, m.endpoint())
+}
