@@ -30,6 +30,10 @@ type Config struct {
 	QuotaBackendBytes int64  // --quota-backend-bytes; 0 means etcd's default, 2 GiB
 
 	LogLevel string // --log-level: debug, info, warn or error
+
+	// EnablePprof is --enable-pprof: Go's profiles on the client port at
+	// /debug/pprof/, as etcd serves them.
+	EnablePprof bool
 }
 
 // Cluster states, as --initial-cluster-state spells them.

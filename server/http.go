@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,7 +23,8 @@ type health struct {
 }
 
 // newHTTPHandler serves the client port's HTTP side, as etcd does: /health
-// (and /readyz, the same check), /livez, /version and /metrics.
+// (and /readyz, the same check), /livez, /version, /metrics, and with
+// --enable-pprof Go's profiles under /debug/pprof/.
 func (s *Server) newHTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", s.serveHealth)
@@ -30,6 +32,13 @@ func (s *Server) newHTTPHandler() http.Handler {
 	mux.HandleFunc("/livez", s.serveLive)
 	mux.HandleFunc("/version", s.serveVersion)
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	if s.cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

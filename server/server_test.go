@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +198,24 @@ func TestFrameCodec(t *testing.T) {
 	}
 	if err := (frameCodec{}).Unmarshal(b[:3], &out); err == nil {
 		t.Fatal("a truncated frame decoded")
+	}
+}
+
+// TestPprofSwitch: --enable-pprof serves Go's profiles on the client port;
+// without it they are not there.
+func TestPprofSwitch(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		cfg := oneMember(t, t.TempDir())
+		cfg.EnablePprof = enabled
+		s := startT(t, cfg)
+		resp, err := http.Get(cfg.AdvertiseClientURLs[0] + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[enabled]; resp.StatusCode != want {
+			t.Errorf("--enable-pprof=%v: /debug/pprof/ answered %d, want %d", enabled, resp.StatusCode, want)
+		}
+		s.Stop()
 	}
 }

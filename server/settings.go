@@ -127,12 +127,21 @@ var Settings = []Setting{
 	{"max-txn-ops", "128", "Maximum number of operations permitted in a transaction."},
 	{"quota-backend-bytes", "0", "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
+	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
 	{ConfigFileFlag, "", "Path to a YAML config file with the same keys as the flags; a setting given both there and as a flag or environment variable is an error."},
 }
 
 // computedDefault holds the settings whose default is worked out from
 // others after resolution; their Setting.Default only describes it.
 var computedDefault = map[string]bool{"data-dir": true, "initial-cluster": true}
+
+// boolSetting holds the settings that are switches: the command line takes
+// them as etcd does, --enable-pprof with no value.
+var boolSetting = map[string]bool{"enable-pprof": true}
+
+// IsBool reports whether s is a switch (a bool flag on the command line;
+// "true" or "false" everywhere else).
+func (s Setting) IsBool() bool { return boolSetting[s.Name] }
 
 // listSetting holds the settings whose value is a comma-separated list,
 // which the config file may also give as a YAML sequence of strings.
@@ -489,6 +498,9 @@ var settingFields = map[string]settingField{
 	"log-level": {
 		func(c *Config, raw string) error { c.LogLevel = raw; return nil },
 		func(c *Config) error { return checkOneOf(c.LogLevel, "debug", "info", "warn", "error") }},
+	"enable-pprof": {
+		func(c *Config, raw string) error { return parseBool(&c.EnablePprof, raw) },
+		func(c *Config) error { return nil }},
 }
 
 // crossError is a problem with several settings together; Resolve adds
@@ -726,6 +738,15 @@ func checkElection(d time.Duration) error {
 	if d > electionTimeoutMaxMs*time.Millisecond {
 		return fmt.Errorf("%dms is too long, and should be set less than %dms", d.Milliseconds(), electionTimeoutMaxMs)
 	}
+	return nil
+}
+
+func parseBool(dst *bool, raw string) error {
+	b, err := strconv.ParseBool(strings.TrimSpace(raw))
+	if err != nil {
+		return fmt.Errorf("%q is not true or false", raw)
+	}
+	*dst = b
 	return nil
 }
 
@@ -1020,7 +1041,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"enable-log-rotation":               ignore("false"),
 	"log-rotation-config-json":          ignore(),
 	"disable-log-sampling":              ignore("false"),
-	"enable-pprof":                      ignore("false"),
 	"metrics":                           ignore("basic"),
 	"enable-distributed-tracing":        ignore("false"),
 	"distributed-tracing-address":       ignore(),

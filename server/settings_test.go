@@ -287,9 +287,17 @@ func TestResolveEtcdOnlyVariables(t *testing.T) {
 			wantErr: []string{"plumb does not support discovery yet", "ETCD_DISCOVERY"}},
 		{name: "values that ask for nothing", check: wantName("default"),
 			env: []string{"ETCD_AUTO_COMPACTION_RETENTION=0", "ETCD_ENABLE_V2=false", "ETCD_MAX_WALS=5", "ETCD_PROXY=off", "ETCD_WAL_DIR="}},
-		{name: "tuning warns", env: []string{"ETCD_ENABLE_PPROF=true", "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true"},
-			wantWarn: []string{`--enable-pprof: ignoring "true": plumb does not support this setting (from ETCD_ENABLE_PPROF)`,
-				"--experimental-initial-corrupt-check: ignoring"}},
+		{name: "tuning warns", env: []string{"ETCD_METRICS=extensive", "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true"},
+			wantWarn: []string{"--experimental-initial-corrupt-check: ignoring",
+				`--metrics: ignoring "extensive": plumb does not support this setting (from ETCD_METRICS)`}},
+		{name: "pprof is a switch", env: []string{"ETCD_ENABLE_PPROF=true"},
+			check: func(t *testing.T, c Config) {
+				if !c.EnablePprof {
+					t.Error("ETCD_ENABLE_PPROF=true did not enable pprof")
+				}
+			}},
+		{name: "pprof takes a bool", env: []string{"ETCD_ENABLE_PPROF=yes"},
+			wantErr: []string{`--enable-pprof: "yes" is not true or false (from ETCD_ENABLE_PPROF)`}},
 	} {
 		t.Run(tc.name, tc.run)
 	}
@@ -568,7 +576,6 @@ func TestResolveConfigFiles(t *testing.T) {
 			wantErr: []string{`testdata/etcd-style.yaml:51: auto-compaction-retention: "1": plumb does not support automatic compaction yet; remove it or set it to "0"`},
 			wantWarn: []string{
 				`testdata/etcd-style.yaml:25: strict-reconfig-check: ignoring "false"`,
-				`testdata/etcd-style.yaml:26: enable-pprof: ignoring "true": plumb does not support this setting`,
 				`testdata/etcd-style.yaml:52: cipher-suites: ignoring "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"`,
 			}},
 	} {
@@ -584,8 +591,11 @@ func TestResolveEtcdStyleFileWithoutCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := strings.Replace(string(data), `auto-compaction-retention: "1"`, `auto-compaction-retention: "0"`, 1)
-	resolveCase{file: file, wantWarn: []string{"strict-reconfig-check", "enable-pprof", "cipher-suites"},
+	resolveCase{file: file, wantWarn: []string{"strict-reconfig-check", "cipher-suites"},
 		check: func(t *testing.T, c Config) {
+			if !c.EnablePprof {
+				t.Error("enable-pprof: true in the file did not enable pprof")
+			}
 			if c.Name != "infra0" || c.LogLevel != "debug" || c.DataDir != "infra0.etcd" {
 				t.Errorf("name %q, log level %q, data dir %q; want infra0, debug, infra0.etcd", c.Name, c.LogLevel, c.DataDir)
 			}

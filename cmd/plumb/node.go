@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -21,6 +22,10 @@ func nodeCommand() *cli.Command {
 		// Every setting is a string flag: server.Resolve parses and checks
 		// them all alike, whichever source (flag, environment, config file)
 		// a value came from, and names that source in its errors.
+		if s.IsBool() {
+			flags = append(flags, &cli.BoolFlag{Name: s.Name, Usage: s.Usage})
+			continue
+		}
 		flags = append(flags, &cli.StringFlag{Name: s.Name, Usage: s.Usage, DefaultText: s.Default})
 	}
 	return &cli.Command{
@@ -43,7 +48,11 @@ func serve(c *cli.Context) error {
 	}
 	set := map[string]string{}
 	for _, s := range server.Settings {
-		if c.IsSet(s.Name) {
+		switch {
+		case !c.IsSet(s.Name):
+		case s.IsBool():
+			set[s.Name] = strconv.FormatBool(c.Bool(s.Name))
+		default:
 			set[s.Name] = c.String(s.Name)
 		}
 	}
