@@ -8,6 +8,7 @@
 #
 #   bench/etcd.sh                 ROUNDS=2 rounds of every workload
 #   ROUNDS=3 TOTAL=100000 bench/etcd.sh
+#   WORKLOADS="range-l range-s" bench/etcd.sh     some workloads only
 #
 # Workloads (etcd's benchmark tool, as etcd's docs run it):
 #   put-1000   put, 100 connections, 1000 clients, 8-byte keys, 256-byte values, TOTAL requests
@@ -49,7 +50,7 @@ start() {
       --log-level error > "$work/$sys-m$i.log" 2>&1 &
     pids+=($!)
   done
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     if "$ref/etcdctl" --endpoints "$endpoints" endpoint health > /dev/null 2>&1; then return; fi
     sleep 0.1
   done
@@ -79,7 +80,7 @@ run() {
   "${b[@]}" 2>&1 | awk '/Requests\/sec:/ {rps=$2} /99% in/ {p99=$3} END {print rps, p99}'
 }
 
-workloads=(put-1000 put-1 range-l range-s)
+read -r -a workloads <<< "${WORKLOADS:-put-1000 put-1 range-l range-s}"
 results="$work/results"
 : > "$results"
 for ((r = 1; r <= rounds; r++)); do

@@ -408,10 +408,14 @@ func (n *Node) Process() Output {
 		out.Removed = n.removed
 		return out
 	}
-	n.flushReads()
 	for round := 0; ; round++ {
 		if round == maxReadyRounds {
 			panic(fmt.Sprintf("node %s: raft still has work after %d Ready rounds", FormatID(n.cfg.ID), round))
+		}
+		// Every round: a read index answered in the last round lets the
+		// reads queued behind it ask for the next one at once.
+		if n.stalled == nil {
+			n.flushReads()
 		}
 		rd, fresh := n.nextReady()
 		if rd == nil {

@@ -263,21 +263,45 @@ func (n *Node) failAll(err error) {
 }
 
 // flushReads asks raft for one read index covering every read queued since
-// the last Process: the batching etcd does in its linearizable read loop.
+// the last one, as etcd's linearizable read loop does: at most one ReadIndex
+// is in flight per member, and reads that arrive meanwhile wait for the
+// next. Each ReadIndex costs the leader a heartbeat round to every peer, so
+// one per Process would multiply the peer traffic under load. A ReadIndex
+// left unanswered for readRetryTicks (its request or its answer was lost)
+// is asked again, for its reads and the queued ones together.
 func (n *Node) flushReads() {
-	if len(n.reads.queue) == 0 {
+	inFlight := len(n.reads.pending) > 0
+	stale := inFlight && n.ticks-n.reads.sentTick >= n.readRetryTicks()
+	if inFlight && !stale {
 		return
 	}
-	batch := &readBatch{id: n.nextID(), waiters: n.reads.queue}
+	var waiters []*waiter
+	for _, b := range n.reads.pending { // only when stale: nothing answered them
+		for _, w := range b.waiters {
+			if !w.done {
+				waiters = append(waiters, w)
+			}
+		}
+	}
+	waiters = append(waiters, n.reads.queue...)
+	n.reads.queue, n.reads.pending = nil, nil
+	if len(waiters) == 0 {
+		return
+	}
+	batch := &readBatch{id: n.nextID(), waiters: waiters}
 	for _, w := range batch.waiters {
 		w.batch = batch
 	}
-	n.reads.queue = nil
 	n.reads.pending = append(n.reads.pending, batch)
+	n.reads.sentTick = n.ticks
 	var ctx [8]byte
 	binary.BigEndian.PutUint64(ctx[:], batch.id)
 	n.rn.ReadIndex(ctx[:])
 }
+
+// readRetryTicks is how long a ReadIndex may go unanswered before it is
+// asked again: half an election timeout (etcd's 500ms at its defaults).
+func (n *Node) readRetryTicks() int64 { return int64(max(1, n.cfg.ElectionTicks/2)) }
 
 // serveReads answers the reads whose read index has been applied.
 func (n *Node) serveReads() {
@@ -363,8 +387,10 @@ func (wq *waitQueue) each(fn func(*waiter)) {
 // (ReadIndex sent, index unknown) and ready (index known, maybe not applied).
 type readState struct {
 	queue   []*waiter
-	pending []*readBatch
+	pending []*readBatch // at most one: see flushReads
 	ready   []*readBatch
+	// sentTick is when the pending ReadIndex was asked for.
+	sentTick int64
 }
 
 type readBatch struct {
