@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +218,41 @@ func TestPprofSwitch(t *testing.T) {
 			t.Errorf("--enable-pprof=%v: /debug/pprof/ answered %d, want %d", enabled, resp.StatusCode, want)
 		}
 		s.Stop()
+	}
+}
+
+// TestSystemdNotify: under systemd's Type=notify the member says READY=1
+// once its storage is open and its listeners are bound (a client can
+// connect at once), and STOPPING=1 when it stops.
+func TestSystemdNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	cfg := oneMember(t, t.TempDir())
+	s := startT(t, cfg)
+	read := func() string {
+		buf := make([]byte, 256)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		return string(buf[:n])
+	}
+	if got := read(); got != "READY=1" {
+		t.Fatalf("first notification %q, want READY=1", got)
+	}
+	l, err := net.Dial("tcp", strings.TrimPrefix(cfg.ListenClientURLs[0], "http://"))
+	if err != nil {
+		t.Fatalf("READY=1 came before the client listener was bound: %v", err)
+	}
+	l.Close()
+	s.Stop()
+	if got := read(); got != "STOPPING=1" {
+		t.Fatalf("notification on stop %q, want STOPPING=1", got)
 	}
 }
