@@ -155,6 +155,14 @@ func (l *DiskLog) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.
 			return fmt.Errorf("append to the WAL: %w", err)
 		}
 	}
+	if snap != nil && !raft.IsEmptySnap(snap) {
+		// A snapshot from the leader comes with the commit index at or past
+		// it: make that durable now, as before the WAL kept commit-only hard
+		// states pending, so that a restart can use the snapshot's mark.
+		if err := l.w.Flush(); err != nil {
+			return fmt.Errorf("append to the WAL: %w", err)
+		}
+	}
 	if len(ents) > 0 {
 		if err := l.Append(ents); err != nil {
 			return fmt.Errorf("append entries: %w", err)

@@ -11,11 +11,22 @@ import (
 )
 
 // durableState is what the WAL must give back after a crash: the log, hard
-// state and snapshot mark of every call that returned nil.
+// state and snapshot mark of every call that returned nil, except a hard
+// state Save kept pending (only its commit index changed), which a crash
+// may or may not keep.
 type durableState struct {
-	log  []*raftpb.Entry
-	hs   *raftpb.HardState
-	mark SnapshotMark
+	log     []*raftpb.Entry
+	hs      *raftpb.HardState
+	pending *raftpb.HardState // accepted by Save, not written yet
+	mark    SnapshotMark
+}
+
+// accepted is the hard state the WAL holds now, written or pending.
+func (s durableState) accepted() *raftpb.HardState {
+	if s.pending != nil {
+		return s.pending
+	}
+	return s.hs
 }
 
 // walOp is one call the crash test makes.
@@ -42,8 +53,8 @@ func (g *raftSim) next(rng interface {
 		last = s.log[len(s.log)-1].GetIndex()
 	}
 	last = max(last, s.mark.Index)
-	commit := s.hs.GetCommit()
-	g.term = max(g.term, s.hs.GetTerm(), 1)
+	commit := s.accepted().GetCommit()
+	g.term = max(g.term, s.accepted().GetTerm(), 1)
 	switch r := rng.IntN(20); {
 	case r < 2 && commit > s.mark.Index:
 		return walOp{kind: "snapshot", mark: SnapshotMark{Index: commit, Term: termAt(s.log, commit)}}
@@ -98,31 +109,64 @@ func (op walOp) apply(w *WAL) error {
 func (s durableState) applied(op walOp, n int, withHS bool) durableState {
 	switch op.kind {
 	case "save":
+		cur := s.accepted()
+		newHS := op.hs != nil && !isEmptyHardState(op.hs) && !sameHardState(op.hs, cur)
+		switch {
+		case len(op.ents) == 0 && !newHS:
+			return s // nothing new: the WAL writes nothing
+		case len(op.ents) == 0 && op.hs.GetTerm() == cur.GetTerm() && op.hs.GetVote() == cur.GetVote():
+			s.pending = op.hs // a commit-only hard state: kept, not written
+			return s
+		}
 		s.log = appendLog(s.log, op.ents[:n])
-		if withHS && op.hs != nil && !isEmptyHardState(op.hs) {
-			s.hs = op.hs
+		if withHS {
+			if newHS {
+				s.hs = op.hs
+			} else if s.pending != nil {
+				s.hs = s.pending
+			}
+			s.pending = nil
 		}
 	case "snapshot":
 		s.mark = op.mark
+		if s.pending != nil {
+			s.hs, s.pending = s.pending, nil
+		}
 	}
 	return s
 }
 
 // candidates lists the states a crash may leave: every call that returned
-// nil, plus any prefix of the one in flight, by the WAL's write order.
+// nil, with or without the hard state kept pending (a new segment's
+// prologue may have written it), plus any prefix of the call in flight, by
+// the WAL's write order. A crash forgets what was pending.
 func (s durableState) candidates(pending *walOp) []durableState {
-	out := []durableState{s}
-	if pending == nil {
-		return out
+	bases := []durableState{s}
+	if s.pending != nil {
+		withPending := s
+		withPending.hs = s.pending
+		bases = append(bases, withPending)
 	}
-	switch pending.kind {
-	case "save":
-		for n := 1; n <= len(pending.ents); n++ {
-			out = append(out, s.applied(*pending, n, false))
+	// Candidates without the call in flight come first: match compares
+	// entries and hard state, not the snapshot mark, and must not take a
+	// mark for durable when an equal-looking state without it is possible.
+	out := append([]durableState{}, bases...)
+	for _, b := range bases {
+		if pending == nil {
+			continue
 		}
-		out = append(out, s.applied(*pending, len(pending.ents), true))
-	case "snapshot":
-		out = append(out, s.applied(*pending, 0, false))
+		switch pending.kind {
+		case "save":
+			for n := 1; n <= len(pending.ents); n++ {
+				out = append(out, b.applied(*pending, n, false))
+			}
+			out = append(out, b.applied(*pending, len(pending.ents), true))
+		case "snapshot":
+			out = append(out, b.applied(*pending, 0, false))
+		}
+	}
+	for i := range out {
+		out[i].pending = nil
 	}
 	return out
 }

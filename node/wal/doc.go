@@ -20,7 +20,12 @@
 // # Contract with the caller
 //
 // Save makes a Ready's entries and hard state durable with one fsync, and
-// must return BEFORE that Ready's messages are sent. A restart goes:
+// must return BEFORE that Ready's messages are sent. The one exception is
+// raft's (raft.MustSync): a hard state that changes only the commit index,
+// without entries, is kept and written with the next batch that is synced
+// anyway (entries, a snapshot mark, a segment's prologue, Flush, Close);
+// a crash may lose it, and the member learns the commit index from its
+// leader again. A restart goes:
 //
 //	marks := wal.SnapshotMarks(fsys, walDir)      // marks the WAL recorded, <= commit
 //	snap := snapshotter.LoadNewestAvailable(marks) // newest valid file among them, or ErrNoSnapshot

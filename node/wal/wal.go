@@ -90,7 +90,10 @@ type WAL struct {
 
 	lastIndex uint64            // index of the last entry, or of a newer snapshot mark
 	hs        *raftpb.HardState // the last hard state saved (never nil)
-	mark      SnapshotMark      // the newest snapshot mark recorded
+	// hsPending: hs changed only the commit index and is not written yet;
+	// the next batch that is synced carries it (see Save).
+	hsPending bool
+	mark      SnapshotMark // the newest snapshot mark recorded
 
 	enc        encoder
 	batchStart int64 // offset in the last segment of the latest batch (tests tear it)
@@ -264,10 +267,17 @@ func sameHardState(a, b *raftpb.HardState) bool {
 
 // Save appends ents and then hs (if not empty and not the one saved last)
 // and fsyncs once; with nothing to write it returns at once without an
-// fsync. When it returns nil, a crash loses none of it. Entries are raft's:
-// contiguous, the first at most one past the last index saved (lower
-// replaces a suffix of the log), never replacing a committed entry;
-// anything else is a bug in the caller and panics.
+// fsync. When it returns nil, a crash loses none of it, with one exception
+// that raft allows (raft.MustSync): a hard state that changes only the
+// commit index, given without entries, is kept and written by the next
+// batch that must be synced anyway (entries, a snapshot mark, a new
+// segment's prologue, Flush or Close). A crash before then loses it, and
+// the member learns the commit index from its leader again. That saves an
+// fsync for every commit a leader or follower learns between appends.
+//
+// Entries are raft's: contiguous, the first at most one past the last
+// index saved (lower replaces a suffix of the log), never replacing a
+// committed entry; anything else is a bug in the caller and panics.
 //
 // On an error nothing of the call is durable. A failed write is undone and
 // the WAL stays usable (a full disk may clear); a failed fsync leaves it
@@ -276,8 +286,12 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	writeHS := !isEmptyHardState(hs) && !sameHardState(hs, w.hs)
-	if len(ents) == 0 && !writeHS {
+	newHS := !isEmptyHardState(hs) && !sameHardState(hs, w.hs)
+	if len(ents) == 0 && !newHS {
+		return nil
+	}
+	if len(ents) == 0 && hs.GetTerm() == w.hs.GetTerm() && hs.GetVote() == w.hs.GetVote() {
+		w.hs, w.hsPending = proto.CloneOf(hs), true
 		return nil
 	}
 	w.checkEntries(ents)
@@ -290,8 +304,12 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 			return err
 		}
 	}
-	if writeHS {
-		if err := w.enc.addProto(recordHardState, hs); err != nil {
+	hsRecord := w.hs
+	if newHS {
+		hsRecord = hs
+	}
+	if newHS || w.hsPending {
+		if err := w.enc.addProto(recordHardState, hsRecord); err != nil {
 			return err
 		}
 	}
@@ -301,9 +319,35 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	if len(ents) > 0 {
 		w.lastIndex = ents[len(ents)-1].GetIndex()
 	}
-	if writeHS {
+	if newHS {
 		w.hs = proto.CloneOf(hs)
 	}
+	w.hsPending = false
+	return nil
+}
+
+// Flush writes and syncs a hard state Save kept pending, if there is one.
+func (w *WAL) Flush() error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if !w.hsPending {
+		return nil
+	}
+	if err := w.maybeRoll(); err != nil {
+		return err
+	}
+	if !w.hsPending { // the new segment's prologue carried it
+		return nil
+	}
+	w.enc.reset(w.size)
+	if err := w.enc.addProto(recordHardState, w.hs); err != nil {
+		return err
+	}
+	if err := w.writeBatch(); err != nil {
+		return err
+	}
+	w.hsPending = false
 	return nil
 }
 
@@ -352,10 +396,18 @@ func (w *WAL) SaveSnapshot(m SnapshotMark) error {
 		return err
 	}
 	w.enc.reset(w.size)
+	if w.hsPending {
+		// The commit index first: SnapshotMarks offers only marks at or
+		// below the durable commit.
+		if err := w.enc.addProto(recordHardState, w.hs); err != nil {
+			return err
+		}
+	}
 	w.enc.add(recordSnapshot, encodeMark(m))
 	if err := w.writeBatch(); err != nil {
 		return err
 	}
+	w.hsPending = false
 	if m.Index >= w.mark.Index {
 		w.mark = m // the newest, which new segments carry
 	}
@@ -434,6 +486,7 @@ func (w *WAL) startSegment(seq, index uint64) error {
 	}
 	old := w.f
 	w.f, w.size, w.prologueBytes = f, int64(len(w.enc.buf)), int64(len(w.enc.buf))
+	w.hsPending = false // the prologue, synced, holds the latest hard state
 	w.segs = append(w.segs, seg)
 	if old != nil {
 		if err := old.Close(); err != nil {
@@ -499,12 +552,17 @@ func (w *WAL) ReleaseTo(index uint64) error {
 	return nil
 }
 
-// Close closes the WAL; everything Save returned nil for is already durable.
+// Close writes a pending hard state (see Save) and closes the WAL;
+// everything else Save returned nil for is already durable.
 func (w *WAL) Close() error {
 	if w.closed {
 		return ErrClosed
 	}
+	flushErr := w.Flush()
 	w.closed = true
+	if flushErr != nil {
+		return errors.Join(fmt.Errorf("wal: close: write the pending hard state: %w", flushErr), w.f.Close())
+	}
 	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("wal: close %s: %w", w.tailName(), err)
 	}

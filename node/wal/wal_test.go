@@ -111,10 +111,32 @@ func TestSaveSyncsOnce(t *testing.T) {
 	if got := syncs() - before; got != 0 {
 		t.Fatalf("Saves with nothing new: %d syncs, want 0", got)
 	}
+	// A new commit index alone is kept, not synced (raft.MustSync); the next
+	// batch that syncs carries it, and Flush writes it on its own.
 	before = syncs()
 	mustSave(t, w, hardState(1, 1, 3), nil)
+	if got := syncs() - before; got != 0 {
+		t.Fatalf("Save of a new commit index alone: %d syncs, want 0", got)
+	}
+	mustSave(t, w, nil, ents(51, 51, 1))
 	if got := syncs() - before; got != 1 {
-		t.Fatalf("Save of a new commit index: %d syncs, want 1", got)
+		t.Fatalf("Save of an entry after a pending commit index: %d syncs, want 1", got)
+	}
+	mustSave(t, w, hardState(1, 1, 4), nil)
+	before = syncs()
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil { // nothing pending any more
+		t.Fatal(err)
+	}
+	if got := syncs() - before; got != 1 {
+		t.Fatalf("Flush of a pending commit index, twice: %d syncs, want 1", got)
+	}
+	before = syncs()
+	mustSave(t, w, hardState(2, 1, 4), nil)
+	if got := syncs() - before; got != 1 {
+		t.Fatalf("Save of a new term: %d syncs, want 1", got)
 	}
 
 	// A roll: the new segment's file and directory are synced.
