@@ -289,3 +289,20 @@ func status(m *member) (*clientv3.StatusResponse, error) {
 	defer cancel()
 	return cli.Status(ctx, m.endpoint())
 }
+
+// waitPublished waits until every member has published its name and
+// client URLs through raft (they do once there is a leader).
+func waitPublished(t *testing.T, c *cluster) {
+	t.Helper()
+	cli := c.client()
+	for range 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		list, err := cli.MemberList(ctx)
+		cancel()
+		if err == nil && allStarted(list) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the members did not publish their names within 5s")
+}
