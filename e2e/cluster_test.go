@@ -72,6 +72,7 @@ type cluster struct {
 	t       *testing.T
 	token   string
 	members []*member
+	flags   []string // more flags for every member, at every start
 }
 
 // freePort finds a port free on ip. Another process could take it before
@@ -86,11 +87,11 @@ func freePort(t *testing.T, ip string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// newCluster starts size members on 127.0.0.1, 127.0.0.2, ... and waits
-// until the cluster has a leader.
-func newCluster(t *testing.T, size int) *cluster {
+// newCluster starts size members on 127.0.0.1, 127.0.0.2, ... (each with
+// flags too) and waits until the cluster has a leader.
+func newCluster(t *testing.T, size int, flags ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, token: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}
+	c := &cluster{t: t, token: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), flags: flags}
 	base := t.TempDir()
 	for i := range size {
 		ip := fmt.Sprintf("127.0.0.%d", i+1)
@@ -117,7 +118,7 @@ func (c *cluster) initialCluster() string {
 
 // args are the seeds' command line for member m, with plumb's binary.
 func (c *cluster) args(m *member) []string {
-	return []string{"node", "serve",
+	return append([]string{"node", "serve",
 		"--name", m.name,
 		"--data-dir", m.dataDir,
 		"--listen-peer-urls", m.peerURL(),
@@ -129,7 +130,7 @@ func (c *cluster) args(m *member) []string {
 		"--initial-cluster-token", c.token,
 		"--heartbeat-interval", strconv.Itoa(heartbeatMs),
 		"--election-timeout", strconv.Itoa(electionMs),
-	}
+	}, c.flags...)
 }
 
 // start runs member m's process, its log appended to m.logPath.
@@ -305,4 +306,24 @@ func waitPublished(t *testing.T, c *cluster) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("the members did not publish their names within 5s")
+}
+
+func (c *cluster) endpointsExcept(skip *member) []string {
+	var eps []string
+	for _, m := range c.members {
+		if m != skip {
+			eps = append(eps, m.endpoint())
+		}
+	}
+	return eps
+}
+
+// logContains reports whether member m's log has a line containing s.
+func logContains(t *testing.T, m *member, s string) bool {
+	t.Helper()
+	b, err := os.ReadFile(m.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(string(b), s)
 }

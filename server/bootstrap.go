@@ -1,9 +1,13 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/plumbdb/plumb/node"
 	"github.com/plumbdb/plumb/node/wal"
@@ -78,6 +82,48 @@ func checkRestartedName(cfg *Config, n *node.Node) error {
 	return fmt.Errorf("%w: --data-dir %s holds member %s (%q) of cluster %s, but --name is %q: "+
 		"point --data-dir at %s's own data dir, or set --name %s",
 		node.ErrDataDirMismatch, cfg.DataDir, node.FormatID(m.ID), m.Name, node.FormatID(n.ClusterID()), cfg.Name, cfg.Name, m.Name)
+}
+
+// tokenFile records, beside the WAL, the --initial-cluster-token the member
+// was bootstrapped with. It is not etcd's: etcd starts from a stale data
+// dir of an earlier cluster and only its peers refuse it; plumb refuses at
+// start, with what to do.
+const tokenFile = "member/cluster-token"
+
+// writeToken records the token of a new member, durably, before its WAL
+// exists: a crash in between leaves no WAL, so the next start bootstraps
+// again and writes it again.
+func writeToken(dataDir, token string) error {
+	path := filepath.Join(dataDir, filepath.FromSlash(tokenFile))
+	if err := os.MkdirAll(filepath.Dir(path), dataDirMode); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.WriteString(token + "\n")
+	return errors.Join(werr, f.Sync(), f.Close())
+}
+
+// checkToken refuses a restart whose --initial-cluster-token is not the
+// one the data dir was bootstrapped with: the data dir is from another
+// cluster. A data dir without the file (an interrupted bootstrap) passes.
+func checkToken(cfg *Config, clusterID uint64) error {
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, filepath.FromSlash(tokenFile)))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	if recorded := strings.TrimSuffix(string(b), "\n"); recorded != cfg.InitialClusterToken {
+		return fmt.Errorf("%w: --data-dir %s holds a member of cluster %s, bootstrapped with --initial-cluster-token %q, "+
+			"but --initial-cluster-token is %q: the data dir is from another cluster. To join the new cluster, "+
+			"remove the data dir; to restart the old member, set --initial-cluster-token %q",
+			node.ErrDataDirMismatch, cfg.DataDir, node.FormatID(clusterID), recorded, cfg.InitialClusterToken, recorded)
+	}
+	return nil
 }
 
 func sameURLSet(a, b []string) bool {

@@ -52,6 +52,8 @@ type loop struct {
 	pending map[uint64]*call
 	nextID  uint64
 	members []node.Member // the membership the transport was last given
+	// installed is how many snapshots from a leader observe has seen.
+	installed int
 }
 
 func newLoop(n *node.Node, be *bolt.Backend, tr *transport, logger *slog.Logger, m *metrics, tick time.Duration) *loop {
@@ -259,6 +261,11 @@ func (l *loop) observe() {
 	l.metrics.pending.Set(float64(st.PendingRequests))
 	l.metrics.term.Set(float64(st.Term))
 	l.metrics.snapshots.Set(float64(st.SnapshotIndex))
+	if st.SnapshotsInstalled > l.installed {
+		l.metrics.snapshotsInstalled.Add(float64(st.SnapshotsInstalled - l.installed))
+		l.installed = st.SnapshotsInstalled
+		l.logger.Info("installed a snapshot from the leader", "index", st.SnapshotIndex, "applied", st.Applied)
+	}
 	total, _ := l.be.DiskBytes()
 	l.metrics.dbSize.Set(float64(total))
 }

@@ -22,7 +22,9 @@ type metrics struct {
 	term            prometheus.Gauge
 	dbSize          prometheus.Gauge
 	snapshots       prometheus.Gauge
-	fsync           prometheus.Histogram
+	// snapshotsInstalled counts snapshots received from a leader.
+	snapshotsInstalled prometheus.Counter
+	fsync              prometheus.Histogram
 
 	peerActive  *prometheus.GaugeVec
 	peerDropped prometheus.Counter
@@ -52,6 +54,8 @@ func newMetrics() *metrics {
 			Help: "Total size of the underlying database physically allocated in bytes."}),
 		snapshots: prometheus.NewGauge(prometheus.GaugeOpts{Name: "plumb_server_snapshot_index",
 			Help: "The index of the newest raft snapshot."}),
+		snapshotsInstalled: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_server_snapshots_installed_total",
+			Help: "Snapshots received from a leader and installed (a follower too far behind for the log)."}),
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_wal_fsync_duration_seconds",
 			Help:    "The latency distributions of saving a Ready (WAL append and fsync, and the apply that follows).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
@@ -63,7 +67,7 @@ func newMetrics() *metrics {
 			Help: "Peer messages refused for naming another cluster or another member."}),
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
-		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
+		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

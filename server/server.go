@@ -95,6 +95,11 @@ func (s *Server) openStorage() error {
 	if err != nil {
 		return err
 	}
+	if !id.restart {
+		if err := writeToken(cfg.DataDir, cfg.InitialClusterToken); err != nil {
+			return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+		}
+	}
 	if s.log, err = node.OpenDiskLog(fsys, id.memberID, id.clusterID, wal.Options{}); err != nil {
 		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
@@ -102,6 +107,11 @@ func (s *Server) openStorage() error {
 		s.logger.Warn("the WAL ended in a torn write (a crash during a write); it was cut off", "repair", repaired)
 	}
 	memberID, clusterID := s.log.IDs()
+	if id.restart {
+		if err := checkToken(cfg, clusterID); err != nil {
+			return err
+		}
+	}
 	s.logger = s.logger.With("member", node.FormatID(memberID))
 	if id.restart {
 		s.logger.Info("restarting from the data dir; --initial-* settings are ignored",

@@ -90,9 +90,9 @@ func putRetrying(t *testing.T, cli *clientv3.Client, k, v string) {
 }
 
 // TestRestartKeepsData: a member stopped and started again on its data dir
-// (with the --initial-* settings of another cluster, which a restart
-// ignores) has every write, the same identity, and still takes writes,
-// past several snapshots.
+// (with another --initial-cluster, which a restart ignores) has every
+// write, the same identity, and still takes writes, past several
+// snapshots; another cluster's --initial-cluster-token is refused.
 func TestRestartKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	cfg := oneMember(t, dir)
@@ -108,7 +108,15 @@ func TestRestartKeepsData(t *testing.T) {
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	cfg.InitialClusterToken = "some-other-cluster"
+	// Another cluster's token: this data dir is not that cluster's member.
+	other := cfg
+	other.InitialClusterToken = "some-other-cluster"
+	if _, err := Start(other, Options{}, quietLogger()); !errors.Is(err, node.ErrDataDirMismatch) ||
+		!strings.Contains(err.Error(), `bootstrapped with --initial-cluster-token "server-test"`) {
+		t.Fatalf("a restart with another cluster's token: %v", err)
+	}
+	// The other --initial-* settings (another cluster layout) are ignored.
+	cfg.InitialCluster = map[string][]string{"solo": {"http://127.0.0.1:1"}}
 	s = startT(t, cfg)
 	defer s.Stop()
 	if s.ID() != id || s.ClusterID() != cid {
