@@ -75,16 +75,34 @@ type cluster struct {
 	flags   []string // more flags for every member, at every start
 }
 
-// freePort finds a port free on ip. Another process could take it before
-// the member binds it; the member then fails to start and says so.
+// Ports for members come from below Linux's ephemeral range (32768 and
+// up by default), where client connections take their local ports: a port
+// found free there could be taken by any test's outgoing connection before
+// the member binds it.
+const (
+	portLow  = 20000
+	portHigh = 32000
+)
+
+var nextPort = portLow + os.Getpid()%(portHigh-portLow)
+
+// freePort finds a port free on ip, below the ephemeral range.
 func freePort(t *testing.T, ip string) int {
 	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatalf("no free port on %s (is the loopback range usable?): %v", ip, err)
+	for range portHigh - portLow {
+		port := nextPort
+		nextPort++
+		if nextPort == portHigh {
+			nextPort = portLow
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port on %s between %d and %d (is the loopback range usable?)", ip, portLow, portHigh)
+	return 0
 }
 
 // newCluster starts size members on 127.0.0.1, 127.0.0.2, ... (each with

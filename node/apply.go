@@ -66,6 +66,43 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 		return fmt.Errorf("node %s: commit applied entries up to %d: %w", FormatID(n.cfg.ID), n.applied, err)
 	}
 	n.replies = append(n.replies, replies...)
+	if n.applied-n.syncedIndex >= syncEveryEntries {
+		return n.syncState()
+	}
+	return nil
+}
+
+// The applied state is made durable (syncState) every syncEveryEntries
+// entries and every election timeout, as etcd commits its backend every
+// 10000 writes or 100ms, and whenever the log is about to be compacted. A
+// reply does not wait for it: the entry it answers is durable in the raft
+// log of a quorum, and a crash replays what the backend had not synced.
+const syncEveryEntries = 1000
+
+// syncState makes every applied batch durable in the backend.
+func (n *Node) syncState() error {
+	if !n.be.Dirty() {
+		n.syncedIndex = n.applied
+		return nil
+	}
+	if err := n.be.Sync(); err != nil {
+		return fmt.Errorf("node %s: make the applied state durable up to %d: %w", FormatID(n.cfg.ID), n.applied, err)
+	}
+	n.syncedIndex = n.applied
+	return nil
+}
+
+// Flush makes everything the member applied durable in its backend, for a
+// driver about to close it (the raft log already holds it all; Flush saves
+// the replay at the next start).
+func (n *Node) Flush() error {
+	if n.err != nil {
+		return n.err
+	}
+	if err := n.syncState(); err != nil {
+		n.err = err
+		return err
+	}
 	return nil
 }
 

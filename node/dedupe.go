@@ -5,6 +5,10 @@ import (
 	"fmt"
 	"strconv"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/plumbdb/plumb/node/backend"
 )
 
@@ -62,4 +66,39 @@ func (ps proposers) admit(b backend.Batch, proposer, reqID uint64) bool {
 	binary.BigEndian.PutUint64(v[:], reqID)
 	b.Put(bucketProposers, []byte(FormatID(proposer)), v[:])
 	return true
+}
+
+// maxOwnRequestID returns the highest request ID among member id's own
+// proposals in the log (0 if none): what the session check will have seen
+// from it once the log is replayed.
+func maxOwnRequestID(log LogStore, id uint64) (uint64, error) {
+	first, err := log.FirstIndex()
+	if err != nil {
+		return 0, fmt.Errorf("node: read log: %w", err)
+	}
+	last, err := log.LastIndex()
+	if err != nil {
+		return 0, fmt.Errorf("node: read log: %w", err)
+	}
+	var highest uint64
+	for lo := first; lo <= last; {
+		ents, err := log.Entries(lo, last+1, maxCommittedSizePerReady)
+		if err != nil {
+			return 0, fmt.Errorf("node: read log entries from %d: %w", lo, err)
+		}
+		for _, e := range ents {
+			if e.GetType() != raftpb.EntryNormal || len(e.Data) == 0 {
+				continue
+			}
+			var r pb.InternalRaftRequest
+			if err := proto.Unmarshal(e.Data, &r); err != nil {
+				return 0, fmt.Errorf("node: log entry %d does not decode: %w", e.GetIndex(), err)
+			}
+			if r.ID == id {
+				highest = max(highest, r.Header.GetID())
+			}
+		}
+		lo = ents[len(ents)-1].GetIndex() + 1
+	}
+	return highest, nil
 }

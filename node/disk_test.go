@@ -114,7 +114,7 @@ func TestCrashOnRealFiles(t *testing.T) {
 		n.Tick()
 	}
 	if rep == nil || rep.Err != nil || rep.Put.Header.Revision <= int64(acks) {
-		t.Fatalf("a write after the restart: %+v; want it acknowledged after the %d before", rep, acks)
+		t.Fatalf("a write after the restart: %+v; want it acknowledged after the %d before (status %+v)", rep, acks, n.Status())
 	}
 	if st := n.Status(); st.SnapshotIndex == 0 {
 		t.Errorf("status %+v: the run should have crossed snapshots (SnapshotCount 50)", st)

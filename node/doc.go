@@ -12,8 +12,8 @@
 // code production runs, deterministically.
 //
 // Requests and responses are etcd's own messages (etcdserverpb), and errors
-// carry etcd's messages. A write is answered once it is applied and the
-// backend batch holding it is committed. Linearizable reads wait for a raft
+// carry etcd's messages. A write is answered once it is applied (its entry
+// durable in the raft log of a quorum). Linearizable reads wait for a raft
 // ReadIndex (batched per Process) to be applied; serializable ones read local
 // state. A request lost to a leader change fails with ErrLeaderChanged and
 // one that waits too long with ErrTimeout: for a write both mean the outcome
@@ -23,7 +23,12 @@
 // the simulator (a raft.MemoryStorage cache made durable by node/wal's WAL
 // and snapshot files, over a wal.FS: the OS, or the simulator's MemFS), and
 // the key-value state through a backend.Backend whose batches also record
-// the applied index. New is the one restart path: the newest snapshot the
+// the applied index. The node puts a backend.Deferred over it: applied
+// batches are visible at once and made durable every 1000 entries, every
+// election timeout, before the log is compacted behind a snapshot, and at
+// Flush; a reply waits for the raft log's fsync, not the backend's, and a
+// crash replays from the backend's durable applied index. New is the one
+// restart path: the newest snapshot the
 // WAL knows, the WAL after it, the backend at its applied index; entries
 // the backend already holds are replayed without being applied. Every
 // Config.SnapshotCount entries the member snapshots and compacts its log; a

@@ -181,10 +181,12 @@ type Status struct {
 // concurrent use and does no I/O of its own: a driver calls Tick, Step and
 // Submit from one goroutine, then Process, and acts on the Output.
 type Node struct {
-	cfg     Config
-	rn      *raft.RawNode
-	log     LogStore
-	be      backend.Backend
+	cfg Config
+	rn  *raft.RawNode
+	log LogStore
+	// be is cfg.Backend behind a Deferred: applied batches are visible at
+	// once and durable at the next sync (see syncState).
+	be      *backend.Deferred
 	kv      *mvcc.Store
 	members *membership
 	// sessions drops duplicate proposals; see dedupe.go.
@@ -197,6 +199,9 @@ type Node struct {
 	// retried at every Process, and nothing that depends on it leaves.
 	stalled *raft.Ready
 
+	syncedIndex        uint64            // the applied index the backend last made durable
+	syncAfterTick      int64             // when the next timed sync is due
+	syncDue            bool              // a timed sync waits for the next Process
 	snapIndex          uint64            // index of the newest snapshot
 	confState          *raftpb.ConfState // membership as of the applied index, for snapshots
 	snapshots          int               // snapshots taken, for Status
@@ -228,15 +233,16 @@ func New(c Config) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	kv, err := mvcc.Open(cfg.Backend)
+	be := backend.NewDeferred(cfg.Backend)
+	kv, err := mvcc.Open(be)
 	if err != nil {
 		return nil, fmt.Errorf("node: open key-value state: %w", err)
 	}
-	ms, err := loadMembership(cfg.Backend)
+	ms, err := loadMembership(be)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	sessions, err := loadProposers(cfg.Backend)
+	sessions, err := loadProposers(be)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -261,7 +267,7 @@ func New(c Config) (*Node, error) {
 		cfg:        cfg,
 		rn:         rn,
 		log:        cfg.Log,
-		be:         cfg.Backend,
+		be:         be,
 		kv:         kv,
 		members:    ms,
 		sessions:   sessions,
@@ -270,9 +276,17 @@ func New(c Config) (*Node, error) {
 	}
 	// Request IDs must keep growing across restarts, or the session check
 	// would drop this member's new proposals; a clock that went back is no
-	// excuse.
-	n.nextSuffix = max(n.nextSuffix, sessions[cfg.ID]&requestIDSuffixMask)
+	// excuse. The session the backend holds may be behind the log (entries
+	// applied but not yet synced, or committed but not yet applied, when
+	// the member stopped): replaying them will record this member's IDs
+	// from the log, so new ones start past those too.
+	logMax, err := maxOwnRequestID(cfg.Log, cfg.ID)
+	if err != nil {
+		return nil, err
+	}
+	n.nextSuffix = max(n.nextSuffix, sessions[cfg.ID]&requestIDSuffixMask, logMax&requestIDSuffixMask)
 	n.applied, _ = kv.ConsistentIndex()
+	n.syncedIndex = n.applied
 	if err := n.recoverSnapshot(); err != nil {
 		return nil, err
 	}
@@ -374,6 +388,12 @@ func (n *Node) Tick() {
 	n.rn.Tick()
 	n.expireWaiters()
 	n.maybePublish()
+	if n.ticks >= n.syncAfterTick {
+		// Process does the I/O, as it does all of it: the simulator times
+		// a Process's I/O and can crash a member inside it.
+		n.syncAfterTick = n.ticks + int64(n.cfg.ElectionTicks)
+		n.syncDue = true
+	}
 }
 
 // Step hands a peer's message to raft, after checking that it was sent in
@@ -457,6 +477,12 @@ func (n *Node) Process() Output {
 	}
 	if n.err == nil && n.stalled == nil {
 		n.serveReads()
+	}
+	if n.err == nil && n.syncDue {
+		n.syncDue = false
+		if err := n.syncState(); err != nil {
+			n.err = err
+		}
 	}
 	out.Replies, n.replies = n.replies, nil
 	out.Lead, out.Term = n.lead, n.term

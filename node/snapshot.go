@@ -115,6 +115,11 @@ func (n *Node) maybeSnapshot() error {
 		return nil
 	}
 	keep := uint64(n.cfg.SnapshotCatchUpEntries)
+	// The log is compacted behind the snapshot: the entries it drops must
+	// be applied durably first, or a crash could not replay them.
+	if err := n.syncState(); err != nil {
+		return err
+	}
 	if err := n.log.SaveSnapshot(n.applied, n.confState, keep); err != nil {
 		return fmt.Errorf("node %s: snapshot at %d: %w", FormatID(n.cfg.ID), n.applied, err)
 	}
@@ -135,6 +140,9 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 		return fmt.Errorf("node %s: install snapshot at %d: %w", FormatID(n.cfg.ID), idx, err)
 	}
 	if err := n.reload(); err != nil {
+		return err
+	}
+	if err := n.syncState(); err != nil {
 		return err
 	}
 	if n.applied < idx {

@@ -117,6 +117,11 @@ func (l *loop) run() {
 	for {
 		select {
 		case <-l.stop:
+			// The applied state to the backend, durably, so that the next
+			// start need not replay the log (which holds it all anyway).
+			if err := l.n.Flush(); err != nil {
+				l.logger.Error("could not make the applied state durable before stopping; the next start replays it from the WAL", "err", err)
+			}
 			l.finish(node.ErrStopped)
 			return
 		case <-ticker.C:

@@ -3,8 +3,10 @@
 // commit atomically.
 //
 // What belongs here: the Backend, Batch and Reader interfaces, which node/mvcc
-// consumes, and Memory, the in-memory implementation that the simulator and
-// the browser use. The bbolt implementation lives in node/backend/bolt (it
+// consumes; Memory, the in-memory implementation that the simulator and the
+// browser use; and Deferred, the wrapper the node puts over either, whose
+// batches are visible at Commit and durable at Sync (etcd's batched backend
+// commits: the raft log holds every entry durably already). The bbolt implementation lives in node/backend/bolt (it
 // needs mmap and does not build for GOOS=js), and both are checked by the
 // conformance suite in node/backend/backendtest.
 //

@@ -520,3 +520,15 @@ func TestAppendsFillPages(t *testing.T) {
 		t.Errorf("appends take %.2fx their bytes on disk; want pages about 90%% full", ratio)
 	}
 }
+
+// TestDeferredOverBolt: the conformance suite on a Deferred over bbolt, as
+// the node uses it.
+func TestDeferredOverBolt(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) backend.Backend {
+		be, err := Open(filepath.Join(t.TempDir(), "db"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return backend.NewDeferred(be)
+	})
+}
