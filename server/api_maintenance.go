@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -81,8 +82,8 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 			n.TransferLeadership(r.TargetID)
 		}
 	})
-	if err != nil || refused != nil {
-		return nil, toGRPC(firstErr(err, refused))
+	if err := cmp.Or(err, refused); err != nil {
+		return nil, toGRPC(err)
 	}
 	for {
 		var lead uint64
@@ -99,13 +100,4 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 		case <-time.After(m.l.tick):
 		}
 	}
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/signal"
@@ -83,15 +84,6 @@ func serve(c *cli.Context) error {
 		return nil
 	case <-srv.Done():
 		stopErr := srv.Stop()
-		return cli.Exit(fmt.Sprintf("the member stopped: %v", firstNonNil(srv.Err(), stopErr)), exitServeFailed)
+		return cli.Exit(fmt.Sprintf("the member stopped: %v", cmp.Or(srv.Err(), stopErr)), exitServeFailed)
 	}
-}
-
-func firstNonNil(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }
