@@ -5,7 +5,9 @@
 // A driver (the production server, or the simulator) calls a Node from one
 // goroutine: Tick, Step (a peer's Envelope) and Submit (a client Request)
 // feed it; Process persists, applies and hands back an Output: messages to
-// send and replies to deliver, all already durable. The node has no I/O,
+// send and replies to deliver, all already durable. Before Process, Prepare
+// may hand out a leader's appends, which raft lets travel while the leader
+// saves them (its own write counts towards the quorum only once done). The node has no I/O,
 // goroutines, wall clock or randomness of its own; its storage is handed in
 // (a LogStore for raft's log, a backend.Backend for the key-value state),
 // and time is counted in ticks. That is what lets the simulator run the very

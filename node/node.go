@@ -198,6 +198,13 @@ type Node struct {
 	// stalled is a Ready that could not be saved for lack of space: it is
 	// retried at every Process, and nothing that depends on it leaves.
 	stalled *raft.Ready
+	// prepared is the Ready Prepare took; Process handles it first.
+	// preparedSent: Prepare handed out its messages (a leader's).
+	prepared     *raft.Ready
+	preparedSent bool
+	// savedTerm and savedVote are the hard state's as last saved: a Ready
+	// that changes either must be saved before any of its messages leave.
+	savedTerm, savedVote uint64
 
 	syncedIndex        uint64            // the applied index the backend last made durable
 	syncAfterTick      int64             // when the next timed sync is due
@@ -313,6 +320,7 @@ func (n *Node) recoverSnapshot() error {
 	}
 	n.snapIndex, n.confState = snap.GetMetadata().GetIndex(), cs
 	n.commit, n.term = max(hs.GetCommit(), n.snapIndex), hs.GetTerm()
+	n.savedTerm, n.savedVote = hs.GetTerm(), hs.GetVote()
 	if n.applied >= n.snapIndex {
 		return nil
 	}
@@ -417,6 +425,47 @@ func (n *Node) Step(env Envelope) error {
 	return nil
 }
 
+// Prepare takes raft's next Ready ahead of Process and returns the
+// messages a leader may send while it saves that Ready: its appends and
+// heartbeats reach the followers in parallel with its own fsync, as etcd's
+// leader does (the Raft thesis, 10.2.1). That is safe because raft counts
+// the leader towards a quorum only once its own save is done (at Advance),
+// and only for a Ready that changes neither term nor vote; everything else
+// in the Ready still waits for Process. Calling Prepare is optional: a
+// driver that does sends what it returns at once, then calls Process.
+func (n *Node) Prepare() []Envelope {
+	if n.stopped() || n.stalled != nil || n.prepared != nil {
+		return nil
+	}
+	n.flushReads()
+	if !n.rn.HasReady() {
+		return nil
+	}
+	rd := n.rn.Ready()
+	n.prepared, n.preparedSent = &rd, false
+	leading := n.lead == n.cfg.ID
+	if rd.SoftState != nil {
+		leading = rd.SoftState.RaftState == raft.StateLeader
+	}
+	if hs := rd.HardState; hs != nil && !raft.IsEmptyHardState(hs) && (hs.GetTerm() != n.savedTerm || hs.GetVote() != n.savedVote) {
+		leading = false
+	}
+	if !leading || len(rd.Messages) == 0 {
+		return nil
+	}
+	envs := make([]Envelope, 0, len(rd.Messages))
+	for _, m := range rd.Messages {
+		m, err := n.withState(m)
+		if err != nil {
+			n.err = err
+			return nil
+		}
+		envs = append(envs, Envelope{ClusterID: n.cfg.ClusterID, Message: m})
+	}
+	n.preparedSent = true
+	return envs
+}
+
 // Process does everything raft has made ready, in raft's order: persist the
 // hard state and entries (durable) BEFORE handing out messages; apply
 // committed entries in one backend batch and commit it BEFORE replying; then
@@ -437,9 +486,13 @@ func (n *Node) Process() Output {
 		if n.stalled == nil {
 			n.flushReads()
 		}
+		sentEarly := n.prepared != nil && n.preparedSent
 		rd, fresh := n.nextReady()
 		if rd == nil {
 			break
+		}
+		if sentEarly {
+			rd.Messages = nil // Prepare handed them out (Advance ignores its argument)
 		}
 		if fresh {
 			n.noteState(rd, &out)
@@ -504,6 +557,10 @@ func (n *Node) nextReady() (rd *raft.Ready, fresh bool) {
 	if n.stalled != nil {
 		return n.stalled, false
 	}
+	if n.prepared != nil {
+		rd, n.prepared, n.preparedSent = n.prepared, nil, false
+		return rd, true
+	}
 	if !n.rn.HasReady() {
 		return nil, false
 	}
@@ -537,6 +594,9 @@ func (n *Node) persist(rd *raft.Ready) bool {
 	switch {
 	case err == nil:
 		n.stalled = nil
+		if hs := rd.HardState; hs != nil && !raft.IsEmptyHardState(hs) {
+			n.savedTerm, n.savedVote = hs.GetTerm(), hs.GetVote()
+		}
 		return true
 	case errors.Is(err, wal.ErrNoSpace):
 		n.stalled = rd

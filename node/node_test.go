@@ -473,3 +473,46 @@ func TestSnapshotCatchUp(t *testing.T) {
 		t.Fatalf("after restart the hash is %08x, want %08x", h, hl)
 	}
 }
+
+// TestPrepareSendsLeaderAppendsEarly: Prepare hands out a leader's appends
+// for a new proposal before Process saves them, and Process then does not
+// send them again; a follower's Prepare hands out nothing (its replies
+// depend on its save). The write still completes.
+func TestPrepareSendsLeaderAppendsEarly(t *testing.T) {
+	c := newCluster(t, 3)
+	lead, follower := c.leader(), c.follower()
+	ln := c.nodes[lead]
+	req := put("early", "1")
+	req.ID = 7001
+	ln.Submit(req)
+	early := ln.Prepare()
+	apps := 0
+	for _, env := range early {
+		if env.Message.GetType() == raftpb.MessageType_MsgApp && len(env.Message.GetEntries()) > 0 {
+			apps++
+		}
+	}
+	if apps != 2 {
+		t.Fatalf("the leader's Prepare handed out %d appends with entries, want one per follower: %v", apps, early)
+	}
+	out := ln.Process()
+	for _, env := range out.Messages {
+		if env.Message.GetType() == raftpb.MessageType_MsgApp && len(env.Message.GetEntries()) > 0 {
+			t.Fatalf("Process sent an append Prepare had already handed out: %v", env.Message)
+		}
+	}
+	// The followers take the early appends; their own answers wait for
+	// their save, so Prepare hands them nothing.
+	for _, env := range early {
+		if err := c.nodes[env.Message.GetTo()].Step(env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.nodes[follower].Prepare(); len(got) != 0 {
+		t.Fatalf("a follower's Prepare handed out %v", got)
+	}
+	c.settle()
+	if rep, ok := c.replies[7001]; !ok || rep.Err != nil {
+		t.Fatalf("the write whose appends went early: %+v (answered %v)", rep, ok)
+	}
+}

@@ -47,6 +47,11 @@ func (w *world) drive(m *member) {
 	if !m.alive() || w.busy(m) {
 		return
 	}
+	// A leader's appends leave at once and travel while it saves them
+	// (node.Prepare); a crash inside the save cannot call them back.
+	for _, env := range m.node.Prepare() {
+		w.send(m, env)
+	}
 	syncs, commits := m.disk.SyncCount(), m.be.CommitCount()
 	m.disk.Hold()
 	m.be.Hold()
