@@ -17,7 +17,8 @@
 //     through node.OpenDiskLog and node.New, the path the production server
 //     takes. Disk I/O takes time: a member whose Ready fsynced is busy until
 //     the I/O completes, its outputs wait, and a crash in between undoes the
-//     I/O (disk.go). Disk faults slow, fill or corrupt a member's disk. An
+//     I/O (disk.go); a leader's appends, which node.Prepare hands out before
+//     the save, leave at once. Disk faults slow, fill or corrupt a member's disk. An
 //     IP change restarts the member on a new address; until the operator
 //     runs member update, the others send to the old address, where nobody
 //     listens;
