@@ -29,7 +29,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	plumbBin = filepath.Join(dir, "plumb")
-	build := exec.Command("go", "build", "-o", plumbBin, "../cmd/plumb")
+	// PLUMB_E2E_BUILD_FLAGS=-race builds the members with the race
+	// detector; a member that reports a race fails its test (stopAll).
+	args := append([]string{"build"}, strings.Fields(os.Getenv("PLUMB_E2E_BUILD_FLAGS"))...)
+	build := exec.Command("go", append(args, "-o", plumbBin, "../cmd/plumb")...)
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build plumb:", err)
@@ -208,6 +211,11 @@ func (c *cluster) signal(m *member, sig syscall.Signal) {
 func (c *cluster) stopAll() {
 	for _, m := range c.members {
 		c.stop(m)
+	}
+	for _, m := range c.members {
+		if b, err := os.ReadFile(m.logPath); err == nil && strings.Contains(string(b), "WARNING: DATA RACE") {
+			c.t.Errorf("%s reported a data race (see its log below)", m.name)
+		}
 	}
 	if c.t.Failed() {
 		for _, m := range c.members {
