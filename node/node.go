@@ -467,7 +467,8 @@ func (n *Node) Prepare() []Envelope {
 }
 
 // Process does everything raft has made ready, in raft's order: persist the
-// hard state and entries (durable) BEFORE handing out messages; apply
+// hard state and entries (durable) BEFORE handing out messages (but a
+// leader's appends that Prepare already handed out); apply
 // committed entries in one backend batch and commit it BEFORE replying; then
 // answer the reads whose read index is now applied.
 func (n *Node) Process() Output {

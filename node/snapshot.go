@@ -136,15 +136,16 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	if len(snap.Data) == 0 {
 		return fmt.Errorf("node %s: snapshot at %d arrived without state", FormatID(n.cfg.ID), idx)
 	}
-	if err := restoreState(n.be, snap.Data); err != nil {
+	// Straight to the durable backend in one batch: the dump replaces the
+	// whole state, and an overlay would hold a second copy of it.
+	err := n.be.WriteThrough(func(be backend.Backend) error { return restoreState(be, snap.Data) })
+	if err != nil {
 		return fmt.Errorf("node %s: install snapshot at %d: %w", FormatID(n.cfg.ID), idx, err)
 	}
 	if err := n.reload(); err != nil {
 		return err
 	}
-	if err := n.syncState(); err != nil {
-		return err
-	}
+	n.syncedIndex = n.applied
 	if n.applied < idx {
 		panic(fmt.Sprintf("node %s: installed a snapshot at %d whose state is only applied to %d", FormatID(n.cfg.ID), idx, n.applied))
 	}

@@ -114,10 +114,15 @@ func (t *transport) update(members []node.Member) {
 		ctx, cancel := context.WithCancel(context.Background())
 		p := &peer{id: id, url: u, target: target, cancel: cancel,
 			queue: make(chan *raftpb.Message, peerQueueMsgs), snaps: make(chan *raftpb.Message, 1)}
+		conn, err := t.dial(p)
+		if err != nil {
+			cancel()
+			t.logger.Error("peer: cannot set up a connection", "peer", node.FormatID(id), "url", u, "err", err)
+			continue
+		}
 		t.peers[id] = p
-		t.wg.Add(2)
-		go t.runStream(ctx, p)
-		go t.runSnapshots(ctx, p)
+		t.wg.Add(1)
+		go t.runPeer(ctx, p, conn)
 		t.logger.Info("peer added", "peer", node.FormatID(id), "url", u)
 	}
 }
@@ -184,16 +189,21 @@ func (t *transport) dial(p *peer) (*grpc.ClientConn, error) {
 	)
 }
 
+// runPeer runs a peer's two senders over its one connection (gRPC
+// multiplexes their streams) and closes it once both have ended.
+func (t *transport) runPeer(ctx context.Context, p *peer, conn *grpc.ClientConn) {
+	defer t.wg.Done()
+	defer conn.Close()
+	var snapshots sync.WaitGroup
+	snapshots.Add(1)
+	go func() { defer snapshots.Done(); t.runSnapshots(ctx, conn, p) }()
+	t.runStream(ctx, conn, p)
+	snapshots.Wait()
+}
+
 // runStream keeps one message stream open to the peer, reconnecting with
 // exponential back-off, and pumps the peer's queue into it.
-func (t *transport) runStream(ctx context.Context, p *peer) {
-	defer t.wg.Done()
-	conn, err := t.dial(p)
-	if err != nil {
-		t.logger.Error("peer: cannot set up a connection", "peer", node.FormatID(p.id), "err", err)
-		return
-	}
-	defer conn.Close()
+func (t *transport) runStream(ctx context.Context, conn *grpc.ClientConn, p *peer) {
 	backoff := peerBackoffMin
 	active := false
 	for ctx.Err() == nil {
@@ -255,18 +265,13 @@ func (t *transport) pump(ctx context.Context, conn *grpc.ClientConn, p *peer, ac
 // dropQueued empties the queue of a peer that cannot be reached and tells
 // raft, which will probe it again.
 func (t *transport) dropQueued(p *peer) {
-	n := 0
-	for {
-		select {
-		case <-p.queue:
-			n++
-			continue
-		default:
-		}
-		break
+	dropped := 0
+	for len(p.queue) > 0 {
+		<-p.queue // only this peer's goroutine receives: the read cannot block
+		dropped++
 	}
-	if n > 0 {
-		t.metrics.peerDropped.Add(float64(n))
+	if dropped > 0 {
+		t.metrics.peerDropped.Add(float64(dropped))
 		t.report(peerReport{to: p.id})
 	}
 }
@@ -280,13 +285,7 @@ func (t *transport) report(r peerReport) {
 }
 
 // runSnapshots sends the peer's snapshots, one at a time.
-func (t *transport) runSnapshots(ctx context.Context, p *peer) {
-	defer t.wg.Done()
-	conn, err := t.dial(p)
-	if err != nil {
-		return
-	}
-	defer conn.Close()
+func (t *transport) runSnapshots(ctx context.Context, conn *grpc.ClientConn, p *peer) {
 	for {
 		select {
 		case <-ctx.Done():

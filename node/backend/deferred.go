@@ -153,6 +153,22 @@ func (d *Deferred) Sync() error {
 	return nil
 }
 
+// WriteThrough syncs the overlay, then lets fn write to the underlying
+// Backend directly: for a write that replaces the state wholesale (a
+// snapshot from the leader), which then goes to disk once, in fn's own
+// batch, rather than through an overlay as large as the whole state.
+func (d *Deferred) WriteThrough(fn func(Backend) error) error {
+	if d.open != nil {
+		panic("backend: WriteThrough while a batch is open")
+	}
+	if err := d.Sync(); err != nil {
+		return err
+	}
+	err := fn(d.under)
+	d.sizeBytes = d.under.Size()
+	return err
+}
+
 // Close implements Backend: it discards an open batch, syncs, and closes
 // the underlying Backend.
 func (d *Deferred) Close() error {
