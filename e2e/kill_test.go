@@ -136,7 +136,7 @@ func TestKillUnderLoad(t *testing.T) {
 	if rec.acked.Load() < 100 {
 		t.Fatalf("only %d writes were acknowledged; the load did not run", rec.acked.Load())
 	}
-	res := linearizability.Check(rec.h, checkTimeout)
+	res := linearizability.Check(rec.h, linearizability.Options{Timeout: checkTimeout})
 	t.Logf("history: %d operations (%d writes acknowledged), %d checked over %d keys: %s",
 		len(rec.h.Operations), rec.acked.Load(), res.Operations, res.Keys, res.Verdict)
 	if res.Verdict != linearizability.VerdictOK {

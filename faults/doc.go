@@ -107,12 +107,29 @@
 //	         10000/s, and above 0 when there are clients.
 //	keys     default 16. How many distinct keys the clients use;
 //	         1..100000. Few keys make conflicts, and so bugs, likely.
-//	ops      default {put: 4, get: 4, delete: 1, cas: 1}. Relative weights
-//	         of the operations a client picks; each 0..1000000, at least
-//	         one above 0. Weights left out of an ops mapping are 0, not
-//	         their defaults: ops: {put: 1} means only puts.
+//	ops      default {put: 4, get: 4, delete: 1, cas: 1, txn: 1, range: 1,
+//	         delete_range: 1}. Relative weights of the operations a client
+//	         picks; each 0..1000000, at least one above 0. Weights left
+//	         out of an ops mapping are 0, not their defaults: ops: {put: 1}
+//	         means only puts.
+//	           put, get, delete  one key
+//	           cas           a txn that compares the key's value (or its
+//	                         absence) and puts a new one
+//	           txn           2 to 4 puts and deletes on distinct keys, at
+//	                         one revision
+//	           range         a read of 2 to 5 consecutive keys, or of
+//	                         every key with a prefix, at one revision
+//	           delete_range  a delete of 2 to 3 consecutive keys, or of
+//	                         every key with a prefix, at one revision
+//	serializable  default 0.2. The share of reads (get and range) that
+//	         are serializable: served from the member's own state, which
+//	         may be stale; 0..1.
 //	timeout  default 1s. Per-operation client timeout; > 0, <= 1h. An
 //	         operation that times out has an unknown outcome.
+//
+// A scenario whose clients, rate and duration would start more than half
+// of OperationsMax operations (clients x rate x duration) is refused: a
+// run never records more than its checker can take.
 //
 // # expect
 //

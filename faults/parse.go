@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -54,6 +55,11 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 				return nil, err
 			}
 		}
+	}
+	if ops := s.Workload.ExpectedOperations(s.Duration); ops > OperationsMax/2 {
+		at := cmp.Or(f.get("workload"), f.get("duration"))
+		return nil, p.errorf(at, "workload: %d clients at %v/s for %v start about %.0f operations, more than a run can record and check (at most %d: lower clients, rate or duration)",
+			s.Workload.Clients, s.Workload.Rate, s.Duration, ops, OperationsMax/2)
 	}
 	return s, nil
 }
@@ -128,7 +134,7 @@ func (p *parser) network(n *yaml.Node, nw *Network) error {
 
 func (p *parser) workload(n *yaml.Node, w *Workload) error {
 	at := path{field: "workload"}
-	s, err := p.section(at, n, "clients", "rate", "keys", "ops", "timeout")
+	s, err := p.section(at, n, "clients", "rate", "keys", "ops", "timeout", "serializable")
 	if err != nil {
 		return err
 	}
@@ -141,6 +147,9 @@ func (p *parser) workload(n *yaml.Node, w *Workload) error {
 		w.Ops, s.err = p.ops(at.dot("ops"), ops)
 	}
 	s.duration("timeout", &w.Timeout, time.Nanosecond, maxDuration)
+	if n := s.field("serializable"); n != nil {
+		w.Serializable, s.err = p.share(at.dot("serializable"), n)
+	}
 	if s.err != nil {
 		return s.err
 	}
@@ -155,7 +164,7 @@ func (p *parser) workload(n *yaml.Node, w *Workload) error {
 // defaults: "ops: {put: 1}" means only puts.
 func (p *parser) ops(at path, n *yaml.Node) (OpMix, error) {
 	var m OpMix
-	s, err := p.section(at, n, "put", "get", "delete", "cas")
+	s, err := p.section(at, n, "put", "get", "delete", "cas", "txn", "range", "delete_range")
 	if err != nil {
 		return m, err
 	}
@@ -163,8 +172,11 @@ func (p *parser) ops(at path, n *yaml.Node) (OpMix, error) {
 	s.integer("get", &m.Get, 0, maxOpWeight)
 	s.integer("delete", &m.Delete, 0, maxOpWeight)
 	s.integer("cas", &m.CAS, 0, maxOpWeight)
-	if s.err == nil && m.Put+m.Get+m.Delete+m.CAS == 0 {
-		return m, p.errorf(n, "%severy weight is 0: give at least one of put, get, delete, cas a weight above 0", at.prefix())
+	s.integer("txn", &m.Txn, 0, maxOpWeight)
+	s.integer("range", &m.Range, 0, maxOpWeight)
+	s.integer("delete_range", &m.DeleteRange, 0, maxOpWeight)
+	if s.err == nil && m.Put+m.Get+m.Delete+m.CAS+m.Txn+m.Range+m.DeleteRange == 0 {
+		return m, p.errorf(n, "%severy weight is 0: give at least one of put, get, delete, cas, txn, range, delete_range a weight above 0", at.prefix())
 	}
 	return m, s.err
 }

@@ -24,7 +24,7 @@ func TestParseFull(t *testing.T) {
 			SnapshotCount: 100},
 		Network: Network{Latency: Range{Min: time.Millisecond, Max: 10 * time.Millisecond}, Loss: 0.01},
 		Workload: Workload{Clients: 8, Rate: 10, Keys: 16,
-			Ops: OpMix{Put: 4, Get: 4, Delete: 1, CAS: 1}, Timeout: time.Second},
+			Ops: OpMix{Put: 4, Get: 4, Delete: 1, CAS: 1}, Timeout: time.Second, Serializable: 0.2},
 		Duration: 30 * time.Second,
 		Faults: []Fault{
 			{At: 5 * time.Second, Line: 9, Partition: &Partition{Isolate: &Target{Leader: true}}},
@@ -300,8 +300,12 @@ func TestParseErrors(t *testing.T) {
 		{"ops all zero", head + "workload: {ops: {put: 0, get: 0}}\n", 3, "workload.ops: every weight is 0"},
 		{"ops negative", head + "workload: {ops: {put: -1}}\n", 3, "workload.ops.put: -1 is out of range (0..1000000)"},
 		{"ops unknown", head + "workload: {ops: {scan: 1}}\n", 3,
-			`workload.ops: unknown field "scan" (known: put, get, delete, cas)`},
+			`workload.ops: unknown field "scan" (known: put, get, delete, cas, txn, range, delete_range)`},
 		{"timeout zero", head + "workload: {timeout: 0}\n", 3, "workload.timeout: must be more than 0"},
+		{"serializable over 1", head + "workload: {serializable: 1.5}\n", 3, "workload.serializable: 1.5 is not a share in [0,1]"},
+		{"ops txn negative", head + "workload: {ops: {txn: -1}}\n", 3, "workload.ops.txn: -1 is out of range (0..1000000)"},
+		{"more operations than a run can check", "name: x\nduration: 1h\nworkload: {clients: 1000, rate: 10000/s}\n", 3,
+			"workload: 1000 clients at 10000/s for 1h0m0s start about 36000000000 operations, more than a run can record and check (at most 2097152"},
 
 		// expect
 		{"expect yes", head + "expect: {linearizable: yes}\n", 3, `expect.linearizable: expected true or false, got "yes"`},

@@ -60,13 +60,44 @@ type Workload struct {
 	Clients int           // default 8; 0..1000 (0 = no clients)
 	Rate    float64       // operations per second per client; default 10; > 0 when Clients > 0; <= 10000
 	Keys    int           // default 16; 1..100000
-	Ops     OpMix         // default {Put: 4, Get: 4, Delete: 1, CAS: 1}
+	Ops     OpMix         // default {Put: 4, Get: 4, Delete: 1, CAS: 1, Txn: 1, Range: 1, DeleteRange: 1}
 	Timeout time.Duration // per-operation client timeout; default 1s; > 0, <= 1h
+	// Serializable is the share of reads (get and range) that are
+	// serializable: served from the member's local state, which may be
+	// stale, without a round to the leader. Default 0.2; 0..1.
+	Serializable float64
+}
+
+// OperationsMax bounds the client operations one run may record: a scenario
+// whose clients, rate and duration would expect more than half of it is
+// refused, and clients stop once a run has recorded it. It is the
+// linearizability checker's own bound (sim's tests hold the two equal), so
+// a run never records a history its checker refuses.
+const OperationsMax = 1 << 22
+
+// ExpectedOperations is how many operations the clients start over the
+// scenario, on average.
+func (w Workload) ExpectedOperations(d time.Duration) float64 {
+	return float64(w.Clients) * w.Rate * d.Seconds()
 }
 
 // OpMix weighs the kinds of operation a client picks from. Only the ratios
 // matter; each weight is 0..1000000 and at least one is above 0.
-type OpMix struct{ Put, Get, Delete, CAS int }
+type OpMix struct {
+	Put    int // put one key
+	Get    int // read one key
+	Delete int // delete one key
+	CAS    int // compare-and-swap one key: a txn comparing its value (or absence) and putting a new one
+	// Txn: a txn of 2 to 4 puts and deletes on distinct keys, applied at
+	// one revision.
+	Txn int
+	// Range: read a span of 2 to 5 consecutive keys, or every key with a
+	// prefix, at one revision.
+	Range int
+	// DeleteRange: delete a span of 2 to 3 consecutive keys, or every key
+	// with a prefix, at one revision.
+	DeleteRange int
+}
 
 // Expect lists the checks a run must pass.
 type Expect struct {
@@ -154,11 +185,12 @@ func defaults() *Scenario {
 		},
 		Network: Network{Latency: Range{Min: time.Millisecond, Max: 10 * time.Millisecond}},
 		Workload: Workload{
-			Clients: 8,
-			Rate:    10,
-			Keys:    16,
-			Ops:     OpMix{Put: 4, Get: 4, Delete: 1, CAS: 1},
-			Timeout: time.Second,
+			Clients:      8,
+			Rate:         10,
+			Keys:         16,
+			Ops:          OpMix{Put: 4, Get: 4, Delete: 1, CAS: 1, Txn: 1, Range: 1, DeleteRange: 1},
+			Timeout:      time.Second,
+			Serializable: 0.2,
 		},
 		Expect: Expect{Linearizable: true, Converge: true, Durable: true},
 	}

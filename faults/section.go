@@ -152,6 +152,18 @@ func (p *parser) probability(at path, n *yaml.Node) (float64, error) {
 	return v, nil
 }
 
+// share parses a share of a whole, a number in [0,1].
+func (p *parser) share(at path, n *yaml.Node) (float64, error) {
+	if err := p.scalar(at, n, "a share (a number in [0,1])", "!!int", "!!float"); err != nil {
+		return 0, err
+	}
+	var v float64
+	if err := n.Decode(&v); err != nil || !(v >= 0 && v <= 1) {
+		return 0, p.errorf(n, "%s%s is not a share in [0,1]", at.prefix(), show(n.Value))
+	}
+	return v, nil
+}
+
 // duration parses a Go duration ("100ms", "1m30s", or 0) within lo..hi.
 func (p *parser) duration(at path, n *yaml.Node, lo, hi time.Duration) (time.Duration, error) {
 	if err := p.scalar(at, n, "a duration (e.g. 100ms, 1s)", "!!str", "!!int"); err != nil {

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"sort"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -15,53 +13,193 @@ import (
 type Verdict string
 
 const (
-	// VerdictOK: every key's operations have a linearization.
+	// VerdictOK: the revisions agree and every key's operations have a
+	// linearization.
 	VerdictOK Verdict = "ok"
-	// VerdictIllegal: some key's operations have none. This is a bug in the
-	// store (or in the recorder), never a flake.
+	// VerdictIllegal: the history cannot have come from a linearizable
+	// store. This is a bug in the store (or in the recorder), never a flake.
 	VerdictIllegal Verdict = "illegal"
-	// VerdictTimeout: the checker gave up before an answer. Porcupine's
-	// search is exponential in the worst case; more concurrency per key or
-	// more unknown writes make it slower.
-	VerdictTimeout Verdict = "timeout"
+	// VerdictUndecided: the check gave up before an answer (its timeout, or
+	// its memory budget). Porcupine's search is exponential in the worst
+	// case; more concurrency per key or more unknown writes make it slower.
+	VerdictUndecided Verdict = "undecided"
 )
+
+// DefaultMemoryMaxBytes bounds the memory porcupine's search may use on one
+// key when Options.MemoryMaxBytes is 0.
+const DefaultMemoryMaxBytes = 1 << 30
+
+// Options are a check's inputs besides the history.
+type Options struct {
+	// Timeout bounds the search for linearizations; 0 means no bound.
+	Timeout time.Duration
+	// MemoryMaxBytes bounds the memory the search may use on one key (an
+	// estimate from its steps and their size; porcupine caches every state
+	// it visits); 0 means DefaultMemoryMaxBytes. A key over it makes the
+	// check undecided, not illegal.
+	MemoryMaxBytes int64
+	// Resolved is what the recorder learnt after the fact about operations
+	// whose outcome the client never learnt, by index in
+	// History.Operations: the revision each took effect at, or that it
+	// never did (see Resolution). Resolving them is what keeps the check
+	// exact and tractable; etcd's robustness tests do the same from the
+	// members' logs.
+	Resolved map[int]Resolution
+}
+
+// Resolution is the fate of an operation whose outcome was unknown.
+type Resolution struct {
+	// Revision is the revision the operation created, or 0 if it never took
+	// effect (or took effect after every recorded operation had ended,
+	// which no check can tell apart from never). A write that took effect
+	// but changed nothing (a delete of an absent key, a cas whose compare
+	// failed) changed nothing and is resolved 0 too.
+	Revision int64
+}
 
 // Result is the outcome of Check, and what WriteHTML needs to draw it.
 type Result struct {
 	Verdict Verdict
+	// Reason says why the verdict is not ok: the operations that disagree
+	// and how, or what the check ran out of.
+	Reason string
 	// Operations is how many operations were checked: the history's, less
-	// failed operations and reads with an unknown outcome.
+	// failed operations, reads with an unknown outcome and writes resolved
+	// as never having taken effect.
 	Operations int
 	// Keys is how many keys (porcupine partitions) they touched.
 	Keys int
+	// Revisions is how many of them had their revisions checked (recorded,
+	// or learnt for an unknown write).
+	Revisions int
+	// Resolved is how many unknown writes were resolved: by Options.Resolved
+	// or because a read saw the unique value they wrote.
+	Resolved int
 
 	ops     []porcupine.Operation
 	timeout time.Duration
 }
 
-// Check checks h with the per-key model (porcupine partitions by key).
+// Check checks h. It runs two passes, both of which must pass:
+//
+//   - the revision pass, over the whole history: two writes never share a
+//     revision (the operations of one txn share one), revisions never go
+//     back in real time, and every read, linearizable or serializable,
+//     returns exactly the state that replaying the writes in revision order
+//     gives at its header revision: values, mod and create revisions,
+//     versions, and the counts of deletes;
+//   - porcupine, key by key: every key's operations (a multi-key operation
+//     contributes its share to each key it covers) have a linearization in
+//     which reads see the latest write, with its revisions.
+//
 // Failed operations and reads with an unknown outcome are dropped: they had
-// no effect. Unknown writes return "at infinity" (after every other return)
-// and the model lets them take effect or not. A timeout of 0 means no limit.
+// no effect. Unknown writes are resolved from opts.Resolved and from reads
+// that saw their unique values; those left return "at infinity" (after
+// every other return) and the model lets them take effect or not.
 //
 // Check panics if h does not Validate: a history is built by this project's
 // own recorders (or read by ReadJSON, which validates), so an invalid one is
 // a bug to fix, not a condition to check around.
-func Check(h History, timeout time.Duration) Result {
+func Check(h History, opts Options) Result {
 	if err := h.Validate(); err != nil {
 		panic(fmt.Sprintf("linearizability: Check of an invalid history: %v", err))
 	}
-	ops, keys := porcupineOperations(h)
-	r := Result{Operations: len(ops), Keys: keys, ops: ops, timeout: timeout}
-	switch porcupine.CheckOperationsTimeout(newModel(), ops, timeout) {
-	case porcupine.Ok:
-		r.Verdict = VerdictOK
-	case porcupine.Illegal:
-		r.Verdict = VerdictIllegal
-	default:
-		r.Verdict = VerdictTimeout
+	if opts.MemoryMaxBytes == 0 {
+		opts.MemoryMaxBytes = DefaultMemoryMaxBytes
 	}
+	p := prepare(&h, opts.Resolved)
+	r := Result{Operations: len(p.ops), Resolved: p.resolved, timeout: opts.Timeout}
+	var keys int
+	r.ops, keys = p.porcupineOperations()
+	r.Keys = keys
+	var reason string
+	reason, r.Revisions = p.checkRevisions()
+	if reason != "" {
+		r.Verdict, r.Reason = VerdictIllegal, reason
+		return r
+	}
+	r.Verdict, r.Reason = checkKeys(r.ops, opts)
 	return r
+}
+
+// checkKeys runs porcupine on each key in turn, so that a verdict names its
+// key and a key over budget cannot hide another's illegal history.
+func checkKeys(ops []porcupine.Operation, opts Options) (Verdict, string) {
+	model := newModel()
+	var start time.Time
+	if opts.Timeout > 0 {
+		start = time.Now()
+	}
+	undecided := ""
+	for _, part := range partitionByKey(ops) {
+		key := part[0].Input.(*step).key
+		b := &budget{maxBytes: opts.MemoryMaxBytes, stepBytes: stepBytes(len(part))}
+		for i := range part {
+			part[i].Input.(*step).budget = b
+		}
+		timeout := time.Duration(0)
+		if opts.Timeout > 0 {
+			timeout = opts.Timeout - time.Since(start)
+			if timeout <= 0 {
+				return VerdictUndecided, fmt.Sprintf("no answer within the timeout of %v (key %s not checked)", opts.Timeout, describeKey(key))
+			}
+		}
+		res := porcupine.CheckOperationsTimeout(model, part, timeout)
+		for i := range part {
+			part[i].Input.(*step).budget = nil
+		}
+		switch {
+		case b.over:
+			undecided = cmpOr(undecided, fmt.Sprintf("key %s: the search went past its memory budget of %d MiB (%d operations, %d steps)",
+				describeKey(key), opts.MemoryMaxBytes>>20, len(part), b.steps))
+		case res == porcupine.Illegal:
+			return VerdictIllegal, fmt.Sprintf("key %s: no order of its %d operations explains what every client saw", describeKey(key), len(part))
+		case res == porcupine.Unknown:
+			undecided = cmpOr(undecided, fmt.Sprintf("key %s: no answer within the timeout of %v", describeKey(key), opts.Timeout))
+		}
+	}
+	if undecided != "" {
+		return VerdictUndecided, undecided
+	}
+	return VerdictOK, ""
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// budget bounds one key's search. Porcupine keeps every (linearized set,
+// state) pair it visits, so its memory grows with the steps it takes, each
+// about a bitset of the partition's operations plus a state.
+type budget struct {
+	maxBytes  int64
+	stepBytes int64
+	spent     int64
+	steps     int64
+	over      bool
+}
+
+// stepBytes estimates what one step of a search over n operations keeps: a
+// bitset of n bits, a cache entry and a state.
+func stepBytes(n int) int64 { return int64((n+63)/64*8) + 96 }
+
+// spend charges one step and reports whether the budget allows it. Once it
+// does not, every later step fails too, so porcupine's search unwinds at
+// once; the caller reads over and reports the key undecided.
+func (b *budget) spend() bool {
+	if b.over {
+		return false
+	}
+	b.steps++
+	b.spent += b.stepBytes
+	if b.spent > b.maxBytes {
+		b.over = true
+		return false
+	}
+	return true
 }
 
 // WriteHTML writes porcupine's interactive visualisation of the check that
@@ -83,86 +221,4 @@ func WriteHTML(w io.Writer, r Result) error {
 		return fmt.Errorf("linearizability: visualise: %w", err)
 	}
 	return nil
-}
-
-// porcupineOperations turns a valid history into porcupine's operations and
-// counts the keys they touch.
-func porcupineOperations(h History) ([]porcupine.Operation, int) {
-	kept := make([]int, 0, len(h.Operations))
-	var last int64 = math.MinInt64
-	for i := range h.Operations {
-		op := &h.Operations[i]
-		if op.Outcome == OutcomeFailed {
-			continue // it had no effect
-		}
-		if op.Outcome == OutcomeUnknown && op.Kind == KindGet {
-			continue // a read that may not have happened has no effect either
-		}
-		kept = append(kept, i)
-		last = max(last, op.Call)
-		if op.Outcome == OutcomeOK {
-			last = max(last, op.Return)
-		}
-	}
-	// An unknown write may take effect at any time after its call, so it
-	// returns after everything else. The model may leave it unapplied, which
-	// also covers "it never happened".
-	infinity := last
-	if infinity < math.MaxInt64 {
-		infinity++
-	}
-	clients := denseClients(h, kept)
-	keys := make(map[string]struct{})
-	ops := make([]porcupine.Operation, len(kept))
-	for j, i := range kept {
-		op := &h.Operations[i]
-		keys[op.Key] = struct{}{}
-		ret := op.Return
-		if op.Outcome == OutcomeUnknown {
-			ret = infinity
-		}
-		ops[j] = porcupine.Operation{
-			ClientId: clients[op.Client],
-			Input: &input{
-				kind:         op.Kind,
-				key:          op.Key,
-				value:        op.Value,
-				expect:       op.Expect,
-				expectAbsent: op.ExpectAbsent,
-			},
-			Call: op.Call,
-			Output: &output{
-				unknown:   op.Outcome == OutcomeUnknown,
-				found:     op.Found,
-				result:    op.Result,
-				deleted:   op.Deleted,
-				succeeded: op.Succeeded,
-			},
-			Return:   ret,
-			Metadata: metadata{index: i, client: op.Client, revision: op.Revision},
-		}
-	}
-	return ops, len(keys)
-}
-
-// denseClients numbers the client ids of the kept operations 0, 1, 2, ...
-// in order. Porcupine's visualisation draws a row for every id up to the
-// largest, and a simulator that hands out a fresh id after each unknown
-// outcome leaves gaps (ids whose only operations were dropped).
-func denseClients(h History, kept []int) map[int]int {
-	ids := make([]int, 0, len(kept))
-	seen := make(map[int]bool)
-	for _, i := range kept {
-		c := h.Operations[i].Client
-		if !seen[c] {
-			seen[c] = true
-			ids = append(ids, c)
-		}
-	}
-	sort.Ints(ids)
-	dense := make(map[int]int, len(ids))
-	for n, c := range ids {
-		dense[c] = n
-	}
-	return dense
 }

@@ -256,7 +256,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Check(History{Operations: tt.ops}, 0)
+			r := Check(History{Operations: tt.ops}, Options{})
 			if r.Verdict != tt.want {
 				t.Errorf("verdict %q, want %q", r.Verdict, tt.want)
 			}
@@ -272,7 +272,7 @@ func TestCheckCounts(t *testing.T) {
 		unknown(put(3, "w", "c", 20, 0)), // kept
 		get(4, "x", 20, 30, "a"),
 	}}
-	r := Check(h, 0)
+	r := Check(h, Options{})
 	if r.Verdict != VerdictOK || r.Operations != 3 || r.Keys != 2 {
 		t.Errorf("got verdict %q, %d operations, %d keys; want ok, 3, 2", r.Verdict, r.Operations, r.Keys)
 	}
@@ -285,7 +285,7 @@ func TestCheckPanicsOnInvalidHistory(t *testing.T) {
 			t.Errorf("panic %q, want one naming operation 1's kind", msg)
 		}
 	}()
-	Check(History{Operations: []Operation{put(0, "x", "a", 0, 10), {Kind: "range", Key: "x", Outcome: OutcomeOK}}}, 0)
+	Check(History{Operations: []Operation{put(0, "x", "a", 0, 10), {Kind: "scan", Key: "x", Outcome: OutcomeOK}}}, Options{})
 }
 
 // TestCheckGenerated checks histories that are linearizable by construction,
@@ -298,11 +298,11 @@ func TestCheckGenerated(t *testing.T) {
 			cfg.unknownPercent, cfg.failedPercent = 3, 3
 		}
 		h := generate(cfg)
-		if r := Check(h, 0); r.Verdict != VerdictOK {
+		if r := Check(h, Options{}); r.Verdict != VerdictOK {
 			t.Fatalf("seed %d: generated history: verdict %q, want ok", seed, r.Verdict)
 		}
 		broken := breakARead(t, h)
-		if r := Check(broken, 0); r.Verdict != VerdictIllegal {
+		if r := Check(broken, Options{}); r.Verdict != VerdictIllegal {
 			t.Fatalf("seed %d: broken history: verdict %q, want illegal", seed, r.Verdict)
 		}
 	}
@@ -334,8 +334,8 @@ func TestCheckTimeout(t *testing.T) {
 		h.Add(put(c, "x", string(rune('A'+c)), 0, 100))
 	}
 	h.Add(get(writes, "x", 0, 200, "never-written"))
-	r := Check(h, 100*time.Millisecond)
-	if r.Verdict != VerdictTimeout {
+	r := Check(h, Options{Timeout: 100 * time.Millisecond})
+	if r.Verdict != VerdictUndecided {
 		t.Errorf("verdict %q, want timeout", r.Verdict)
 	}
 }
@@ -362,7 +362,7 @@ func TestWriteHTML(t *testing.T) {
 		}, VerdictOK},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Check(History{Operations: tt.ops}, 0)
+			r := Check(History{Operations: tt.ops}, Options{})
 			if r.Verdict != tt.want {
 				t.Fatalf("verdict %q, want %q", r.Verdict, tt.want)
 			}
@@ -401,7 +401,7 @@ func BenchmarkCheckUnknown(b *testing.B) {
 func benchmarkCheck(b *testing.B, h History) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := Check(h, 0); r.Verdict != VerdictOK {
+		if r := Check(h, Options{}); r.Verdict != VerdictOK {
 			b.Fatalf("verdict %q, want ok", r.Verdict)
 		}
 	}

@@ -63,7 +63,7 @@ func TestReadJSONRejects(t *testing.T) {
 		op   string // operation 1
 		want string
 	}{
-		{"bad kind", `{"client":1,"kind":"range","key":"k","call":1,"return":2,"outcome":"ok"}`, `operation 1: kind: "range"`},
+		{"bad kind", `{"client":1,"kind":"scan","key":"k","call":1,"return":2,"outcome":"ok"}`, `operation 1: kind: "scan"`},
 		{"missing kind", `{"client":1,"key":"k","call":1,"return":2,"outcome":"ok"}`, `operation 1: kind: ""`},
 		{"bad outcome", `{"client":1,"kind":"get","key":"k","call":1,"return":2,"outcome":"timeout"}`, `operation 1: outcome: "timeout"`},
 		{"unknown field", `{"client":1,"kind":"get","key":"k","call":1,"return":2,"outcome":"ok","outcom":"ok"}`, `operation 1: json: unknown field "outcom"`},
@@ -164,7 +164,7 @@ func TestDescribeOperation(t *testing.T) {
 		want string
 	}{
 		{put(0, "k3", "c1-17", 0, 1), `put(k3, "c1-17")`},
-		{get(0, "k3", 0, 1, "c1-17"), `get(k3) -> "c1-17"`},
+		{get(0, "k3", 0, 1, "c1-17"), `get(k3) -> "c1-17" mod ? create ? v?`},
 		{getAbsent(0, "k3", 0, 1), `get(k3) -> absent`},
 		{del(0, "k3", 0, 1, 1), `delete(k3) -> 1`},
 		{cas(0, "k3", "a", "b", 0, 1, false), `cas(k3, "a"->"b") -> false`},
@@ -174,8 +174,9 @@ func TestDescribeOperation(t *testing.T) {
 		{put(0, "a key", "v", 0, 1), `put("a key", "v")`},
 	}
 	for _, tt := range tests {
-		ops, _ := porcupineOperations(History{Operations: []Operation{tt.op}})
-		got := describeOperation(ops[0].Input.(*input), ops[0].Output.(*output))
+		h := History{Operations: []Operation{tt.op}}
+		ops, _ := prepare(&h, nil).porcupineOperations()
+		got := describeStep(ops[0].Input.(*step), ops[0].Output.(*outcome))
 		if got != tt.want {
 			t.Errorf("got %s, want %s", got, tt.want)
 		}
@@ -183,8 +184,8 @@ func TestDescribeOperation(t *testing.T) {
 }
 
 func TestDescribeState(t *testing.T) {
-	got := describeState(registers{{exists: true, value: "b"}, {}, {exists: true, value: "a"}})
-	if want := `"a" | "b" | absent`; got != want {
+	got := describeState(registers{{exists: true, value: "b", mod: 4, create: 2, version: 3}, {}, {exists: true, value: "a"}})
+	if want := `"a" mod ? create ? v? | "b" mod 4 create 2 v3 | absent`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }

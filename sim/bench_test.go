@@ -38,7 +38,7 @@ func BenchmarkScenario(b *testing.B) {
 				res := Run(sc, Options{Seed: uint64(i + 1)})
 				simWall += time.Since(start)
 				start = time.Now()
-				lin := linearizability.Check(res.History, 0)
+				lin := linearizability.Check(res.History, linearizability.Options{})
 				checkWall += time.Since(start)
 				if lin.Verdict != linearizability.VerdictOK {
 					b.Fatalf("seed %d: %s", i+1, lin.Verdict)

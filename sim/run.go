@@ -351,14 +351,14 @@ func (w *world) longestGap() int64 {
 // check judges the run against the scenario's expectations.
 func (w *world) check(res *Result) {
 	exp := w.sc.Expect
-	lin := linearizability.Check(w.history, w.opts.CheckTimeout)
+	lin := linearizability.Check(w.history, linearizability.Options{Timeout: w.opts.CheckTimeout})
 	res.Check = lin
 	res.Linearizable = lin.Verdict == linearizability.VerdictOK
 	undecided := false
 	if exp.Linearizable {
 		c := Check{Name: "linearizable", OK: res.Linearizable,
 			Detail: fmt.Sprintf("%s: %d operations over %d keys", lin.Verdict, lin.Operations, lin.Keys)}
-		undecided = lin.Verdict == linearizability.VerdictTimeout
+		undecided = lin.Verdict == linearizability.VerdictUndecided
 		res.Checks = append(res.Checks, c)
 	}
 	if exp.Converge {
@@ -400,7 +400,7 @@ func (w *world) durableCheck(linearizable bool) Check {
 		return c
 	}
 	h := linearizability.History{Operations: append(slices.Clone(w.history.Operations), w.final...)}
-	r := linearizability.Check(h, w.opts.CheckTimeout)
+	r := linearizability.Check(h, linearizability.Options{Timeout: w.opts.CheckTimeout})
 	c.OK = r.Verdict == linearizability.VerdictOK
 	if c.OK {
 		c.Detail = w.finalNote
