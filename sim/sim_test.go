@@ -3,13 +3,16 @@ package sim
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -152,6 +155,11 @@ func TestSameHashInAnotherProcess(t *testing.T) {
 
 // TestWasmSameHash builds the simulator for GOOS=js GOARCH=wasm, runs it
 // under node, and compares trace hashes with native runs of the same seeds.
+// It also holds the wasm runner to the CLI: both print a sim.Summary, so
+// `plumb sim run --json` and the wasm runner print the same fields with the
+// same values (the wall clock and the command's own aside), for a passing
+// run and a failing one; and the trace of a failing run under wasm is
+// complete, byte for byte the native run's.
 func TestWasmSameHash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a wasm binary and runs node")
@@ -160,25 +168,39 @@ func TestWasmSameHash(t *testing.T) {
 	if err != nil {
 		t.Fatal("node is needed to run the wasm build (apt-get install nodejs); .ci/run installs it")
 	}
-	goroot := runtime.GOROOT()
-	wasm := filepath.Join(t.TempDir(), "plumb.wasm")
+	goroot := goEnv(t, "GOROOT")
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "plumb.wasm")
 	build := exec.Command("go", "build", "-o", wasm, "../wasm")
 	build.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build wasm: %v\n%s", err, out)
 	}
+	// runWasm runs the wasm build with args and returns its JSON lines; a
+	// run that did not pass exits 1, anything else is a failure.
+	runWasm := func(t *testing.T, wantExit int, args ...string) []string {
+		t.Helper()
+		run := exec.Command(nodeBin, append([]string{"--stack-size=8192",
+			filepath.Join(goroot, "lib", "wasm", "wasm_exec_node.js"), wasm}, args...)...)
+		var stderr bytes.Buffer
+		run.Stderr = &stderr
+		out, err := run.Output()
+		if code := run.ProcessState.ExitCode(); code != wantExit {
+			t.Fatalf("wasm %v: exit %d (%v), want %d\n%s%s", args, code, err, wantExit, out, stderr.Bytes())
+		}
+		return strings.Split(strings.TrimSpace(string(out)), "\n")
+	}
+
+	var partition5 string // the wasm line of partition.yaml, seed 5
 	for _, name := range []string{"partition", "flaky-network"} {
 		path := filepath.Join(scenarioDir, name+".yaml")
 		const seeds = 2
-		run := exec.Command(nodeBin, "--stack-size=8192", filepath.Join(goroot, "lib", "wasm", "wasm_exec_node.js"),
-			wasm, "run", path, "--seed", "5", "--seeds", strconv.Itoa(seeds))
-		out, err := run.Output()
-		if err != nil {
-			t.Fatalf("wasm run of %s: %v\n%s", name, err, out)
-		}
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		lines := runWasm(t, 0, "run", path, "--seed", "5", "--seeds", strconv.Itoa(seeds))
 		if len(lines) != seeds {
-			t.Fatalf("wasm run of %s printed %d lines, want %d:\n%s", name, len(lines), seeds, out)
+			t.Fatalf("wasm run of %s printed %d lines, want %d:\n%s", name, len(lines), seeds, strings.Join(lines, "\n"))
+		}
+		if name == "partition" {
+			partition5 = lines[0]
 		}
 		sc := load(t, path)
 		for i, l := range lines {
@@ -197,6 +219,120 @@ func TestWasmSameHash(t *testing.T) {
 			}
 		}
 	}
+
+	plumb := filepath.Join(dir, "plumb")
+	if out, err := exec.Command("go", "build", "-o", plumb, "../cmd/plumb").CombinedOutput(); err != nil {
+		t.Fatalf("build plumb: %v\n%s", err, out)
+	}
+	runCLI := func(t *testing.T, wantExit int, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(plumb, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if code := cmd.ProcessState.ExitCode(); code != wantExit {
+			t.Fatalf("plumb %v: exit %d (%v), want %d\n%s%s", args, code, err, wantExit, out, stderr.Bytes())
+		}
+		return strings.TrimSpace(string(out))
+	}
+	path := filepath.Join(scenarioDir, "partition.yaml")
+
+	t.Run("passing run: same summary as the CLI", func(t *testing.T) {
+		cli := runCLI(t, 0, "sim", "run", path, "--seed", "5", "--json")
+		sameSummary(t, cli, partition5, "error", "reproduce", "artifacts")
+	})
+
+	t.Run("failing run: same summary as the CLI, and the whole trace", func(t *testing.T) {
+		sc := load(t, path)
+		var native *Result
+		var nativeTrace bytes.Buffer
+		for seed := uint64(1); seed <= 20 && native == nil; seed++ {
+			nativeTrace.Reset()
+			if r := Run(sc, Options{Seed: seed, PlantBug: BugStaleReads, Trace: &nativeTrace}); r.Verdict == VerdictViolation {
+				native = r
+			}
+		}
+		if native == nil {
+			t.Fatalf("no seed of 20 fails with %s on %s", BugStaleReads, path)
+		}
+		seed := strconv.FormatUint(native.Seed, 10)
+		trace := filepath.Join(t.TempDir(), "wasm.trace.jsonl")
+		lines := runWasm(t, 1, "run", path, "--seed", seed, "--plant-bug", BugStaleReads, "--trace", trace)
+		if len(lines) != 1 {
+			t.Fatalf("wasm printed %d lines, want 1:\n%s", len(lines), strings.Join(lines, "\n"))
+		}
+		cli := runCLI(t, 1, "sim", "run", path, "--seed", seed, "--plant-bug", BugStaleReads, "--json",
+			"--artifacts", t.TempDir())
+		sameSummary(t, cli, lines[0], "error")
+
+		var got Summary
+		if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Verdict != VerdictViolation || got.TraceHash != native.TraceHash || !slices.Contains(got.Artifacts, trace) ||
+			!strings.Contains(got.Reproduce, "--seed "+seed+" --plant-bug "+BugStaleReads) {
+			t.Errorf("wasm summary %s\nwant a violation with trace hash %s, the trace among its artifacts and a reproduction",
+				lines[0], native.TraceHash)
+		}
+		written, err := os.ReadFile(trace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(written, nativeTrace.Bytes()) {
+			t.Fatalf("the failing run's trace under wasm has %d lines (sha256 %x), natively %d lines (sha256 %x)",
+				bytes.Count(written, []byte("\n")), sha256.Sum256(written),
+				bytes.Count(nativeTrace.Bytes(), []byte("\n")), sha256.Sum256(nativeTrace.Bytes()))
+		}
+	})
+}
+
+// sameSummary checks that the CLI's --json line and the wasm runner's line
+// are both a sim.Summary with every field (those in absent aside, which
+// neither may print), and hold the same values but for the wall clock's and
+// the command's own (reproduce, artifacts).
+func sameSummary(t *testing.T, cli, wasm string, absent ...string) {
+	t.Helper()
+	var want []string
+	for f := range reflect.TypeFor[Summary]().Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !slices.Contains(absent, name) {
+			want = append(want, name)
+		}
+	}
+	slices.Sort(want)
+	var c, w map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(cli), &c); err != nil {
+		t.Fatalf("CLI line %q: %v", cli, err)
+	}
+	if err := json.Unmarshal([]byte(wasm), &w); err != nil {
+		t.Fatalf("wasm line %q: %v", wasm, err)
+	}
+	if got := slices.Sorted(maps.Keys(c)); !slices.Equal(got, want) {
+		t.Errorf("the CLI's fields %v, want %v", got, want)
+	}
+	if got := slices.Sorted(maps.Keys(w)); !slices.Equal(got, want) {
+		t.Errorf("the wasm runner's fields %v, want %v", got, want)
+	}
+	for _, k := range want {
+		switch k {
+		case "wall_seconds", "reproduce", "artifacts":
+			continue
+		}
+		if !bytes.Equal(c[k], w[k]) {
+			t.Errorf("%s: CLI %s, wasm %s", k, c[k], w[k])
+		}
+	}
+}
+
+// goEnv returns a setting of the go command that runs the tests (not
+// runtime.GOROOT, which names where this test binary was built).
+func goEnv(t *testing.T, name string) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", name).Output()
+	if err != nil {
+		t.Fatalf("go env %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // TestPlantedBugIsCaught proves the checks can fail: with linearizable reads

@@ -177,33 +177,6 @@ func writeFile(path string, fill func(io.Writer) error) error {
 	return file.Close()
 }
 
-// jsonResult is the --json line for one run.
-type jsonResult struct {
-	Scenario           string      `json:"scenario"`
-	Seed               uint64      `json:"seed"`
-	Verdict            sim.Verdict `json:"verdict"`
-	Linearizable       bool        `json:"linearizable"`
-	Ops                int         `json:"ops"`
-	OpsOK              int         `json:"ops_ok"`
-	OpsFailed          int         `json:"ops_failed"`
-	OpsUnknown         int         `json:"ops_unknown"`
-	Elections          int         `json:"elections"`
-	Crashes            int         `json:"crashes"`
-	Snapshots          int         `json:"snapshots"`
-	SnapshotsInstalled int         `json:"snapshots_installed"`
-	TornRepaired       int         `json:"torn_writes_repaired"`
-	RefusedStarts      int         `json:"refused_starts"`
-	LongestUnavailable float64     `json:"longest_unavailable_seconds"`
-	SimSeconds         float64     `json:"sim_seconds"`
-	WallSeconds        float64     `json:"wall_seconds"`
-	Events             int         `json:"events"`
-	TraceHash          string      `json:"trace_hash"`
-	Checks             []sim.Check `json:"checks"`
-	Error              string      `json:"error,omitempty"`
-	Reproduce          string      `json:"reproduce,omitempty"`
-	Artifacts          []string    `json:"artifacts,omitempty"`
-}
-
 func report(w io.Writer, path string, res *sim.Result, wall time.Duration, f simFlags) error {
 	var repro string
 	var artifacts []string
@@ -212,14 +185,9 @@ func report(w io.Writer, path string, res *sim.Result, wall time.Duration, f sim
 		artifacts = saveArtifacts(path, res, f)
 	}
 	if f.json {
-		return json.NewEncoder(w).Encode(jsonResult{
-			Scenario: res.Scenario, Seed: res.Seed, Verdict: res.Verdict, Linearizable: res.Linearizable,
-			Ops: res.Ops, OpsOK: res.OpsOK, OpsFailed: res.OpsFailed, OpsUnknown: res.OpsUnknown,
-			Elections: res.Elections, Crashes: res.Crashes, Snapshots: res.Snapshots, SnapshotsInstalled: res.SnapshotsInstalled,
-			TornRepaired: res.TornRepaired, RefusedStarts: res.RefusedStarts, LongestUnavailable: res.LongestUnavailable.Seconds(),
-			SimSeconds: res.SimTime.Seconds(), WallSeconds: wall.Seconds(), Events: res.Events,
-			TraceHash: res.TraceHash, Checks: res.Checks, Error: res.Error, Reproduce: repro, Artifacts: artifacts,
-		})
+		sum := res.Summary()
+		sum.WallSeconds, sum.Reproduce, sum.Artifacts = wall.Seconds(), repro, artifacts
+		return json.NewEncoder(w).Encode(sum)
 	}
 	fmt.Fprintf(w, "%s seed %d: %s\n", res.Scenario, res.Seed, res.Verdict)
 	fmt.Fprintf(w, "  ops %d: %d ok, %d failed, %d unknown; elections %d; crashes %d; snapshots %d taken, %d installed; longest without a write %v\n",
