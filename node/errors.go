@@ -24,6 +24,11 @@ var (
 	ErrMemberNotFound = errors.New("etcdserver: member not found")
 	// ErrPeerURLExist: member add or update would give two members one peer URL.
 	ErrPeerURLExist = errors.New("etcdserver: Peer URLs already exists")
+	// ErrMemberBadURLs: member add or update names no peer URL, or one
+	// that is not http(s)://host:port or unix(s)://, as etcd's
+	// types.NewURLs checks. A member given such a URL could never be
+	// reached again.
+	ErrMemberBadURLs = errors.New("etcdserver: given member URLs are invalid")
 	// ErrIDRemoved: the member ID was removed from the cluster and cannot return.
 	ErrIDRemoved = errors.New("etcdserver: ID removed")
 	// ErrEmptyRequest: a Request with no operation set.

@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strconv"
 
+	"go.etcd.io/etcd/client/pkg/v3/types"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/plumbdb/plumb/node/backend"
 )
 
@@ -142,4 +145,42 @@ func cloneMember(m Member) Member {
 	m.PeerURLs = slices.Clone(m.PeerURLs)
 	m.ClientURLs = slices.Clone(m.ClientURLs)
 	return m
+}
+
+// withCheckedPeerURLs checks the peer URLs of a member add or update as
+// etcd's API does (types.NewURLs): at least one, each http(s)://host:port
+// without a path, or unix(s)://. A member given a URL nobody can dial would
+// be cut off from the cluster. The request it returns carries the URLs in
+// their parsed form, as etcd stores them (surrounding spaces go), in the
+// order given (the first is where peers send); it is a copy, the caller's
+// message is not changed.
+func withCheckedPeerURLs(req Request) (Request, error) {
+	var urls []string
+	switch {
+	case req.MemberAdd != nil:
+		urls = req.MemberAdd.PeerURLs
+	case req.MemberUpdate != nil:
+		urls = req.MemberUpdate.PeerURLs
+	default:
+		return req, nil
+	}
+	if _, err := types.NewURLs(urls); err != nil {
+		return req, fmt.Errorf("%w: %v", ErrMemberBadURLs, err)
+	}
+	clean := make([]string, len(urls))
+	for i, u := range urls {
+		one, err := types.NewURLs([]string{u}) // NewURLs sorts: one at a time keeps the order
+		if err != nil {
+			panic(fmt.Sprintf("node: peer URL %q passed the check with the others but not alone: %v", u, err))
+		}
+		clean[i] = one[0].String()
+	}
+	if req.MemberAdd != nil {
+		req.MemberAdd = proto.CloneOf(req.MemberAdd)
+		req.MemberAdd.PeerURLs = clean
+	} else {
+		req.MemberUpdate = proto.CloneOf(req.MemberUpdate)
+		req.MemberUpdate.PeerURLs = clean
+	}
+	return req, nil
 }

@@ -90,6 +90,11 @@ func (n *Node) Submit(req Request) {
 			Header: n.header(), Members: n.pbMembers(),
 		}})
 	case req.MemberAdd != nil, req.MemberRemove != nil, req.MemberUpdate != nil:
+		req, err := withCheckedPeerURLs(req)
+		if err != nil {
+			n.fail(req, err)
+			return
+		}
 		n.submitMemberChange(req)
 	case req.Alarm != nil:
 		n.answerAlarm(req)

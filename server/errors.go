@@ -27,6 +27,7 @@ var grpcErrors = []struct {
 	{node.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
 	{node.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
 	{node.ErrPeerURLExist, rpctypes.ErrGRPCPeerURLExist},
+	{node.ErrMemberBadURLs, rpctypes.ErrGRPCMemberBadURLs},
 	{node.ErrIDExists, rpctypes.ErrGRPCMemberExist},
 	{node.ErrIDRemoved, rpctypes.ErrGRPCMemberNotFound},
 	{node.ErrStopped, rpctypes.ErrGRPCStopped},

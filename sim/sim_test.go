@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
@@ -97,7 +96,10 @@ func TestSameSeedSameRun(t *testing.T) {
 	}
 }
 
-// TestTraceDoesNotChangeTheRun: writing the trace out is observation only.
+// TestTraceDoesNotChangeTheRun: writing the trace out is observation only,
+// and what is written is the whole run: checkTrace recomputes the trace
+// hash from the written lines. A wrong trace must fail that check, and the
+// sub-test shows each kind of damage failing it.
 func TestTraceDoesNotChangeTheRun(t *testing.T) {
 	sc := load(t, filepath.Join(scenarioDir, "partition.yaml"))
 	var buf bytes.Buffer
@@ -106,30 +108,114 @@ func TestTraceDoesNotChangeTheRun(t *testing.T) {
 	if traced.TraceHash != plain.TraceHash {
 		t.Fatalf("hash with trace %s, without %s", traced.TraceHash, plain.TraceHash)
 	}
-	lines, kinds := 0, map[string]int{}
-	sc2 := bufio.NewScanner(&buf)
-	sc2.Buffer(make([]byte, 1<<20), 1<<20)
-	var prev int64
-	for sc2.Scan() {
-		var ev TraceEvent
-		if err := json.Unmarshal(sc2.Bytes(), &ev); err != nil {
-			t.Fatalf("trace line %d: %v", lines+1, err)
-		}
-		if ev.At < prev {
-			t.Fatalf("trace line %d goes back in time: %d after %d", lines+1, ev.At, prev)
-		}
-		prev = ev.At
-		lines++
-		kinds[ev.Kind]++
-	}
-	if lines != traced.Events && lines == 0 {
-		t.Fatalf("trace has %d lines", lines)
+	kinds, err := checkTrace(buf.Bytes(), traced.TraceHash)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, k := range []string{"send", "deliver", "call", "return", "leader", "fault"} {
 		if kinds[k] == 0 {
 			t.Errorf("trace has no %q events: %v", k, kinds)
 		}
 	}
+
+	t.Run("a wrong trace fails the check", func(t *testing.T) {
+		lines := bytes.SplitAfter(buf.Bytes(), []byte("\n"))
+		lines = lines[:len(lines)-1] // the empty string after the last newline
+		at := func(line []byte) int64 {
+			var ev TraceEvent
+			if err := json.Unmarshal(line, &ev); err != nil {
+				t.Fatal(err)
+			}
+			return ev.At
+		}
+		// Lines mid and mid+1 are two different events of one instant, so
+		// that swapping them keeps time in order: only the hash can tell.
+		mid := len(lines) / 2
+		for at(lines[mid]) != at(lines[mid+1]) || bytes.Equal(lines[mid], lines[mid+1]) {
+			mid++
+		}
+		join := func(ls ...[][]byte) []byte {
+			var b []byte
+			for _, l := range ls {
+				b = append(b, bytes.Join(l, nil)...)
+			}
+			return b
+		}
+		with := func(i int, line string) []byte {
+			return join(lines[:i], [][]byte{[]byte(line)}, lines[i+1:])
+		}
+		altered := func(line []byte) string {
+			var ev TraceEvent
+			if err := json.Unmarshal(line, &ev); err != nil {
+				t.Fatal(err)
+			}
+			ev.Detail += "!"
+			b, _ := json.Marshal(ev)
+			return string(b) + "\n"
+		}
+		for _, c := range []struct {
+			name  string
+			trace []byte
+		}{
+			{"empty", nil},
+			{"a line dropped", join(lines[:mid], lines[mid+1:])},
+			{"the last line dropped", join(lines[:len(lines)-1])},
+			{"the first line dropped", join(lines[1:])},
+			{"a line repeated", join(lines[:mid+1], lines[mid:])},
+			{"two lines of one instant swapped", join(lines[:mid], [][]byte{lines[mid+1], lines[mid]}, lines[mid+2:])},
+			{"a line moved back in time", join(lines[:mid-10], [][]byte{lines[mid+1]}, lines[mid-10:mid+1], lines[mid+2:])},
+			{"a field altered", with(mid, altered(lines[mid]))},
+			{"an unknown field", with(mid, strings.TrimSuffix(string(lines[mid]), "}\n")+`,"extra":1}`+"\n")},
+			{"a line that is not JSON", with(mid, "{\n")},
+			{"the last line cut short", buf.Bytes()[:buf.Len()-3]},
+			{"an empty line", join(lines[:mid], [][]byte{[]byte("\n")}, lines[mid:])},
+		} {
+			if _, err := checkTrace(c.trace, traced.TraceHash); err == nil {
+				t.Errorf("%s: the check passed", c.name)
+			} else {
+				t.Logf("%s: %v", c.name, err)
+			}
+		}
+	})
+}
+
+// checkTrace checks that trace is exactly the trace of the run whose trace
+// hash is wantHash: every line is the JSON encoding of one TraceEvent (the
+// event parsed and encoded again gives the line back, so nothing is added,
+// renamed or lost in parsing), virtual time never goes back, and the
+// events, hashed again as the run hashed them, give wantHash, so no event
+// is missing, extra, out of order or altered. It returns how many events
+// of each kind the trace holds.
+func checkTrace(trace []byte, wantHash string) (map[string]int, error) {
+	if len(trace) == 0 {
+		return nil, fmt.Errorf("the trace is empty")
+	}
+	if trace[len(trace)-1] != '\n' {
+		return nil, fmt.Errorf("the trace's last line is cut short (no newline)")
+	}
+	again := newTracer(nil)
+	kinds := map[string]int{}
+	var prev int64
+	for i, line := range bytes.Split(trace[:len(trace)-1], []byte("\n")) {
+		var ev TraceEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return nil, fmt.Errorf("trace line %d: %v: %q", i+1, err, line)
+		}
+		if canonical, err := json.Marshal(ev); err != nil || !bytes.Equal(canonical, line) {
+			return nil, fmt.Errorf("trace line %d is not a TraceEvent as the run writes it: %q, want %q", i+1, line, canonical)
+		}
+		if ev.At < prev {
+			return nil, fmt.Errorf("trace line %d goes back in time: %d after %d", i+1, ev.At, prev)
+		}
+		prev = ev.At
+		again.record(ev)
+		kinds[ev.Kind]++
+	}
+	if got := again.sum(); got != wantHash {
+		return nil, fmt.Errorf("the trace's %d events hash to %s, the run's trace hash is %s: an event is missing, extra, out of order or altered",
+			again.events, got, wantHash)
+	}
+	return kinds, nil
 }
 
 // TestSameHashInAnotherProcess: nothing process-specific (map seeds,
