@@ -248,7 +248,8 @@ func (p *prepared) deleteRange(c *checked, key, end string, count int64, at func
 	if c.resolved || !certain || existed == count {
 		return ""
 	}
-	return fmt.Sprintf("%s deleted %d keys, but %d existed at revision %d", p.describe(c), count, existed, c.rev-1)
+	before, _ := c.span() // the revision it was served at, if it changed nothing
+	return fmt.Sprintf("%s deleted %d keys, but %d existed at revision %d", p.describe(c), count, existed, before)
 }
 
 // compare checks a cas's compare against the key's state: it must hold if
@@ -276,7 +277,7 @@ func (p *prepared) checkRead(c *checked, at func(string) *kvState, writers map[i
 	switch op.Kind {
 	case KindGet:
 		kv := KV{Key: op.Key, Value: op.Result, ModRevision: op.ModRevision, CreateRevision: op.CreateRevision, Version: op.Version}
-		return p.checkKey(c, at(op.Key), op.Found, kv)
+		return p.checkKey(c, op.Key, at(op.Key), op.Found, kv)
 	case KindRange:
 		kvs := op.KVs
 		for _, k := range p.keysIn(op.Key, op.End) {
@@ -288,7 +289,7 @@ func (p *prepared) checkRead(c *checked, at func(string) *kvState, writers map[i
 			if found {
 				kv = kvs[0]
 			}
-			if reason := p.checkKey(c, at(k), found, kv); reason != "" {
+			if reason := p.checkKey(c, k, at(k), found, kv); reason != "" {
 				return reason
 			}
 		}
@@ -307,8 +308,8 @@ func (p *prepared) checkRead(c *checked, at func(string) *kvState, writers map[i
 }
 
 // checkKey compares what a read returned for one key with the replayed
-// state.
-func (p *prepared) checkKey(c *checked, s *kvState, found bool, kv KV) string {
+// state. key names the key read: kv is empty when it was not found.
+func (p *prepared) checkKey(c *checked, key string, s *kvState, found bool, kv KV) string {
 	if s.uncertain {
 		return ""
 	}
@@ -326,7 +327,7 @@ func (p *prepared) checkKey(c *checked, s *kvState, found bool, kv KV) string {
 	if !bad {
 		return ""
 	}
-	return fmt.Sprintf("%s read key %s as %s, but at revision %d it was %s", p.describe(c), describeKey(kv.Key), got, c.rev, want)
+	return fmt.Sprintf("%s read key %s as %s, but at revision %d it was %s", p.describe(c), describeKey(key), got, c.rev, want)
 }
 
 // checkFuture checks that no serializable read saw a revision created by a
