@@ -84,8 +84,10 @@ func forbidden(dir, imp string) string {
 	switch {
 	case project && (under(rel, "cmd") || under(rel, "wasm")):
 		return "nothing imports cmd or wasm"
-	case (dir == "faults" || dir == "linearizability") && project:
+	case (dir == "faults" || dir == "linearizability" || dir == "internal/plant") && project:
 		return dir + " imports nothing from the project"
+	case rel == "internal/plant" && project && !under(dir, "node") && !under(dir, "sim"):
+		return "only node/... and sim may plant bugs; production code (server, cmd) reaches them only through the simulator's --plant-bug"
 	case under(dir, "node"):
 		return nodeRule(dir, imp, project, rel)
 	case dir == "server" && project && !under(rel, "node"):
@@ -106,8 +108,8 @@ func forbidden(dir, imp string) string {
 func nodeRule(dir, imp string, project bool, rel string) string {
 	osAllowed := dir == "node/backend/bolt" || dir == "node/wal"
 	switch {
-	case project && !under(rel, "node"):
-		return "node/... imports only node/..."
+	case project && !under(rel, "node") && rel != "internal/plant":
+		return "node/... imports only node/... (and internal/plant, the planted bugs' switches)"
 	case dir == "node/backend" && project:
 		return "node/backend imports nothing from the project"
 	case dir == "node/mvcc" && project && rel != "node/backend":

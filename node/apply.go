@@ -27,6 +27,7 @@ var bucketConfRejected = []byte("confchange_rejected")
 // restart; raft replays them (it restarts from its snapshot, not from our
 // applied index), and only conf changes act again, on raft's own config.
 func (n *Node) apply(ents []*raftpb.Entry) error {
+	ents = n.applicable(ents)
 	if len(ents) == 0 {
 		return nil
 	}
@@ -81,6 +82,9 @@ const syncEveryEntries = 1000
 
 // syncState makes every applied batch durable in the backend.
 func (n *Node) syncState() error {
+	if err := n.syncLazy(); err != nil {
+		return err
+	}
 	if !n.be.Dirty() {
 		n.syncedIndex = n.applied
 		return nil
@@ -119,6 +123,7 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 		return replies
 	}
 	var rep Reply
+	revBefore := n.kv.Rev()
 	switch {
 	case r.Put != nil:
 		rep.Put, rep.Err = w.Put(r.Put)
@@ -132,6 +137,13 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 		n.applyAttributes(b, r.ClusterMemberAttrSet)
 	default:
 		panic(fmt.Sprintf("node %s: committed entry %d holds a request plumb never proposes", FormatID(n.cfg.ID), e.GetIndex()))
+	}
+	if n.cfg.ReportWrites && (r.Put != nil || r.DeleteRange != nil || r.Txn != nil) {
+		applied := AppliedWrite{Proposal: ProposalID{Member: r.ID, Seq: r.Header.GetID()}}
+		if rev := n.kv.Rev(); rev != revBefore && rep.Err == nil {
+			applied.Revision = rev
+		}
+		n.appliedWrites = append(n.appliedWrites, applied)
 	}
 	waiting, ok := n.proposed[r.Header.GetID()]
 	if !ok {

@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/plumbdb/plumb/internal/plant"
 	"github.com/plumbdb/plumb/node/backend"
 	"github.com/plumbdb/plumb/node/mvcc"
 	"github.com/plumbdb/plumb/node/wal"
@@ -70,11 +71,14 @@ type Config struct {
 	// that a restarted member never reuses an ID still in a peer's log.
 	StartMillis int64
 	Logger      raft.Logger // nil: raft's messages are dropped
+	// ReportWrites fills Output.Proposed and Output.Applied, for drivers that
+	// check histories (the simulator); the server leaves it off.
+	ReportWrites bool
 
-	// UnsafeLocalReads is a planted bug for testing the checkers: it answers
-	// linearizable reads from local state without ReadIndex. Never set it
-	// outside tests; the simulator's --plant-bug flag is the only user.
-	UnsafeLocalReads bool
+	// Planted plants bugs for the simulator's tests of its checks (see
+	// package plant and planted.go). Only plumb's own packages can set it,
+	// and only the simulator does.
+	Planted plant.Bugs
 }
 
 func (c *Config) withDefaults() Config {
@@ -152,6 +156,30 @@ type Output struct {
 	// Err is set when storage failed. The node has stopped: every later call
 	// is refused and the driver must shut the member down (etcd exits).
 	Err error
+	// Proposed and Applied are set only with Config.ReportWrites: the
+	// client writes this member proposed since the last Process, and those
+	// it applied in this one, in order. Together they tell a driver that
+	// records histories the fate of a write whose client gave up on it.
+	Proposed []ProposedWrite
+	Applied  []AppliedWrite
+}
+
+// ProposalID names one proposal in the whole cluster: the member that
+// proposed it and that member's request ID.
+type ProposalID struct{ Member, Seq uint64 }
+
+// ProposedWrite pairs a driver's Request.ID with the proposal made for it.
+type ProposedWrite struct {
+	RequestID uint64
+	Proposal  ProposalID
+}
+
+// AppliedWrite is a client write applied by this member, and the revision
+// it created: 0 if it changed nothing (a delete of absent keys, a txn whose
+// compare failed) or failed.
+type AppliedWrite struct {
+	Proposal ProposalID
+	Revision int64
 }
 
 // Status is a snapshot of a member's state, for status APIs and the simulator.
@@ -226,8 +254,13 @@ type Node struct {
 	proposed map[uint64]*waiter // proposal ID -> waiter, for writes
 	reads    readState
 	replies  []Reply // answered outside Process, handed out by the next one
+	// Writes proposed and applied since the last Process, when
+	// Config.ReportWrites is set.
+	proposedWrites []ProposedWrite
+	appliedWrites  []AppliedWrite
 
 	publishAfterTick int64 // when to (re)publish this member's attributes
+	leadersSeen      int   // leaders this member has followed or been, since it started
 }
 
 // New opens a replica on cfg.Log and cfg.Backend. With an empty log it
@@ -393,6 +426,10 @@ func (n *Node) Tick() {
 		return
 	}
 	n.ticks++
+	if err := n.syncLazy(); err != nil {
+		n.err = err
+		return
+	}
 	n.rn.Tick()
 	n.expireWaiters()
 	n.maybePublish()
@@ -418,6 +455,9 @@ func (n *Node) Step(env Envelope) error {
 		return fmt.Errorf("%w: to %s, we are %s", ErrWrongMember, FormatID(m.GetTo()), FormatID(n.cfg.ID))
 	case n.members.removed[m.GetFrom()]:
 		return fmt.Errorf("%w: %s", ErrRemovedMember, FormatID(m.GetFrom()))
+	}
+	if m.GetType() == raftpb.MsgProp && n.refusesProposals() {
+		return nil // the planted RefuseAfterFailover: a forwarded proposal is dropped
 	}
 	if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 		return fmt.Errorf("node: step: %w", err)
@@ -539,6 +579,8 @@ func (n *Node) Process() Output {
 		}
 	}
 	out.Replies, n.replies = n.replies, nil
+	out.Proposed, n.proposedWrites = n.proposedWrites, nil
+	out.Applied, n.appliedWrites = n.appliedWrites, nil
 	out.Lead, out.Term = n.lead, n.term
 	out.Removed = n.removed
 	out.Err = n.err
@@ -582,6 +624,9 @@ func (n *Node) noteState(rd *raft.Ready, out *Output) {
 	}
 	if rd.SoftState != nil && rd.SoftState.Lead != n.lead {
 		n.lead = rd.SoftState.Lead
+		if n.lead != 0 {
+			n.leadersSeen++
+		}
 		out.LeaderChanged = true
 		n.failOnLeaderChange()
 	}

@@ -153,6 +153,10 @@ func (n *Node) propose(req Request, r *pb.InternalRaftRequest) {
 		n.fail(req, ErrNoLeader)
 		return
 	}
+	if n.refusesProposals() {
+		n.fail(req, ErrProposalDropped) // the planted RefuseAfterFailover
+		return
+	}
 	id := n.nextID()
 	r.ID, r.Header = n.cfg.ID, &pb.RequestHeader{ID: id}
 	data, err := proto.Marshal(r)
@@ -167,6 +171,9 @@ func (n *Node) propose(req Request, r *pb.InternalRaftRequest) {
 	if err := n.rn.Propose(data); err != nil {
 		n.fail(req, proposeError(err))
 		return
+	}
+	if n.cfg.ReportWrites && (r.Put != nil || r.DeleteRange != nil || r.Txn != nil) {
+		n.proposedWrites = append(n.proposedWrites, ProposedWrite{RequestID: req.ID, Proposal: ProposalID{Member: n.cfg.ID, Seq: id}})
 	}
 	n.wait(req, id)
 }
@@ -188,7 +195,7 @@ func (n *Node) wait(req Request, proposalID uint64) {
 // read answers a read: serializable reads (and, under the planted bug,
 // every read) from local state at once; linearizable ones after ReadIndex.
 func (n *Node) read(req Request, serializable bool) {
-	if serializable || n.cfg.UnsafeLocalReads {
+	if serializable || n.cfg.Planted.LocalReads {
 		n.answerRead(req)
 		return
 	}

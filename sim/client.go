@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
+	"github.com/plumbdb/plumb/faults"
 	"github.com/plumbdb/plumb/linearizability"
 	"github.com/plumbdb/plumb/node"
 )
@@ -31,9 +33,9 @@ type client struct {
 	endpoints []string // client URLs, one per member, as this client knows them
 	endpoint  int      // index into endpoints
 	seq       uint64
-	op        *pendingOp // the operation in flight, nil if none
-	known     []string   // per key: the last value this client saw, "" if none
-	writes    int        // values written, for unique values
+	op        *pendingOp        // the operation in flight, nil if none
+	known     map[string]string // per key: the last value this client saw, "" if none
+	writes    int               // values written, for unique values
 }
 
 type pendingOp struct {
@@ -44,7 +46,7 @@ type pendingOp struct {
 func (w *world) newClients() {
 	for i := range w.sc.Workload.Clients {
 		c := &client{idx: i, histID: w.newHistID(), endpoints: w.endpoints(),
-			endpoint: i % len(w.members), known: make([]string, w.sc.Workload.Keys)}
+			endpoint: i % len(w.members), known: make(map[string]string)}
 		w.clients = append(w.clients, c)
 		w.schedule(&event{at: w.thinkTime(), kind: evClientNext, index: i})
 	}
@@ -67,6 +69,9 @@ func (w *world) clientNext(c *client) {
 	if w.now >= w.endNs || c.op != nil {
 		return
 	}
+	if len(w.history.Operations)+len(w.clients) >= faults.OperationsMax {
+		return // the checker takes no more (Parse refuses scenarios that would expect it)
+	}
 	c.seq++
 	key := w.rngClient.IntN(w.sc.Workload.Keys)
 	rec, req := w.makeOp(c, key)
@@ -80,30 +85,74 @@ func (w *world) clientNext(c *client) {
 
 func keyName(k int) string { return fmt.Sprintf("key-%03d", k) }
 
-// makeOp draws the operation kind by the scenario's weights.
+// makeOp draws the operation kind by the scenario's weights, and its keys.
 func (w *world) makeOp(c *client, k int) (linearizability.Operation, node.Request) {
 	mix := w.sc.Workload.Ops
 	key := keyName(k)
-	r := w.rngClient.IntN(mix.Put + mix.Get + mix.Delete + mix.CAS)
-	switch {
-	case r < mix.Put:
+	weights := [...]int{mix.Put, mix.Get, mix.Delete, mix.CAS, mix.Txn, mix.Range, mix.DeleteRange}
+	total := 0
+	for _, n := range weights {
+		total += n
+	}
+	r := w.rngClient.IntN(total)
+	kind := 0
+	for ; r >= weights[kind]; kind++ {
+		r -= weights[kind]
+	}
+	switch kind {
+	case 0:
 		v := w.newValue(c)
 		return linearizability.Operation{Kind: linearizability.KindPut, Key: key, Value: v},
 			node.Request{Put: &pb.PutRequest{Key: []byte(key), Value: []byte(v)}}
-	case r < mix.Put+mix.Get:
-		return linearizability.Operation{Kind: linearizability.KindGet, Key: key},
-			node.Request{Range: &pb.RangeRequest{Key: []byte(key)}}
-	case r < mix.Put+mix.Get+mix.Delete:
+	case 1:
+		s := w.serializable()
+		return linearizability.Operation{Kind: linearizability.KindGet, Key: key, Serializable: s},
+			node.Request{Range: &pb.RangeRequest{Key: []byte(key), Serializable: s}}
+	case 2:
 		return linearizability.Operation{Kind: linearizability.KindDelete, Key: key},
 			node.Request{DeleteRange: &pb.DeleteRangeRequest{Key: []byte(key)}}
+	case 3:
+		return w.makeCAS(c, key)
+	case 4:
+		return w.makeTxn(c, k)
+	case 5:
+		key, end := w.span(k, 2, 5)
+		s := w.serializable()
+		return linearizability.Operation{Kind: linearizability.KindRange, Key: key, End: end, Serializable: s},
+			node.Request{Range: &pb.RangeRequest{Key: []byte(key), RangeEnd: []byte(end), Serializable: s}}
+	default:
+		key, end := w.span(k, 2, 3)
+		return linearizability.Operation{Kind: linearizability.KindDelete, Key: key, End: end},
+			node.Request{DeleteRange: &pb.DeleteRangeRequest{Key: []byte(key), RangeEnd: []byte(end)}}
 	}
-	// Compare-and-swap from the last value this client saw, as an
-	// application doing optimistic concurrency would.
+}
+
+// serializable draws whether a read is serializable.
+func (w *world) serializable() bool {
+	return w.rngClient.Float64() < w.sc.Workload.Serializable
+}
+
+// span draws a range starting at key k: lo to hi consecutive keys, or one
+// time in four every key sharing k's name but its last digit (a prefix,
+// "key-01" for key-013).
+func (w *world) span(k, lo, hi int) (key, end string) {
+	key = keyName(k)
+	if w.rngClient.IntN(4) == 0 {
+		prefix := key[:len(key)-1]
+		return prefix, linearizability.PrefixEnd(prefix)
+	}
+	n := lo + w.rngClient.IntN(hi-lo+1)
+	return key, keyName(k + n)
+}
+
+// makeCAS is a compare-and-swap from the last value this client saw, as an
+// application doing optimistic concurrency would.
+func (w *world) makeCAS(c *client, key string) (linearizability.Operation, node.Request) {
 	v := w.newValue(c)
 	op := linearizability.Operation{Kind: linearizability.KindCAS, Key: key, Value: v}
 	cmp := &pb.Compare{Key: []byte(key), Target: pb.Compare_CREATE,
 		Result: pb.Compare_EQUAL, TargetUnion: &pb.Compare_CreateRevision{CreateRevision: 0}}
-	if prev := c.known[k]; prev != "" {
+	if prev := c.known[key]; prev != "" {
 		op.Expect = prev
 		cmp = &pb.Compare{Key: []byte(key), Target: pb.Compare_VALUE,
 			Result: pb.Compare_EQUAL, TargetUnion: &pb.Compare_Value{Value: []byte(prev)}}
@@ -113,6 +162,35 @@ func (w *world) makeOp(c *client, k int) (linearizability.Operation, node.Reques
 	txn := &pb.TxnRequest{Compare: []*pb.Compare{cmp}, Success: []*pb.RequestOp{{
 		Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte(key), Value: []byte(v)}},
 	}}}
+	return op, node.Request{Txn: txn}
+}
+
+// makeTxn is a txn of 2 to 4 writes on distinct keys from k on, each a put
+// (two in three) or a delete, applied at one revision.
+func (w *world) makeTxn(c *client, k int) (linearizability.Operation, node.Request) {
+	n := 2 + w.rngClient.IntN(3)
+	keys := w.sc.Workload.Keys
+	op := linearizability.Operation{Kind: linearizability.KindTxn}
+	txn := &pb.TxnRequest{}
+	used := make([]bool, keys)
+	for range n {
+		j := (k + w.rngClient.IntN(max(keys, 1))) % keys
+		if used[j] {
+			continue // a txn never writes one key twice (etcd refuses it)
+		}
+		used[j] = true
+		key := keyName(j)
+		if w.rngClient.IntN(3) < 2 {
+			v := w.newValue(c)
+			op.Ops = append(op.Ops, linearizability.TxnOp{Kind: linearizability.KindPut, Key: key, Value: v})
+			txn.Success = append(txn.Success, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
+				RequestPut: &pb.PutRequest{Key: []byte(key), Value: []byte(v)}}})
+			continue
+		}
+		op.Ops = append(op.Ops, linearizability.TxnOp{Kind: linearizability.KindDelete, Key: key})
+		txn.Success = append(txn.Success, &pb.RequestOp{Request: &pb.RequestOp_RequestDeleteRange{
+			RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte(key)}}})
+	}
 	return op, node.Request{Txn: txn}
 }
 
@@ -168,14 +246,23 @@ func (w *world) replyArrives(e *event) {
 	w.finish(c, rec)
 }
 
-// fillResult copies a successful reply's results into the record.
+// fillResult copies a successful reply's results into the record: what
+// the client saw, revisions included.
 func fillResult(rec *linearizability.Operation, rep node.Reply) {
 	switch rec.Kind {
 	case linearizability.KindPut:
 		rec.Revision = rep.Put.GetHeader().GetRevision()
 	case linearizability.KindGet:
 		if kvs := rep.Range.GetKvs(); len(kvs) > 0 {
-			rec.Found, rec.Result = true, string(kvs[0].Value)
+			kv := kvs[0]
+			rec.Found, rec.Result = true, string(kv.Value)
+			rec.ModRevision, rec.CreateRevision, rec.Version = kv.ModRevision, kv.CreateRevision, kv.Version
+		}
+		rec.Revision = rep.Range.GetHeader().GetRevision()
+	case linearizability.KindRange:
+		for _, kv := range rep.Range.GetKvs() {
+			rec.KVs = append(rec.KVs, linearizability.KV{Key: string(kv.Key), Value: string(kv.Value),
+				ModRevision: kv.ModRevision, CreateRevision: kv.CreateRevision, Version: kv.Version})
 		}
 		rec.Revision = rep.Range.GetHeader().GetRevision()
 	case linearizability.KindDelete:
@@ -184,27 +271,52 @@ func fillResult(rec *linearizability.Operation, rep node.Reply) {
 	case linearizability.KindCAS:
 		rec.Succeeded = rep.Txn.GetSucceeded()
 		rec.Revision = rep.Txn.GetHeader().GetRevision()
+	case linearizability.KindTxn:
+		rec.Ops = slices.Clone(rec.Ops)
+		for i, r := range rep.Txn.GetResponses() {
+			if i < len(rec.Ops) && rec.Ops[i].Kind == linearizability.KindDelete {
+				rec.Ops[i].Deleted = r.GetResponseDeleteRange().GetDeleted()
+			}
+		}
+		rec.Revision = rep.Txn.GetHeader().GetRevision()
 	}
 }
 
-// learn remembers what the client now knows of the key, for its next CAS.
+// learn remembers what the client now knows of the keys, for its next CAS.
 func (w *world) learn(c *client, rec linearizability.Operation) {
-	var k int
-	if _, err := fmt.Sscanf(rec.Key, "key-%d", &k); err != nil {
-		panic(fmt.Sprintf("sim: bad key %q", rec.Key))
+	switch rec.Kind {
+	case linearizability.KindPut:
+		c.known[rec.Key] = rec.Value
+	case linearizability.KindCAS:
+		c.known[rec.Key] = ""
+		if rec.Succeeded {
+			c.known[rec.Key] = rec.Value
+		} // else we do not know the value that beat us; start over
+	case linearizability.KindGet:
+		c.known[rec.Key] = rec.Result
+	case linearizability.KindDelete:
+		w.forget(c, rec.Key, rec.End)
+	case linearizability.KindRange:
+		w.forget(c, rec.Key, rec.End)
+		for _, kv := range rec.KVs {
+			c.known[kv.Key] = kv.Value
+		}
+	case linearizability.KindTxn:
+		for _, t := range rec.Ops {
+			c.known[t.Key] = t.Value // a delete's Value is ""
+		}
 	}
-	switch {
-	case rec.Kind == linearizability.KindPut, rec.Kind == linearizability.KindCAS && rec.Succeeded:
-		c.known[k] = rec.Value
-	case rec.Kind == linearizability.KindGet:
-		c.known[k] = rec.Result
-	case rec.Kind == linearizability.KindDelete:
-		c.known[k] = ""
-	case rec.Kind == linearizability.KindCAS:
-		c.known[k] = "" // we do not know the value that beat us; start over
-	}
-	if rec.Kind != linearizability.KindGet {
+	if rec.IsWrite() {
 		w.stats.okWrites = append(w.stats.okWrites, w.now)
+	}
+}
+
+// forget clears what the client knows of the keys in a range.
+func (w *world) forget(c *client, key, end string) {
+	for k := range w.sc.Workload.Keys {
+		if name := keyName(k); linearizability.InRange(name, key, end) {
+			c.known[name] = ""
+		}
 	}
 }
 
@@ -213,7 +325,7 @@ func (w *world) learn(c *client, rec linearizability.Operation) {
 // no effect either way.
 func (w *world) finishFailed(c *client, rec linearizability.Operation, err error) {
 	rec.Outcome = linearizability.OutcomeFailed
-	if node.OutcomeUnknown(err) && rec.Kind != linearizability.KindGet {
+	if node.OutcomeUnknown(err) && rec.IsWrite() {
 		rec.Outcome = linearizability.OutcomeUnknown
 	}
 	rec.Error = err.Error()
@@ -243,6 +355,9 @@ func (w *world) clientTimeout(e *event) {
 }
 
 func (w *world) finish(c *client, rec linearizability.Operation) {
+	if rec.Outcome == linearizability.OutcomeUnknown {
+		w.writes.unknown = append(w.writes.unknown, unknownWrite{index: len(w.history.Operations), requestID: replyID(c.idx, c.op.seq)})
+	}
 	w.history.Add(rec)
 	w.record(TraceEvent{Kind: "return", Client: c.idx + 1, Detail: describeOp(rec)})
 	c.op = nil
@@ -250,40 +365,9 @@ func (w *world) finish(c *client, rec linearizability.Operation) {
 		// The unknown operation stays open for ever in the check; the
 		// client's next operations must not overlap it under one ID.
 		c.histID = w.newHistID()
-		c.known = make([]string, len(c.known))
+		clear(c.known)
 	}
 	w.schedule(&event{at: w.thinkTime(), kind: evClientNext, index: c.idx})
 }
 
-func describeOp(op linearizability.Operation) string {
-	s := string(op.Kind) + " " + op.Key
-	switch op.Kind {
-	case linearizability.KindPut:
-		s += "=" + op.Value
-	case linearizability.KindCAS:
-		if op.ExpectAbsent {
-			s += " absent->" + op.Value
-		} else {
-			s += " " + op.Expect + "->" + op.Value
-		}
-	}
-	if op.Outcome == "" {
-		return s
-	}
-	s += ": " + string(op.Outcome)
-	switch {
-	case op.Outcome != linearizability.OutcomeOK:
-		if op.Error != "" {
-			s += " (" + op.Error + ")"
-		}
-	case op.Kind == linearizability.KindGet && op.Found:
-		s += " " + op.Result
-	case op.Kind == linearizability.KindGet:
-		s += " (none)"
-	case op.Kind == linearizability.KindDelete:
-		s += fmt.Sprintf(" %d", op.Deleted)
-	case op.Kind == linearizability.KindCAS:
-		s += fmt.Sprintf(" %v", op.Succeeded)
-	}
-	return s
-}
+func describeOp(op linearizability.Operation) string { return linearizability.Describe(&op) }

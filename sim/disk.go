@@ -56,6 +56,7 @@ func (w *world) drive(m *member) {
 	m.disk.Hold()
 	m.be.Hold()
 	out := m.node.Process()
+	w.writes.note(m, &out)
 	if m.disk.SyncCount() == syncs && m.be.CommitCount() == commits {
 		m.disk.Release()
 		m.be.Release()

@@ -1,29 +1,63 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/plumbdb/plumb/faults"
+	"github.com/plumbdb/plumb/internal/plant"
 	"github.com/plumbdb/plumb/linearizability"
 )
 
-// BugStaleReads plants a real bug for proving the checks can fail: members
-// answer linearizable reads from local state, without ReadIndex.
-const BugStaleReads = "stale-reads"
+// The bugs Options.PlantBug plants, to prove that each check can fail:
+// each makes exactly the check it names fail (sim's tests show it), while
+// the members stay startable. See package plant for what each does.
+const (
+	// BugStaleReads: members answer linearizable reads from local state,
+	// without ReadIndex. The linearizable check fails.
+	BugStaleReads = "stale-reads"
+	// BugLazyFsync: the WAL fsyncs appends only at the next tick, after the
+	// member acknowledged them. A power cut of the whole cluster loses
+	// acknowledged writes: the durable check fails.
+	BugLazyFsync = "lazy-fsync"
+	// BugStuckApply: n1 stops applying committed entries after index
+	// stuckApplyIndex. The converge check fails.
+	BugStuckApply = "stuck-apply"
+	// BugNoFailover: a member that has seen a second leader drops every
+	// proposal while it leads. The liveness check fails.
+	BugNoFailover = "no-failover"
+)
 
-// BugNoFsync plants a real bug for proving the durable check can fail: the
-// WAL writes appends but never fsyncs them, so a crash loses entries the
-// member already acknowledged.
-const BugNoFsync = "no-fsync"
+// stuckApplyIndex is where BugStuckApply stops n1.
+const stuckApplyIndex = 200
 
 // Bugs lists the bugs Options.PlantBug accepts.
-var Bugs = []string{BugStaleReads, BugNoFsync}
+var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover}
+
+// planted returns the bugs Options.PlantBug plants in member idx.
+func planted(bug string, idx int) plant.Bugs {
+	var b plant.Bugs
+	switch bug {
+	case BugStaleReads:
+		b.LocalReads = true
+	case BugLazyFsync:
+		b.LazyFsync = true
+	case BugStuckApply:
+		if idx == 0 {
+			b.StopApplyingAt = stuckApplyIndex
+		}
+	case BugNoFailover:
+		b.RefuseAfterFailover = true
+	}
+	return b
+}
 
 // Options are a run's inputs besides the scenario.
 type Options struct {
@@ -221,38 +255,59 @@ func (w *world) settleCheck() bool {
 	return false
 }
 
-// finalReads reads every key once the run is over, from the first live
-// member (all hold the same state when converged), as operations that
+// finalReads reads every key once the run is over, from every live member
+// that has applied everything the cluster committed, as operations that
 // follow every other in the history. The durable check is linearizability
 // with them: an acknowledged write that was lost shows as a stale read.
+// A member still behind is not read (its state is stale, not lost): the
+// converge check reports it.
 func (w *world) finalReads() {
-	var m *member
-	for _, c := range w.members {
-		if c.alive() {
-			m = c
-			break
+	var commit uint64
+	for _, m := range w.members {
+		if m.alive() {
+			commit = max(commit, m.node.Status().Commit)
 		}
 	}
-	if m == nil {
-		w.finalNote = "no member is running to read the final state from"
-		return
-	}
-	client := w.newHistID()
-	for k := range w.sc.Workload.Keys {
-		key := keyName(k)
-		resp, err := m.node.Read(&pb.RangeRequest{Key: []byte(key)})
-		if err != nil {
-			w.finalNote = fmt.Sprintf("final read of %s on %s: %v", key, m.name, err)
-			return
+	var behind []string
+	for _, m := range w.members {
+		if !m.alive() {
+			behind = append(behind, m.name+" is down")
+			continue
 		}
-		op := linearizability.Operation{Client: client, Kind: linearizability.KindGet, Key: key,
-			Call: w.now, Return: w.now, Outcome: linearizability.OutcomeOK}
-		if len(resp.Kvs) > 0 {
-			op.Found, op.Result = true, string(resp.Kvs[0].Value)
+		if st := m.node.Status(); st.Applied < commit {
+			behind = append(behind, fmt.Sprintf("%s applied %d of %d", m.name, st.Applied, commit))
+			continue
 		}
-		w.final = append(w.final, op)
+		reads := finalRead{member: m.name}
+		client := w.newHistID()
+		for k := range w.sc.Workload.Keys {
+			key := keyName(k)
+			resp, err := m.node.Read(&pb.RangeRequest{Key: []byte(key)})
+			if err != nil {
+				reads.err = fmt.Sprintf("final read of %s on %s: %v", key, m.name, err)
+				break
+			}
+			op := linearizability.Operation{Client: client, Kind: linearizability.KindGet, Key: key,
+				Call: w.now, Return: w.now, Outcome: linearizability.OutcomeOK, Revision: resp.GetHeader().GetRevision()}
+			if len(resp.Kvs) > 0 {
+				kv := resp.Kvs[0]
+				op.Found, op.Result = true, string(kv.Value)
+				op.ModRevision, op.CreateRevision, op.Version = kv.ModRevision, kv.CreateRevision, kv.Version
+			}
+			reads.ops = append(reads.ops, op)
+		}
+		w.final = append(w.final, reads)
 	}
-	w.finalNote = fmt.Sprintf("every acknowledged write explains the final state of %d keys on %s", w.sc.Workload.Keys, m.name)
+	if len(behind) > 0 {
+		w.finalNote = "not read: " + strings.Join(behind, ", ")
+	}
+}
+
+// finalRead is one member's reads of every key at the end of the run.
+type finalRead struct {
+	member string
+	ops    []linearizability.Operation
+	err    string
 }
 
 // converged reports whether every member runs, has applied the same index
@@ -348,21 +403,34 @@ func (w *world) longestGap() int64 {
 	return max(longest, w.endNs-prev)
 }
 
-// check judges the run against the scenario's expectations.
+// check judges the run against the scenario's expectations. A panic in a
+// check is a bug in the checker, never a verdict on the cluster: it makes
+// the run's verdict an error, with the stack.
 func (w *world) check(res *Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			res.Verdict = VerdictError
+			res.Error = fmt.Sprintf("panic in the checks: %v\n%s", r, debug.Stack())
+		}
+	}()
 	exp := w.sc.Expect
-	lin := linearizability.Check(w.history, linearizability.Options{Timeout: w.opts.CheckTimeout})
+	w.resolved = w.writes.resolutions(w.settled)
+	lin := linearizability.Check(w.history, w.checkOptions())
 	res.Check = lin
 	res.Linearizable = lin.Verdict == linearizability.VerdictOK
 	undecided := false
 	if exp.Linearizable {
 		c := Check{Name: "linearizable", OK: res.Linearizable,
-			Detail: fmt.Sprintf("%s: %d operations over %d keys", lin.Verdict, lin.Operations, lin.Keys)}
+			Detail: fmt.Sprintf("%s: %d operations over %d keys, %d with revisions, %d unknown writes resolved",
+				lin.Verdict, lin.Operations, lin.Keys, lin.Revisions, lin.Resolved)}
+		if lin.Reason != "" {
+			c.Detail += ": " + lin.Reason
+		}
 		undecided = lin.Verdict == linearizability.VerdictUndecided
 		res.Checks = append(res.Checks, c)
 	}
 	if exp.Converge {
-		res.Checks = append(res.Checks, Check{Name: "converge", OK: w.settled, Detail: w.settleNote})
+		res.Checks = append(res.Checks, w.convergeCheck())
 	}
 	if exp.LivenessWithin > 0 {
 		res.Checks = append(res.Checks, w.livenessCheck(exp.LivenessWithin))
@@ -381,32 +449,59 @@ func (w *world) check(res *Result) {
 	}
 	if undecided && res.Verdict == VerdictViolation {
 		res.Verdict = VerdictError
-		res.Error = "the linearizability check did not finish within its timeout"
+		res.Error = "the linearizability check could not decide: " + lin.Reason
 	}
 }
 
-// durableCheck: the history with the final reads appended is linearizable
-// too, so no acknowledged write was lost. It is judged only on a history
-// that is linearizable by itself, so the two checks say different things.
+func (w *world) checkOptions() linearizability.Options {
+	return linearizability.Options{Timeout: w.opts.CheckTimeout, Resolved: w.resolved}
+}
+
+// convergeCheck: once the scenario is over, every member runs, has applied
+// the same index and holds the same state (hash and revision), and no two
+// members applied one write at different revisions.
+func (w *world) convergeCheck() Check {
+	c := Check{Name: "converge", OK: w.settled, Detail: w.settleNote}
+	if w.writes.conflict != "" {
+		c.OK, c.Detail = false, w.writes.conflict
+	}
+	return c
+}
+
+// durableCheck: for every member read at the end, the history with that
+// member's final reads appended is linearizable too, so no acknowledged
+// write was lost there. It is judged only on a history that is linearizable
+// by itself, so the two checks say different things.
 func (w *world) durableCheck(linearizable bool) Check {
 	c := Check{Name: "durable"}
 	switch {
 	case len(w.final) == 0:
-		c.Detail = w.finalNote
+		c.Detail = cmp.Or(w.finalNote, "no member could be read at the end")
 		return c
 	case !linearizable:
 		c.Skipped = true
 		c.Detail = "not judged: the history is not linearizable by itself"
 		return c
 	}
-	h := linearizability.History{Operations: append(slices.Clone(w.history.Operations), w.final...)}
-	r := linearizability.Check(h, linearizability.Options{Timeout: w.opts.CheckTimeout})
-	c.OK = r.Verdict == linearizability.VerdictOK
-	if c.OK {
-		c.Detail = w.finalNote
-	} else {
-		c.Detail = fmt.Sprintf("%s: the final state of the keys cannot follow the acknowledged writes: one was lost", r.Verdict)
-		w.durableResult = &r
+	var members []string
+	for _, f := range w.final {
+		if f.err != "" {
+			c.Detail = f.err
+			return c
+		}
+		h := linearizability.History{Operations: append(slices.Clone(w.history.Operations), f.ops...)}
+		r := linearizability.Check(h, w.checkOptions())
+		if r.Verdict != linearizability.VerdictOK {
+			c.Detail = fmt.Sprintf("%s: the final state on %s cannot follow the acknowledged writes: %s", r.Verdict, f.member, r.Reason)
+			w.durableResult = &r
+			return c
+		}
+		members = append(members, f.member)
+	}
+	c.OK = true
+	c.Detail = fmt.Sprintf("every acknowledged write explains the final state of %d keys on %s", w.sc.Workload.Keys, strings.Join(members, ", "))
+	if w.finalNote != "" {
+		c.Detail += "; " + w.finalNote
 	}
 	return c
 }

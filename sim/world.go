@@ -88,9 +88,74 @@ type world struct {
 	settled       bool // the members converged after the scenario ended
 	settleEndNs   int64
 	settleNote    string
-	final         []linearizability.Operation // reads of every key once the run is over
+	final         []finalRead // every caught-up member's reads of every key once the run is over
+	resolved      map[int]linearizability.Resolution
 	finalNote     string
 	durableResult *linearizability.Result // the failed durable check, for its report
+	writes        writeLedger
+}
+
+// writeLedger is what the members said of the clients' writes: which
+// proposal each request became, and the revision each proposal created
+// when it was applied. It resolves writes whose clients gave up on them,
+// as etcd's robustness tests resolve theirs from the members' logs.
+type writeLedger struct {
+	proposals map[uint64][]node.ProposalID // request ID -> its proposals
+	applied   map[node.ProposalID]int64    // proposal -> the revision it created (0: none)
+	appliedBy map[node.ProposalID]string   // proposal -> the first member that applied it
+	unknown   []unknownWrite               // writes recorded with an unknown outcome
+	// conflict names a proposal two members applied at different
+	// revisions: their states diverged.
+	conflict string
+}
+
+type unknownWrite struct {
+	index     int    // in the history
+	requestID uint64 // the request the client sent
+}
+
+// note takes in a Process's report of proposed and applied writes.
+func (l *writeLedger) note(m *member, out *node.Output) {
+	if l.proposals == nil {
+		l.proposals = make(map[uint64][]node.ProposalID)
+		l.applied = make(map[node.ProposalID]int64)
+		l.appliedBy = make(map[node.ProposalID]string)
+	}
+	for _, p := range out.Proposed {
+		l.proposals[p.RequestID] = append(l.proposals[p.RequestID], p.Proposal)
+	}
+	for _, a := range out.Applied {
+		rev, seen := l.applied[a.Proposal]
+		switch {
+		case !seen:
+			l.applied[a.Proposal], l.appliedBy[a.Proposal] = a.Revision, m.name
+		case rev != a.Revision && l.conflict == "":
+			l.conflict = fmt.Sprintf("proposal %s/%d was applied at revision %d on %s but at %d on %s",
+				node.FormatID(a.Proposal.Member), a.Proposal.Seq, rev, l.appliedBy[a.Proposal], a.Revision, m.name)
+		}
+	}
+}
+
+// resolutions resolves every unknown write the ledger knows the fate of: a
+// write one of whose proposals was applied took effect at the revision it
+// created; one none of whose proposals was applied by the end of a run whose
+// members converged never took effect before the end, which the check
+// cannot tell from never.
+func (l *writeLedger) resolutions(settled bool) map[int]linearizability.Resolution {
+	res := make(map[int]linearizability.Resolution)
+	for _, u := range l.unknown {
+		found := false
+		for _, p := range l.proposals[u.requestID] {
+			if rev, ok := l.applied[p]; ok {
+				res[u.index], found = linearizability.Resolution{Revision: rev}, true
+				break
+			}
+		}
+		if !found && settled {
+			res[u.index] = linearizability.Resolution{}
+		}
+	}
+	return res
 }
 
 // stats are the run's counters, reported in the Result.
@@ -164,7 +229,7 @@ func (w *world) bindAddrs(m *member) {
 // that fails its checks (a corrupt record) keeps the member down.
 func (w *world) start(m *member, initial []node.Member) {
 	log, err := node.OpenDiskLog(m.disk, m.id, w.clusterID,
-		wal.Options{SegmentBytes: walSegmentBytes, UnsafeNoSync: w.opts.PlantBug == BugNoFsync})
+		wal.Options{SegmentBytes: walSegmentBytes, Planted: planted(w.opts.PlantBug, m.idx)})
 	if err != nil {
 		w.stats.refusedStarts++
 		w.record(TraceEvent{Kind: "refused", Node: m.name, Detail: err.Error()})
@@ -176,18 +241,19 @@ func (w *world) start(m *member, initial []node.Member) {
 		w.record(TraceEvent{Kind: "repaired", Node: m.name, Detail: repaired})
 	}
 	n, err := node.New(node.Config{
-		ID:               m.id,
-		ClusterID:        w.clusterID,
-		Name:             m.name,
-		ClientURLs:       []string{m.clientURL()},
-		InitialMembers:   initial,
-		Log:              log,
-		Backend:          m.be,
-		ElectionTicks:    w.electionTicks,
-		HeartbeatTicks:   1,
-		SnapshotCount:    w.sc.Cluster.SnapshotCount,
-		StartMillis:      w.now / 1e6,
-		UnsafeLocalReads: w.opts.PlantBug == BugStaleReads,
+		ID:             m.id,
+		ClusterID:      w.clusterID,
+		Name:           m.name,
+		ClientURLs:     []string{m.clientURL()},
+		InitialMembers: initial,
+		Log:            log,
+		Backend:        m.be,
+		ElectionTicks:  w.electionTicks,
+		HeartbeatTicks: 1,
+		SnapshotCount:  w.sc.Cluster.SnapshotCount,
+		StartMillis:    w.now / 1e6,
+		ReportWrites:   true,
+		Planted:        planted(w.opts.PlantBug, m.idx),
 	})
 	if err != nil {
 		w.stats.refusedStarts++

@@ -9,6 +9,8 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/plumbdb/plumb/internal/plant"
 )
 
 // DefaultSegmentBytes is the segment size of Options' zero value, etcd's.
@@ -20,11 +22,10 @@ type Options struct {
 	// segment (a segment exceeds it by at most one Save). Zero means
 	// DefaultSegmentBytes.
 	SegmentBytes int64
-	// UnsafeNoSync is a planted bug for testing the checks: appends are
-	// written but never fsynced, so a crash loses them even though the
-	// member acted on them. Never set it outside tests; the simulator's
-	// --plant-bug no-fsync is its only user.
-	UnsafeNoSync bool
+	// Planted plants bugs for the simulator's tests of its checks (see
+	// package plant; only plumb's own packages can set it). The WAL acts
+	// on LazyFsync.
+	Planted plant.Bugs
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -99,6 +100,7 @@ type WAL struct {
 	batchStart int64 // offset in the last segment of the latest batch (tests tear it)
 	err        error // set by a failed fsync: the WAL takes no more writes
 	closed     bool
+	lazy       bool // the planted LazyFsync left written batches unsynced
 }
 
 // Exists reports whether dir holds a WAL segment.
@@ -433,7 +435,8 @@ func (w *WAL) writeBatch() error {
 		return fmt.Errorf("wal: write %s: %w", name, err)
 	}
 	w.size += int64(n)
-	if w.opts.UnsafeNoSync {
+	if w.opts.Planted.LazyFsync {
+		w.lazy = true // the planted bug: acknowledged before it is durable
 		return nil
 	}
 	if err := w.f.Sync(); err != nil {
@@ -441,6 +444,24 @@ func (w *WAL) writeBatch() error {
 			"the WAL takes no more writes (reopen it): %w", name, err)
 		return w.err
 	}
+	return nil
+}
+
+// SyncLazy fsyncs what the planted LazyFsync bug left unsynced; without it,
+// every Save is already durable and SyncLazy does nothing.
+func (w *WAL) SyncLazy() error {
+	if !w.lazy {
+		return nil
+	}
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if err := w.f.Sync(); err != nil {
+		w.err = fmt.Errorf("wal: fsync %s failed, so what reached the disk is unknown; "+
+			"the WAL takes no more writes (reopen it): %w", w.tailName(), err)
+		return w.err
+	}
+	w.lazy = false
 	return nil
 }
 
@@ -452,6 +473,9 @@ func (w *WAL) tailName() string { return path.Join(w.dir, w.segs[len(w.segs)-1].
 func (w *WAL) maybeRoll() error {
 	if w.size < w.opts.SegmentBytes || w.size == w.prologueBytes {
 		return nil
+	}
+	if err := w.SyncLazy(); err != nil {
+		return err
 	}
 	return w.startSegment(w.segs[len(w.segs)-1].seq+1, w.lastIndex+1)
 }

@@ -1,0 +1,42 @@
+// Package plant names the bugs the simulator can plant in its members, to
+// prove that each of its checks can fail: a check is trusted only once a
+// planted bug has made exactly that check fail (sim's tests do it, one bug
+// per check, by name).
+//
+// What belongs here: the set of bugs, as one value a member's storage and
+// node are configured with, and nothing else. The bugs themselves are
+// written where they would be real bugs (the node, the WAL), each behind its
+// field, so that what is tested is the code that runs in production with
+// one thing wrong.
+//
+// The package is internal to the module, so its values can be made only
+// here: the fields that carry them (node.Config.Planted,
+// wal.Options.Planted) cannot be set by any program outside plumb, and
+// deps_test keeps this package out of the server and the command line,
+// which reach a planted bug only through the simulator's --plant-bug. It
+// imports nothing.
+package plant
+
+// Bugs is the set of bugs planted in one member. The zero value plants
+// none.
+type Bugs struct {
+	// LocalReads: linearizable reads are answered from the member's local
+	// state, without ReadIndex, so a deposed leader serves stale reads.
+	// The linearizable check catches it.
+	LocalReads bool
+	// LazyFsync: the WAL writes appends without fsync and syncs them only
+	// at the member's next tick (and before its key-value state is made
+	// durable, so a member always restarts): members acknowledge entries
+	// they have not made durable, and a power cut of the whole cluster
+	// loses acknowledged writes. The durable check catches it.
+	LazyFsync bool
+	// StopApplyingAt: once the member has applied this index it applies no
+	// more committed entries (0: never stops). Its state falls behind for
+	// good. The converge check catches it.
+	StopApplyingAt uint64
+	// RefuseAfterFailover: a member that has seen the leader change after
+	// the first election drops every proposal while it leads, so once the
+	// first leader is gone no write is ever accepted. The liveness check
+	// catches it.
+	RefuseAfterFailover bool
+}
