@@ -120,7 +120,7 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	}
 	if !n.sessions.admit(b, r.ID, r.Header.GetID()) {
 		n.duplicates++
-		return replies
+		return n.answerDropped(r.ID, r.Header.GetID(), replies)
 	}
 	var rep Reply
 	revBefore := n.kv.Rev()
@@ -145,13 +145,25 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 		}
 		n.appliedWrites = append(n.appliedWrites, applied)
 	}
-	waiting, ok := n.proposed[r.Header.GetID()]
+	waiting, ok := n.waiterFor(r.ID, r.Header.GetID())
 	if !ok {
 		return replies // proposed elsewhere, or its waiter gave up
 	}
 	n.setHeader(&rep)
 	n.finishInto(waiting, rep, &replies)
 	return replies
+}
+
+// waiterFor returns this member's waiter for the request that proposer
+// proposed with request ID id, if it is still waiting. A request ID holds
+// only the low 16 bits of its member's ID (etcd's layout, see nextID), so
+// two members can hand out the same one: only the pair names a request.
+func (n *Node) waiterFor(proposer, id uint64) (*waiter, bool) {
+	if proposer != n.cfg.ID || id == 0 {
+		return nil, false
+	}
+	w, ok := n.proposed[id]
+	return w, ok
 }
 
 // finishInto is finish, but collects the reply in replies (held back until
@@ -200,12 +212,13 @@ func (n *Node) applyConfChange(b backend.Batch, e *raftpb.Entry, fresh bool, rep
 	if err := proto.Unmarshal(e.Data, &cc); err != nil {
 		panic(fmt.Sprintf("node %s: conf change %d does not decode: %v", FormatID(n.cfg.ID), e.GetIndex(), err))
 	}
-	var m Member
+	var pm proposedMember
 	if len(cc.Context) > 0 {
-		if err := json.Unmarshal(cc.Context, &m); err != nil {
+		if err := json.Unmarshal(cc.Context, &pm); err != nil {
 			panic(fmt.Sprintf("node %s: conf change %d has a bad member: %v", FormatID(n.cfg.ID), e.GetIndex(), err))
 		}
 	}
+	m := pm.Member
 	key := make([]byte, 8)
 	binary.BigEndian.PutUint64(key, e.GetIndex())
 	var verdict error
@@ -227,12 +240,22 @@ func (n *Node) applyConfChange(b backend.Batch, e *raftpb.Entry, fresh bool, rep
 	if verdict == nil {
 		n.applyMembership(b, &cc, m)
 	}
-	waiting, ok := n.proposed[cc.GetId()]
-	if !ok || cc.GetId() == 0 {
+	waiting, ok := n.waiterFor(pm.Proposer, cc.GetId())
+	if !ok {
 		return replies
 	}
 	n.finishInto(waiting, n.memberReply(waiting.req, m, verdict), &replies)
 	return replies
+}
+
+// proposedMember is a member conf change's context: the member, and the
+// member that proposed the change, whose waiter its apply answers (a conf
+// change's Id is a request ID, which two members can share: see
+// waiterFor). The member's fields stay at the top level, so an entry
+// written before Proposer existed decodes with Proposer 0 (no waiter).
+type proposedMember struct {
+	Member
+	Proposer uint64 `json:"proposer,omitempty"`
 }
 
 func (n *Node) validateConfChange(cc *raftpb.ConfChange, m Member) error {
@@ -346,7 +369,7 @@ func (n *Node) submitMemberChange(req Request) {
 		n.fail(req, ErrNoLeader)
 		return
 	}
-	ctx, err := json.Marshal(m)
+	ctx, err := json.Marshal(proposedMember{Member: m, Proposer: n.cfg.ID})
 	if err != nil {
 		n.fail(req, fmt.Errorf("node: encode member: %w", err))
 		return

@@ -27,10 +27,16 @@ import (
 // and a proposal whose ID is not above it is skipped. Every member makes
 // the same decision from the same log and state, across restarts and
 // snapshots. Skipping is always safe: a proposal that arrives out of order
-// is dropped like a lost message, and its client sees a timeout, which is
-// already an unknown outcome.
+// is dropped like a lost message. Its proposer answers its waiter at once
+// (answerDropped): the request never applied, or its apply would have
+// answered the waiter, and now it never will.
 
 var bucketProposers = []byte("proposers")
+
+// errDuplicateDropped answers a request whose proposal was skipped at apply
+// because a later request of the same member applied first. It is
+// ErrProposalDropped to clients: nothing happened, and a retry is safe.
+var errDuplicateDropped = fmt.Errorf("%w: a later request of this member was applied before it", ErrProposalDropped)
 
 // proposers maps a proposing member's ID to the highest request ID of its
 // that was applied.
@@ -101,4 +107,24 @@ func maxOwnRequestID(log LogStore, id uint64) (uint64, error) {
 		lo = ents[len(ents)-1].GetIndex() + 1
 	}
 	return highest, nil
+}
+
+// answerDropped answers this member's waiter, if it has one, for a proposal
+// that admit skipped. Every member applies the same entries, so the
+// proposer sees the skip too. A waiter is answered when its request
+// applies, so a waiter still there means this request never applied; and
+// since admit only lets a proposer's request IDs grow, it never will: the
+// outcome is known, and the client hears it at once instead of timing
+// out. The request that applied under this very ID already answered its
+// waiter; finding one still waiting is a broken invariant.
+func (n *Node) answerDropped(proposer, reqID uint64, replies []Reply) []Reply {
+	w, ok := n.waiterFor(proposer, reqID)
+	if !ok {
+		return replies
+	}
+	if reqID == n.sessions[proposer] {
+		panic(fmt.Sprintf("node %s: request %x applied, and its waiter is still waiting", FormatID(n.cfg.ID), reqID))
+	}
+	n.finishInto(w, Reply{Err: errDuplicateDropped}, &replies)
+	return replies
 }

@@ -1,6 +1,9 @@
 package node
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors a Reply can carry. Their messages are etcd's own (etcdserver and
 // rpctypes), so the server maps each to the rpctypes error clientv3 knows.
@@ -33,8 +36,16 @@ var (
 	ErrIDRemoved = errors.New("etcdserver: ID removed")
 	// ErrEmptyRequest: a Request with no operation set.
 	ErrEmptyRequest = errors.New("etcdserver: empty request")
-	// ErrStopped: the member is shutting down or was removed.
+	// ErrStopped: the member is shutting down or was removed. A node
+	// answers it only to requests it never proposed: nothing happened.
 	ErrStopped = errors.New("etcdserver: server stopped")
+	// ErrStoppedInFlight: the member stopped (its storage failed, or it was
+	// removed) after it had proposed the write. The proposal may already be
+	// in other members' logs and commit: the outcome is unknown (see
+	// OutcomeUnknown). It wraps ErrStopped, since the member is stopped
+	// either way; check OutcomeUnknown before taking ErrStopped as a
+	// failure.
+	ErrStoppedInFlight = fmt.Errorf("%w with the request in flight; it may still take effect", ErrStopped)
 )
 
 // Errors from Step: a peer message that must not reach raft. The transport
@@ -50,5 +61,5 @@ var (
 // Callers record such a write as unknown, never as failed: a client history
 // that guessed would make the linearizability check lie.
 func OutcomeUnknown(err error) bool {
-	return errors.Is(err, ErrLeaderChanged) || errors.Is(err, ErrTimeout)
+	return errors.Is(err, ErrLeaderChanged) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrStoppedInFlight)
 }

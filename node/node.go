@@ -516,6 +516,7 @@ func (n *Node) Process() Output {
 	if n.stopped() {
 		out.Err = n.err
 		out.Removed = n.removed
+		out.Replies, n.replies = n.replies, nil // requests refused since the stop
 		return out
 	}
 	for round := 0; ; round++ {
@@ -584,8 +585,8 @@ func (n *Node) Process() Output {
 	out.Lead, out.Term = n.lead, n.term
 	out.Removed = n.removed
 	out.Err = n.err
-	if n.err != nil {
-		n.failAll(ErrStopped)
+	if n.stopped() {
+		n.failAll()
 		out.Replies = append(out.Replies, n.replies...)
 		n.replies = nil
 	}

@@ -268,9 +268,18 @@ func (n *Node) failOnLeaderChange() {
 	n.reads.pending = nil
 }
 
-// failAll fails every request in flight, when the node stops.
-func (n *Node) failAll(err error) {
-	n.waiters.each(func(w *waiter) { n.finish(w, Reply{Err: err}) })
+// failAll fails every request in flight, when the node stops (its storage
+// failed, or it was removed). A write was proposed: it may already be in
+// other members' logs and commit, so its outcome is unknown
+// (ErrStoppedInFlight). A read changes nothing: it just failed.
+func (n *Node) failAll() {
+	n.waiters.each(func(w *waiter) {
+		err := ErrStopped
+		if w.proposalID != 0 {
+			err = ErrStoppedInFlight
+		}
+		n.finish(w, Reply{Err: err})
+	})
 	n.reads = readState{}
 }
 

@@ -30,6 +30,12 @@ var grpcErrors = []struct {
 	{node.ErrMemberBadURLs, rpctypes.ErrGRPCMemberBadURLs},
 	{node.ErrIDExists, rpctypes.ErrGRPCMemberExist},
 	{node.ErrIDRemoved, rpctypes.ErrGRPCMemberNotFound},
+	// Before ErrStopped, which it wraps: a write the member had proposed
+	// may still commit, and the client must not read "server stopped" (a
+	// definite failure) for it. etcd has no error for that; Unavailable
+	// is what it uses for its other unknown outcomes (timeouts, leader
+	// changed), and clientv3 does not retry a write on it.
+	{node.ErrStoppedInFlight, status.Error(codes.Unavailable, node.ErrStoppedInFlight.Error())},
 	{node.ErrStopped, rpctypes.ErrGRPCStopped},
 	{node.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
 	{node.ErrProposalDropped, status.Error(codes.Unavailable, node.ErrProposalDropped.Error())},
