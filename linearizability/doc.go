@@ -2,15 +2,28 @@
 // linearizability with porcupine.
 //
 // What belongs here: the history format (Operation, History, and its JSON
-// file, shared by simulated runs and, later, runs against real members), the
-// porcupine models, the check, and porcupine's HTML visualisation. What does
-// not: running clients, choosing operations, or anything that knows how a
-// history was produced. The package imports nothing from the project; sim,
-// wasm and cmd import it. It builds for GOOS=js: see yield_js.go.
+// file), the porcupine models, the check, and porcupine's HTML
+// visualisation. What does not: running clients, choosing operations, or
+// anything that knows how a history was produced. The package imports
+// nothing from the project; sim, cmd and the e2e tests import it. It builds
+// for GOOS=js: see yield_js.go.
+//
+// # Simulated and real runs
+//
+// One format serves both. The simulator records its clients' operations on
+// virtual time (package sim). The e2e kill test (e2e/kill_test.go) records a
+// real cluster's in the same format, on the test's monotonic clock: etcd's
+// Go client putting and reading against real `plumb node serve` processes
+// while a follower and then the leader are killed with SIGKILL and
+// restarted, then a final read of every key on every member; Check judges
+// that history as it judges a simulated one, and a failing one is saved
+// with WriteJSON. Times are nanoseconds from the start of the recording;
+// only their order matters.
 //
 // # The model
 //
-// Check partitions a history by key and checks each key on its own against
+// Check runs two passes (see Check): a revision pass over the whole
+// history, and porcupine key by key, described here. Check partitions a history by key and checks each key on its own against
 // a register: absent, or present with a value. put sets it; get must read
 // it; delete reports 1 and clears it, or reports 0 if it was absent; cas
 // writes its new value when its compare holds (the value equals Expect, or,

@@ -5,10 +5,17 @@
 // One goroutine (loop.go) owns the node, as the simulator's event loop
 // does: it feeds it ticks every --heartbeat-interval, peer messages and
 // client requests, and calls Process once for everything that arrived
-// meanwhile, so one WAL fsync serves every request of that pass. Messages
-// leave only after Process returns (the node has made them durable);
-// replies go back to the waiting gRPC handlers. Nothing else touches the
-// node: other goroutines reach it through the loop (loop.do, loop.exec).
+// meanwhile, so one WAL fsync serves every request of that pass. When
+// messages leave: a leader's appends and heartbeats are sent BEFORE its
+// save, as soon as node.Prepare hands them out, and travel while Process
+// fsyncs them (as etcd's leader does; raft counts the leader's own write
+// towards the quorum only once the save is done, and a Ready that changes
+// term or vote gets nothing from Prepare and is saved first, whole).
+// Everything else, a follower's acknowledgements and votes included, is
+// sent only after Process returns, when what it vouches for is durable;
+// replies then go back to the waiting gRPC handlers. Nothing else touches
+// the node: other goroutines reach it through the loop (loop.do,
+// loop.exec).
 //
 // Storage is etcd's layout under --data-dir: member/wal (node.DiskLog over
 // node/wal's OS file system) and member/snap/db (bbolt). A data dir that

@@ -1,14 +1,5 @@
 //go:build js && wasm
 
-// Command wasm is plumb's simulator built for GOOS=js GOARCH=wasm. Under
-// node it runs a scenario file and prints one JSON line per seed: a
-// sim.Summary, the very type `plumb sim run --json` prints. The determinism
-// test compares its lines and its trace with a native run's. It imports the
-// simulator, the scenario format and the checker, never the server or bbolt
-// (which do not build for js).
-//
-//	node --stack-size=8192 "$(go env GOROOT)/lib/wasm/wasm_exec_node.js" plumb.wasm \
-//	    run scenarios/partition.yaml --seed 7 --seeds 1
 package main
 
 import (
