@@ -60,7 +60,9 @@ func (r *recorder) run(ctx context.Context, cli *clientv3.Client, worker int) {
 			} else {
 				op.Outcome, op.Revision = linearizability.OutcomeOK, resp.Header.Revision
 				if len(resp.Kvs) == 1 {
-					op.Found, op.Result = true, string(resp.Kvs[0].Value)
+					kv := resp.Kvs[0]
+					op.Found, op.Result = true, string(kv.Value)
+					op.ModRevision, op.CreateRevision, op.Version = kv.ModRevision, kv.CreateRevision, kv.Version
 				}
 			}
 		} else {
@@ -137,8 +139,11 @@ func TestKillUnderLoad(t *testing.T) {
 		t.Fatalf("only %d writes were acknowledged; the load did not run", rec.acked.Load())
 	}
 	res := linearizability.Check(rec.h, linearizability.Options{Timeout: checkTimeout})
-	t.Logf("history: %d operations (%d writes acknowledged), %d checked over %d keys: %s",
-		len(rec.h.Operations), rec.acked.Load(), res.Operations, res.Keys, res.Verdict)
+	t.Logf("history: %d operations (%d writes acknowledged), %d checked over %d keys, %d with revisions, %d unknown writes resolved: %s %s",
+		len(rec.h.Operations), rec.acked.Load(), res.Operations, res.Keys, res.Revisions, res.Resolved, res.Verdict, res.Reason)
+	if res.Revisions < res.Operations*9/10 {
+		t.Errorf("only %d of %d operations had their revisions checked; every ok operation records them", res.Revisions, res.Operations)
+	}
 	if res.Verdict != linearizability.VerdictOK {
 		dir := t.ArtifactDir()
 		f, err := os.Create(filepath.Join(dir, "kill.history.json"))
@@ -146,7 +151,7 @@ func TestKillUnderLoad(t *testing.T) {
 			linearizability.WriteJSON(f, rec.h)
 			f.Close()
 		}
-		t.Fatalf("the history with the final reads is %s: an acknowledged write was lost or a read was stale (history in %s)", res.Verdict, dir)
+		t.Fatalf("the history with the final reads is %s: an acknowledged write was lost, a read was stale or a revision wrong: %s (history in %s)", res.Verdict, res.Reason, dir)
 	}
 }
 
@@ -189,9 +194,14 @@ func finalReads(t *testing.T, c *cluster, rec *recorder) {
 			if err != nil {
 				t.Fatalf("final read of %s on %s: %v", key, c.members[i].name, err)
 			}
-			op.Outcome = linearizability.OutcomeOK
+			// Recorded as linearizable reads: every member has caught up,
+			// so each must show the state after every acknowledged write,
+			// at the cluster's newest revision.
+			op.Outcome, op.Revision = linearizability.OutcomeOK, resp.Header.Revision
 			if len(resp.Kvs) == 1 {
-				op.Found, op.Result = true, string(resp.Kvs[0].Value)
+				kv := resp.Kvs[0]
+				op.Found, op.Result = true, string(kv.Value)
+				op.ModRevision, op.CreateRevision, op.Version = kv.ModRevision, kv.CreateRevision, kv.Version
 			}
 			if i == 0 {
 				first = op.Result

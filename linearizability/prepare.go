@@ -34,6 +34,9 @@ type prepared struct {
 	// universe is every key some operation names or some read returned, in
 	// order: the keys a range read or delete is checked on.
 	universe []string
+	// seen and firstSeen say by when each revision existed: see indexSeen.
+	seen      []seenAt
+	firstSeen []*checked
 }
 
 // prepare drops what had no effect, resolves the unknown writes it can and
@@ -208,38 +211,63 @@ func (c *checked) span() (before, after int64) {
 	return c.rev, c.rev
 }
 
+// seenAt is an operation whose return shows that the store had reached a
+// revision: it was served at (or created) rev.
+type seenAt struct {
+	rev int64
+	c   *checked
+}
+
+// indexSeen lists the operations that show when each revision existed:
+// every one with a recorded revision and a recorded return (not unknown or
+// resolved writes, whose return is derived from these). Sorted by revision,
+// with firstSeen[i] the earliest return among seen[i:].
+func (p *prepared) indexSeen() {
+	p.seen = p.seen[:0]
+	for i := range p.ops {
+		c := &p.ops[i]
+		if c.rev == 0 || c.unknown || c.resolved {
+			continue
+		}
+		_, after := c.span()
+		p.seen = append(p.seen, seenAt{after, c})
+	}
+	sort.Slice(p.seen, func(a, b int) bool { return p.seen[a].rev < p.seen[b].rev })
+	p.firstSeen = make([]*checked, len(p.seen)+1)
+	for i := len(p.seen) - 1; i >= 0; i-- {
+		p.firstSeen[i] = p.seen[i].c
+		if next := p.firstSeen[i+1]; next != nil && next.ret < p.seen[i].c.ret {
+			p.firstSeen[i] = next
+		}
+	}
+}
+
+// existedBy returns the operation that returned first having been served
+// at rev or later: the store had reached rev by its return. It returns nil
+// if none did.
+func (p *prepared) existedBy(rev int64) *checked {
+	j := sort.Search(len(p.seen), func(j int) bool { return p.seen[j].rev >= rev })
+	return p.firstSeen[j]
+}
+
 // boundResolved sets each resolved write's return to the earliest return of
 // an operation that was served at or after its revision: it had taken
 // effect by then. Without one, it stays at infinity.
 func (p *prepared) boundResolved() {
-	type seenAt struct{ rev, ret int64 }
-	var served []seenAt
 	for i := range p.ops {
 		c := &p.ops[i]
 		if c.unknown || c.resolved {
 			c.ret = p.infinity
-			continue
-		}
-		if c.rev != 0 {
-			_, after := c.span()
-			served = append(served, seenAt{after, c.ret})
 		}
 	}
-	sort.Slice(served, func(a, b int) bool { return served[a].rev < served[b].rev })
-	// earliest[i] is the earliest return among served[i:].
-	earliest := make([]int64, len(served)+1)
-	earliest[len(served)] = p.infinity
-	for i := len(served) - 1; i >= 0; i-- {
-		earliest[i] = min(earliest[i+1], served[i].ret)
-	}
+	p.indexSeen()
 	for i := range p.ops {
 		c := &p.ops[i]
 		if !c.resolved {
 			continue
 		}
-		j := sort.Search(len(served), func(j int) bool { return served[j].rev >= c.rev })
-		if t := earliest[j]; t >= c.op.Call {
-			c.ret = t
+		if by := p.existedBy(c.rev); by != nil && by.ret >= c.op.Call {
+			c.ret = by.ret
 		}
 		// A return before the call is a read that saw the write before it
 		// was made: the revision pass reports it; leave this at infinity.

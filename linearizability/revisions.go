@@ -2,6 +2,7 @@ package linearizability
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,19 +15,24 @@ import (
 // checks, in this order:
 //
 //   - unique: two operations never created the same revision;
+//   - future: a serializable read never saw a revision created by a write
+//     called after it returned (nor one after such a revision);
 //   - real time: an operation that starts after another returned is served
 //     at a revision no older than the one the other saw (and a write
-//     creates a newer one);
+//     creates a newer one); a serializable read, which may be stale, is
+//     held to it only as the one that returned first;
 //   - replay: applying the writes in revision order to a plain map, every
 //     read returns exactly the state at its header revision (values, mod
 //     and create revisions, versions), every delete deleted exactly the keys
-//     that existed, every cas's compare held or failed as it said, and a
-//     serializable read never saw a revision created after it returned.
+//     that existed, every cas's compare held or failed as it said, and
+//     every revision up to the newest seen was created by some write.
 //
 // Operations whose revisions were not recorded (0) are skipped. Unknown
-// writes the check could not resolve leave holes in the sequence of
-// revisions: the keys they might have touched are uncertain from the first
-// hole on, until a known write settles them.
+// writes the check could not resolve, and ok writes whose revision was not
+// recorded, leave holes in the sequence of revisions: each hole needs one of
+// them of its own, called before an operation showed that the hole's
+// revision existed, and the keys they might have touched are uncertain
+// from the first hole on, until a known write settles them.
 
 // checkRevisions runs the pass and returns the first violation ("" if none)
 // and how many operations had revisions to check.
@@ -38,6 +44,9 @@ func (p *prepared) checkRevisions() (reason string, checked int) {
 	}
 	writers, reason := p.uniqueRevisions()
 	if reason != "" {
+		return reason, checked
+	}
+	if reason = p.checkFuture(writers); reason != "" {
 		return reason, checked
 	}
 	if reason = p.realTime(); reason != "" {
@@ -65,17 +74,21 @@ func (p *prepared) uniqueRevisions() (map[int64]*checked, string) {
 
 // realTime checks that revisions follow real time: when a returned before b
 // was called, the store b saw (before its own write, if it wrote) is at
-// least at the revision a saw (after its write). Serializable reads may be
-// stale and are not held to it; writes resolved after the fact take part
-// as b only (their return is derived from the reads that saw them).
+// least at the revision a saw (after its write). A serializable read may
+// be stale, so it is not held to it as b; but what it saw was committed
+// before it returned, so it binds every operation called later as a. Writes
+// resolved after the fact take part as b only (their return is derived
+// from the reads that saw them).
 func (p *prepared) realTime() string {
 	var returned, called []*checked
 	for i := range p.ops {
 		c := &p.ops[i]
-		if c.rev == 0 || c.unknown || c.op.Serializable {
+		if c.rev == 0 || c.unknown {
 			continue
 		}
-		called = append(called, c)
+		if !c.op.Serializable {
+			called = append(called, c)
+		}
 		if !c.resolved {
 			returned = append(returned, c)
 		}
@@ -129,7 +142,8 @@ func (p *prepared) replay(writers map[int64]*checked) string {
 		}
 	}
 	sort.SliceStable(reads, func(i, j int) bool { return reads[i].rev < reads[j].rev })
-	uncertainKeys := p.unknownKeys()
+	uncertainKeys, unplacedCalls := p.unplaced()
+	gaps := 0
 	state := make(map[string]*kvState)
 	at := func(k string) *kvState {
 		s := state[k]
@@ -149,9 +163,11 @@ func (p *prepared) replay(writers map[int64]*checked) string {
 				if reason := p.applyWrite(w, at); reason != "" {
 					return reason
 				}
-			case uncertainKeys == nil:
-				return fmt.Sprintf("revision %d was created by no operation in the history, and none of unknown outcome is left to explain it", rev)
 			default:
+				gaps++
+				if reason := p.explainGap(rev, gaps, unplacedCalls); reason != "" {
+					return reason
+				}
 				for _, k := range uncertainKeys {
 					*at(k) = kvState{uncertain: true}
 				}
@@ -163,33 +179,73 @@ func (p *prepared) replay(writers map[int64]*checked) string {
 			}
 		}
 	}
-	return p.checkFuture(writers)
+	return ""
 }
 
-// unknownKeys returns every key an unresolved unknown write might have
-// changed, or nil if there is none.
-func (p *prepared) unknownKeys() []string {
+// unplaced returns what the writes whose revision is not known (unresolved
+// unknown ones, and ok ones that changed something but whose revision was
+// not recorded) might have done: every key they might have changed, and
+// their call times, sorted.
+func (p *prepared) unplaced() (keys []string, calls []int64) {
 	set := make(map[string]bool)
-	hasUnknown := false
 	for i := range p.ops {
 		c := &p.ops[i]
-		if !c.unknown {
+		if !c.unknown && (c.rev != 0 || !c.creates()) {
 			continue
 		}
-		hasUnknown = true
+		calls = append(calls, c.op.Call)
 		for _, s := range p.steps(c) {
 			set[s.in.key] = true
 		}
 	}
-	if !hasUnknown {
-		return nil
-	}
-	keys := make([]string, 0, len(set))
+	keys = make([]string, 0, len(set))
 	for k := range set {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return keys
+	slices.Sort(calls)
+	return keys, calls
+}
+
+// explainGap checks that a revision no known write created, the gaps-th
+// such, can have been created by a write whose revision is not known. Each
+// of those creates at most one revision, after its call, and the revision
+// existed by the time an operation returned having seen it. The gaps come
+// in revision order, so that this time never decreases, and it is enough
+// that the gaps so far have as many such writes called in time.
+func (p *prepared) explainGap(rev int64, gaps int, calls []int64) string {
+	if len(calls) == 0 {
+		return fmt.Sprintf("revision %d was created by no operation in the history, and none of unknown outcome is left to explain it", rev)
+	}
+	n, by := len(calls), p.existedBy(rev)
+	if by != nil {
+		n = sort.Search(len(calls), func(i int) bool { return calls[i] > by.ret })
+	}
+	switch {
+	case n >= gaps:
+		return ""
+	case by == nil:
+		// Only resolved writes were served at rev or later.
+		return fmt.Sprintf("revision %d was created by no operation in the history, and the %d writes whose revision is unknown are used by the revisions before it",
+			rev, len(calls))
+	}
+	return fmt.Sprintf("revision %d was created by no operation in the history, and no write whose revision is unknown is left to explain it: %s returned at %d having seen it, when %d such writes had been called, and it is the %s revision created by none",
+		rev, p.describe(by), by.ret, n, ordinal(gaps))
+}
+
+// ordinal renders 1 as "1st", 2 as "2nd", and so on.
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return strconv.Itoa(n) + suffix
 }
 
 // applyWrite applies a write that created a revision, checking what it
@@ -331,16 +387,38 @@ func (p *prepared) checkKey(c *checked, key string, s *kvState, found bool, kv K
 }
 
 // checkFuture checks that no serializable read saw a revision created by a
-// write that was called only after the read returned.
+// write that was called only after the read returned: neither the one it
+// was served at nor any before it, which the state it read includes.
 func (p *prepared) checkFuture(writers map[int64]*checked) string {
+	revs := make([]int64, 0, len(writers))
+	for rev := range writers {
+		revs = append(revs, rev)
+	}
+	slices.Sort(revs)
+	// latest[i] is the writer called last among revs[:i+1].
+	latest := make([]*checked, len(revs))
+	for i, rev := range revs {
+		latest[i] = writers[rev]
+		if i > 0 && latest[i-1].op.Call > latest[i].op.Call {
+			latest[i] = latest[i-1]
+		}
+	}
 	for i := range p.ops {
 		c := &p.ops[i]
 		if !c.op.Serializable || c.rev == 0 {
 			continue
 		}
-		if w, ok := writers[c.rev]; ok && w.op.Call > c.ret {
-			return fmt.Sprintf("%s, which returned at %d, saw revision %d, created by %s called later, at %d",
-				p.describe(c), c.ret, c.rev, p.describe(w), w.op.Call)
+		j, _ := slices.BinarySearch(revs, c.rev+1)
+		if j == 0 {
+			continue
+		}
+		if w := latest[j-1]; w.op.Call > c.ret {
+			if w.rev == c.rev {
+				return fmt.Sprintf("%s, which returned at %d, saw revision %d, created by %s called later, at %d",
+					p.describe(c), c.ret, c.rev, p.describe(w), w.op.Call)
+			}
+			return fmt.Sprintf("%s, which returned at %d, saw revision %d, so revision %d before it, created by %s called later, at %d",
+				p.describe(c), c.ret, c.rev, w.rev, p.describe(w), w.op.Call)
 		}
 	}
 	return ""

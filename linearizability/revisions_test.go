@@ -274,6 +274,23 @@ func TestCheckRevisions(t *testing.T) {
 			serializable(getRev(1, "x", 20, 30, 3, "b", 3, 2, 2)),
 			at(put(0, "x", "b", 40, 50), 3),
 		}, want: VerdictIllegal, reason: "history[1] (serializable get x: ok b mod 3 create 2 version 2 @3), which returned at 30, saw revision 3, created by history[2] (put x=b: ok @3) called later, at 40"},
+		{name: "serializable: a revision before its own from the future", ops: []Operation{
+			at(put(0, "y", "1", 0, 100), 3),
+			serializable(getRev(1, "x", 10, 20, 3, "a", 2, 2, 1)),
+			at(put(2, "x", "a", 30, 40), 2),
+		}, want: VerdictIllegal, reason: "saw revision 3, so revision 2 before it, created by history[2] (put x=a: ok @2) called later, at 30"},
+		{name: "serializable: stale, then a linearizable read older still", ops: []Operation{
+			at(put(0, "x", "a", 0, 10), 2),
+			at(put(0, "x", "b", 20, 100), 3),
+			serializable(getRev(1, "x", 30, 40, 3, "b", 3, 2, 2)),
+			getRev(1, "x", 50, 60, 2, "a", 2, 2, 1),
+		}, want: VerdictIllegal, reason: "revisions went back in real time: history[2] (serializable get x: ok b mod 3 create 2 version 2 @3) returned at 40 having seen revision 3, then history[3] (get x: ok a mod 2 create 2 version 1 @2), called at 50"},
+		{name: "serializable: stale, then a serializable read older still", ops: []Operation{
+			at(put(0, "x", "a", 0, 10), 2),
+			at(put(0, "x", "b", 20, 30), 3),
+			serializable(getRev(1, "x", 40, 50, 3, "b", 3, 2, 2)),
+			serializable(getRev(1, "x", 60, 70, 2, "a", 2, 2, 1)),
+		}, want: VerdictOK},
 		{name: "serializable: values that disagree with its revision", ops: []Operation{
 			at(put(0, "x", "a", 0, 10), 2),
 			at(put(0, "x", "b", 20, 30), 3),
@@ -297,6 +314,35 @@ func TestCheckRevisions(t *testing.T) {
 			at(put(0, "x", "b", 20, 30), 4),
 			getRev(1, "x", 40, 50, 4, "b", 4, 2, 2),
 		}, want: VerdictOK, revisions: n(3), resolvedN: n(0)},
+
+		{name: "gap: two, explained by two unknown writes", ops: []Operation{
+			at(put(0, "x", "a", 0, 10), 2),
+			unknown(put(2, "y", "c", 5, 0)),
+			unknown(delRange(3, "a", EndAll, 5, 0, 0, 0)),
+			at(put(0, "x", "b", 20, 30), 4),
+			at(put(0, "x", "c", 40, 50), 6),
+		}, want: VerdictOK},
+		{name: "gap: two, and one unknown write to explain them", ops: []Operation{
+			at(put(0, "x", "a", 0, 10), 2),
+			unknown(put(2, "y", "c", 5, 0)),
+			at(put(0, "x", "b", 20, 30), 4),
+			at(put(0, "x", "c", 40, 50), 6),
+		}, want: VerdictIllegal, reason: "revision 5 was created by no operation in the history, and no write whose revision is unknown is left to explain it: history[3] (put x=c: ok @6) returned at 50 having seen it, when 1 such writes had been called, and it is the 2nd revision created by none"},
+		{name: "gap: seen before the unknown write that might explain it was called", ops: []Operation{
+			at(put(0, "x", "a", 0, 10), 2),
+			at(put(0, "x", "b", 20, 30), 4),
+			unknown(put(2, "y", "c", 100, 0)),
+		}, want: VerdictIllegal, reason: "revision 3 was created by no operation in the history, and no write whose revision is unknown is left to explain it: history[1] (put x=b: ok @4) returned at 30 having seen it, when 0 such writes had been called"},
+		{name: "gap: explained by an ok write whose revision was not recorded", ops: []Operation{
+			put(0, "x", "a", 0, 10),
+			getRev(1, "x", 20, 30, 2, "a", 2, 2, 1),
+			at(put(0, "x", "b", 40, 50), 3),
+			getRev(1, "x", 60, 70, 3, "b", 3, 2, 2),
+		}, want: VerdictOK, revisions: n(3)},
+		{name: "gap: an ok write without a revision explains one, not two", ops: []Operation{
+			put(0, "x", "a", 0, 10),
+			getRev(1, "x", 20, 30, 3, "a", 3, 3, 1),
+		}, want: VerdictIllegal, reason: "revision 3 was created by no operation"},
 
 		// (k) What the recorder learnt about an unknown write is checked
 		// like what a client saw.

@@ -24,13 +24,27 @@
 //     listens;
 //   - clients: each runs one operation at a time with a timeout, sticks to
 //     one endpoint and fails over to the next on a timeout or an
-//     "unavailable" error, as clientv3 does when a connection breaks. Every
-//     operation is recorded with its call and return times; a timeout or
-//     "leader changed" is an unknown outcome, never a guessed one;
+//     "unavailable" error, as clientv3 does when a connection breaks. They
+//     put, get, delete, compare-and-swap, run txns of several puts and
+//     deletes, read ranges and prefixes and delete them, some reads
+//     serializable. Every operation is recorded with its call and return
+//     times and every revision its reply carried; a timeout or "leader
+//     changed" is an unknown outcome, never a guessed one;
+//   - the write ledger: members report (node.Config.ReportWrites) which
+//     proposal each request became and the revision each applied proposal
+//     created, which resolves the unknown writes for the check;
 //   - the operator, who runs member update after an IP change, retrying;
 //   - the trace: every event, hashed (SHA-256) into the run's trace hash and
 //     optionally written as JSON lines;
-//   - the checks after a run: linearizability, convergence and liveness.
+//   - the checks after a run, each named in the Result: linearizable (the
+//     revision pass and porcupine, package linearizability), converge
+//     (every member at the same applied index, hash and revision, and no
+//     write applied at two revisions), liveness (a write acknowledged
+//     within the bound after the last fault) and durable (the history
+//     followed by the final reads of every caught-up member is still
+//     linearizable);
+//   - the planted bugs (Bugs, internal/plant), one per check, which the
+//     tests use to prove each check fails on what it is named for.
 //
 // The determinism contract: a Run is a pure function of the scenario, the
 // seed and the code. Nothing here starts a goroutine, uses a channel,
