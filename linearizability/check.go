@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unsafe"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -173,7 +174,9 @@ func cmpOr(a, b string) string {
 
 // budget bounds one key's search. Porcupine keeps every (linearized set,
 // state) pair it visits, so its memory grows with the steps it takes, each
-// about a bitset of the partition's operations plus a state.
+// about a bitset of the partition's operations plus a state: a set of
+// registers, one with no unknown write but as many as one per value and
+// count of writes applied after many of them.
 type budget struct {
 	maxBytes  int64
 	stepBytes int64
@@ -182,19 +185,24 @@ type budget struct {
 	over      bool
 }
 
-// stepBytes estimates what one step of a search over n operations keeps: a
-// bitset of n bits, a cache entry and a state.
+// stepBytes estimates what one step of a search over n operations keeps
+// besides its state: a bitset of n bits and a cache entry.
 func stepBytes(n int) int64 { return int64((n+63)/64*8) + 96 }
 
-// spend charges one step and reports whether the budget allows it. Once it
-// does not, every later step fails too, so porcupine's search unwinds at
+// registerBytes is what one register of a state set costs (its value's
+// bytes are the history's, shared).
+const registerBytes = int64(unsafe.Sizeof(register{}))
+
+// spend charges one step that built a new state set of the given capacity
+// (0 if it kept its state) and reports whether the budget allows it. Once
+// it does not, every later step fails too, so porcupine's search unwinds at
 // once; the caller reads over and reports the key undecided.
-func (b *budget) spend() bool {
+func (b *budget) spend(stateCap int) bool {
 	if b.over {
 		return false
 	}
 	b.steps++
-	b.spent += b.stepBytes
+	b.spent += b.stepBytes + int64(stateCap)*registerBytes
 	if b.spent > b.maxBytes {
 		b.over = true
 		return false

@@ -2,6 +2,7 @@ package linearizability
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -406,4 +407,71 @@ func benchmarkCheck(b *testing.B, h History) {
 		}
 	}
 	b.ReportMetric(float64(len(h.Operations)), "ops/history")
+}
+
+// overBudget returns operations on key whose search blows up: many
+// concurrent unknown writes of distinct values and a read nobody could have
+// seen, so porcupine tries every subset of the writes before the read.
+func overBudget(key string, client int) []Operation {
+	const writes = 24
+	var ops []Operation
+	for c := 0; c < writes; c++ {
+		ops = append(ops, unknown(put(client+c, key, string(rune('A'+c)), 0, 0)))
+	}
+	return append(ops, get(client+writes, key, 0, 200, "never-written"))
+}
+
+// TestCheckMemoryBudget: a key whose search goes past the memory budget
+// makes the check undecided, naming the key, and does so quickly.
+func TestCheckMemoryBudget(t *testing.T) {
+	start := time.Now()
+	r := Check(History{Operations: overBudget("hot", 0)}, Options{MemoryMaxBytes: 1 << 20})
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("took %v to give up", elapsed)
+	}
+	if r.Verdict != VerdictUndecided {
+		t.Fatalf("verdict %q (%s), want undecided", r.Verdict, r.Reason)
+	}
+	for _, want := range []string{"key hot: ", "memory budget of 1 MiB", "25 operations"} {
+		if !strings.Contains(r.Reason, want) {
+			t.Errorf("reason %q does not contain %q", r.Reason, want)
+		}
+	}
+}
+
+// TestCheckMemoryBudgetIsMemory: the budget bounds what the search really
+// allocates. A key with many unknown writes carries a state set of
+// hundreds of registers; charging each step a fixed size, as the budget
+// once did, let a 1 MiB search allocate over 250 MiB.
+func TestCheckMemoryBudgetIsMemory(t *testing.T) {
+	const budget = 16 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := Check(History{Operations: overBudget("hot", 0)}, Options{MemoryMaxBytes: budget})
+	runtime.ReadMemStats(&after)
+	if r.Verdict != VerdictUndecided {
+		t.Fatalf("verdict %q (%s), want undecided", r.Verdict, r.Reason)
+	}
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 4*budget {
+		t.Errorf("the check allocated %d MiB under a budget of %d MiB", allocated>>20, budget>>20)
+	}
+}
+
+// TestCheckMemoryBudgetDoesNotHideIllegal: a key over budget leaves the
+// verdict undecided only if every other key is fine; an illegal one, before
+// or after it in key order, still makes the history illegal.
+func TestCheckMemoryBudgetDoesNotHideIllegal(t *testing.T) {
+	for _, illegalKey := range []string{"a", "z"} {
+		ops := overBudget("m", 10)
+		ops = append(ops,
+			put(0, illegalKey, "1", 0, 10),
+			put(0, illegalKey, "2", 20, 30),
+			get(1, illegalKey, 40, 50, "1"), // stale
+		)
+		r := Check(History{Operations: ops}, Options{MemoryMaxBytes: 1 << 20})
+		if r.Verdict != VerdictIllegal || !strings.Contains(r.Reason, "key "+illegalKey+": no order") {
+			t.Errorf("illegal key %s: verdict %q (%s), want illegal, naming the key", illegalKey, r.Verdict, r.Reason)
+		}
+	}
 }

@@ -299,11 +299,20 @@ func newModel() porcupine.Model {
 		Init:      func() any { return registers{{}} },
 		Step: func(state, in, out any) (bool, any) {
 			yield()
-			st := in.(*step)
-			if st.budget != nil && !st.budget.spend() {
+			st, states := in.(*step), state.(registers)
+			if st.budget != nil && st.budget.over {
 				return false, state // over budget: end the search; Check reports it undecided
 			}
-			next := stepSet(state.(registers), st, out.(*outcome))
+			next := stepSet(states, st, out.(*outcome))
+			if st.budget != nil && len(next) > 0 {
+				built := cap(next)
+				if len(states) > 0 && &next[0] == &states[0] {
+					built = 0 // shared, not built
+				}
+				if !st.budget.spend(built) {
+					return false, state
+				}
+			}
 			return len(next) > 0, next
 		},
 		Equal: func(a, b any) bool { return a.(registers).equal(b.(registers)) },
