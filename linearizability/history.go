@@ -262,6 +262,8 @@ func (op *Operation) validateTxn() error {
 			return fmt.Errorf("ops[%d].end: %q is not after key %q", i, t.End, t.Key)
 		case t.Deleted < 0 || t.Kind != KindDelete && t.Deleted != 0:
 			return fmt.Errorf("ops[%d].deleted: %d on a %s", i, t.Deleted, t.Kind)
+		case t.Deleted > 1 && t.End == "":
+			return fmt.Errorf("ops[%d].deleted: %d is not 0 or 1 (one key, no end)", i, t.Deleted)
 		case t.Deleted != 0 && op.Outcome != OutcomeOK:
 			return fmt.Errorf("ops[%d].deleted: set on an operation whose outcome is %s", i, op.Outcome)
 		}

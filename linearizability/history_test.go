@@ -189,3 +189,100 @@ func TestDescribeState(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+// TestJSONRoundTripRevisions round-trips every field the revision-aware
+// format added: revisions on reads and writes, ranges, range deletes, txns
+// with their deletes' counts, serializable reads.
+func TestJSONRoundTripRevisions(t *testing.T) {
+	h := History{Operations: []Operation{
+		at(put(0, "k0", "c0-1", 10, 20), 2),
+		txn(1, 10, 30, 3, tput("k1", "c1-1"), tdel("k0", 1), TxnOp{Kind: KindDelete, Key: "k2", End: "k3"}),
+		getRev(2, "k1", 40, 50, 3, "c1-1", 3, 3, 1),
+		serializable(getRev(2, "k1", 60, 70, 3, "c1-1", 3, 3, 1)),
+		rangeRead(3, "k", PrefixEnd("k"), 40, 50, 3, kv("k1", "c1-1", 3, 3, 1)),
+		serializable(rangeRead(3, "k0", EndAll, 60, 70, 1)),
+		delRange(4, "k0", EndAll, 80, 90, 1, 4),
+		unknown(txn(5, 80, 0, 0, tput("k5", "c5-1"))),
+		failed(rangeRead(6, "a", "b", 80, 0, 0)),
+	}}
+	if err := h.Validate(); err != nil {
+		t.Fatalf("test history is invalid: %v", err)
+	}
+	if r := Check(h, Options{}); r.Verdict != VerdictOK {
+		t.Fatalf("test history: verdict %q (%s), want ok", r.Verdict, r.Reason)
+	}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, h); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"end":"\u0000"`, `"ops":[`, `"serializable":true`, `"kvs":[`, `"mod_revision":3`, `"create_revision":3`, `"version":1`, `"deleted":1`, `"revision":4`} {
+		if !strings.Contains(buf.String(), field) {
+			t.Errorf("JSON does not contain %s:\n%s", field, buf.String())
+		}
+	}
+	got, err := ReadJSON(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, h) {
+		t.Errorf("round trip changed the history:\ngot  %+v\nwant %+v", got, h)
+	}
+}
+
+// TestValidateRejectsRevisionFields: each new field, misused, is refused
+// with a message naming it.
+func TestValidateRejectsRevisionFields(t *testing.T) {
+	with := func(op Operation, f func(*Operation)) Operation {
+		f(&op)
+		return op
+	}
+	tests := []struct {
+		name string
+		op   Operation
+		want string
+	}{
+		{"end on a put", with(put(0, "a", "v", 0, 1), func(op *Operation) { op.End = "b" }), "end: set on a put"},
+		{"end on a get", with(get(0, "a", 0, 1, "v"), func(op *Operation) { op.End = "b" }), "end: set on a get"},
+		{"a range without end", rangeRead(0, "a", "", 0, 1, 1), "end: a range needs one (a single key is a get)"},
+		{"end not after key", rangeRead(0, "b", "a", 0, 1, 1), `end: "a" is not after key "b"`},
+		{"end equal to key", delRange(0, "b", "b", 0, 1, 0, 1), `end: "b" is not after key "b"`},
+		{"serializable on a put", serializable(put(0, "a", "v", 0, 1)), "serializable: set on a put"},
+		{"serializable on a txn", serializable(txn(0, 0, 1, 2, tput("a", "v"))), "serializable: set on a txn"},
+		{"ops on a put", with(put(0, "a", "v", 0, 1), func(op *Operation) { op.Ops = []TxnOp{tput("b", "w")} }), "ops: set on a put"},
+		{"key on a txn", with(txn(0, 0, 1, 2, tput("a", "v")), func(op *Operation) { op.Key = "a" }), "key: set on a txn"},
+		{"a txn without ops", txn(0, 0, 1, 2), "ops: a txn has 0, not 1 to 128"},
+		{"a txn's get", txn(0, 0, 1, 2, TxnOp{Kind: KindGet, Key: "a"}), `ops[0].kind: "get" is not put or delete`},
+		{"a txn's put with end", txn(0, 0, 1, 2, TxnOp{Kind: KindPut, Key: "a", End: "b"}), "ops[0].end: set on a put"},
+		{"a txn's delete with a value", txn(0, 0, 1, 2, TxnOp{Kind: KindDelete, Key: "a", Value: "v"}), "ops[0].value: set on a delete"},
+		{"a txn's put reports deleted", txn(0, 0, 1, 2, TxnOp{Kind: KindPut, Key: "a", Deleted: 1}), "ops[0].deleted: 1 on a put"},
+		{"a txn's one-key delete deleted two", txn(0, 0, 1, 2, tput("a", "v"), tdel("b", 2)), "ops[1].deleted: 2 is not 0 or 1 (one key, no end)"},
+		{"a txn's delete counted on an unknown outcome", unknown(txn(0, 0, 1, 0, tdel("b", 1))), "ops[0].deleted: set on an operation whose outcome is unknown"},
+		{"a txn with one key twice", txn(0, 0, 1, 2, tput("a", "v"), tdel("a", 0)), `ops[1]: key "a" overlaps ops[0] (etcd: duplicate key given in txn request)`},
+		{"a txn whose delete range covers its put", txn(0, 0, 1, 2, TxnOp{Kind: KindDelete, Key: "a", End: "c"}, tput("b", "v")), `ops[1]: key "b" overlaps ops[0]`},
+		{"a txn with overlapping delete ranges", txn(0, 0, 1, 2, TxnOp{Kind: KindDelete, Key: "c", End: EndAll}, TxnOp{Kind: KindDelete, Key: "a", End: "d"}), `ops[1]: key "a" overlaps ops[0]`},
+		{"kvs out of range", rangeRead(0, "a", "c", 0, 1, 2, kv("c", "v", 2, 2, 1)), `kvs[0]: key "c" is outside the range read`},
+		{"kvs unsorted", rangeRead(0, "a", "z", 0, 1, 3, kv("b", "v", 2, 2, 1), kv("a", "w", 3, 3, 1)), `kvs[1]: key "a" is not after "b" (keys come sorted, once each)`},
+		{"kvs with a key twice", rangeRead(0, "a", "z", 0, 1, 3, kv("b", "v", 2, 2, 1), kv("b", "v", 2, 2, 1)), `kvs[1]: key "b" is not after "b"`},
+		{"kvs on a get", with(get(0, "a", 0, 1, "v"), func(op *Operation) { op.KVs = []KV{kv("a", "v", 0, 0, 0)} }), "kvs: set on a get"},
+		{"kvs on a failed range", with(failed(rangeRead(0, "a", "z", 0, 0, 0)), func(op *Operation) { op.KVs = []KV{kv("a", "v", 0, 0, 0)} }), "kvs: set on an operation whose outcome is failed"},
+		{"mod_revision after the header revision", getRev(0, "a", 0, 1, 3, "v", 5, 2, 1), "mod_revision: 5 is after the header revision 3"},
+		{"a kv's mod_revision after the header revision", rangeRead(0, "a", "z", 0, 1, 3, kv("b", "v", 5, 2, 1)), "kvs[0]: mod_revision: 5 is after the header revision 3"},
+		{"create_revision after mod_revision", getRev(0, "a", 0, 1, 5, "v", 3, 4, 1), "create_revision: 4 is after mod_revision 3"},
+		{"version too large for its revisions", getRev(0, "a", 0, 1, 5, "v", 3, 2, 3), "version: 3 writes cannot fit between create_revision 2 and mod_revision 3"},
+		{"a kv's version too large", rangeRead(0, "a", "z", 0, 1, 5, kv("b", "v", 4, 4, 2)), "kvs[0]: version: 2 writes cannot fit between create_revision 4 and mod_revision 4"},
+		{"a kv's negative version", rangeRead(0, "a", "z", 0, 1, 5, kv("b", "v", 4, 4, -1)), "kvs[0]: a negative revision or version"},
+		{"revisions of a key not found", with(getAbsent(0, "a", 0, 1), func(op *Operation) { op.ModRevision = 2 }), "mod_revision, create_revision, version: set but found is false"},
+		{"a header revision on a failed operation", at(failed(put(0, "a", "v", 0, 0)), 2), "revision: set on an operation whose outcome is failed"},
+		{"a header revision on an unknown operation", at(unknown(put(0, "a", "v", 0, 0)), 2), "revision: set on an operation whose outcome is unknown"},
+		{"a range delete count on a single key", del(0, "a", 0, 1, 2), "deleted: 2 is not 0 or 1 (one key, no end)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := History{Operations: []Operation{tt.op}}.Validate()
+			want := "operation 0: " + tt.want
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("error %v, want one containing %q", err, want)
+			}
+		})
+	}
+}
