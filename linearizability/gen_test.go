@@ -211,7 +211,7 @@ func genRevisionOperation(rng *rand.Rand, cfg genConfig, op Operation, seq int) 
 		op.Key, op.End = genRange(rng, names)
 	default:
 		op.Kind, op.Key = KindTxn, ""
-		for i, k := range rng.Perm(len(names))[:2+rng.IntN(3)] {
+		for i, k := range rng.Perm(len(names))[:min(len(names), 2+rng.IntN(3))] {
 			t := TxnOp{Kind: KindPut, Key: names[k], Value: fmt.Sprintf("%s-%d", value, i)}
 			if rng.IntN(3) == 0 {
 				t.Kind, t.Value = KindDelete, ""
