@@ -1,6 +1,8 @@
 package server
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -29,6 +31,8 @@ type metrics struct {
 	peerActive  *prometheus.GaugeVec
 	peerDropped prometheus.Counter
 	peerRefused prometheus.Counter
+	// snapshotsReceiving counts the snapshot streams being received now.
+	snapshotsReceiving prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -65,9 +69,12 @@ func newMetrics() *metrics {
 			Help: "Peer messages dropped because a queue was full or the peer was unreachable."}),
 		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_refused_messages_total",
 			Help: "Peer messages refused for naming another cluster or another member."}),
+		snapshotsReceiving: prometheus.NewGauge(prometheus.GaugeOpts{Name: "plumb_network_snapshots_receiving",
+			Help: fmt.Sprintf("Snapshots being received from peers now (a member takes at most %d at once).", snapshotStreamsMax)}),
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
 		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
+		m.snapshotsReceiving,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

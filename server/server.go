@@ -149,7 +149,7 @@ func (s *Server) openStorage() error {
 			return err
 		}
 	}
-	s.tr = newTransport(memberID, clusterID, s.logger, s.metrics)
+	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.logger, s.metrics)
 	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
 	return nil
 }

@@ -25,12 +25,18 @@ const (
 	peerQueueMsgs       = 4096     // messages waiting per peer (etcd's streamBufSize)
 	inboxMsgs           = 4096     // received messages waiting for the loop (etcd's recvBufSize)
 	snapshotChunkBytes  = 1 << 20  // a snapshot travels in chunks of this size
-	maxSnapshotBytes    = 1 << 34  // the largest snapshot a member accepts (node's state dump bound)
 	maxPeerFrameBytes   = 64 << 20 // the largest frame on the peer port
 	peerBackoffMin      = 50 * time.Millisecond
 	peerBackoffMax      = 2 * time.Second
 	peerDialTimeout     = 2 * time.Second
 	snapshotSendTimeout = 10 * time.Minute
+	// snapshotStreamsMax bounds the snapshots received at once: only the
+	// leader sends a member snapshots, one at a time, so two leave room
+	// for one from a deposed leader. More are refused; raft retries.
+	snapshotStreamsMax = 2
+	// snapshotSlackBytes is allowed over a snapshot's framed state for its
+	// header and checksum (see snapshotBytesMax).
+	snapshotSlackBytes = 1 << 20
 )
 
 // peerReport is what a peer's goroutine tells the loop: a snapshot send
@@ -54,6 +60,11 @@ type transport struct {
 	inbox           chan node.Envelope
 	reports         chan peerReport
 	stopped         chan struct{}
+	// snapshotBytesMax is the largest snapshot this member accepts, from
+	// its backend quota; snapshotSlots holds a token per snapshot being
+	// received (at most snapshotStreamsMax).
+	snapshotBytesMax uint64
+	snapshotSlots    chan struct{}
 
 	mu    sync.Mutex
 	peers map[uint64]*peer
@@ -71,17 +82,33 @@ type peer struct {
 	cancel context.CancelFunc
 }
 
-func newTransport(self, clusterID uint64, logger *slog.Logger, m *metrics) *transport {
+func newTransport(self, clusterID uint64, quotaBytes int64, logger *slog.Logger, m *metrics) *transport {
 	return &transport{
-		self:      self,
-		clusterID: clusterID,
-		logger:    logger,
-		metrics:   m,
-		inbox:     make(chan node.Envelope, inboxMsgs),
-		reports:   make(chan peerReport, peerQueueMsgs),
-		stopped:   make(chan struct{}),
-		peers:     map[uint64]*peer{},
+		self:             self,
+		clusterID:        clusterID,
+		logger:           logger,
+		metrics:          m,
+		inbox:            make(chan node.Envelope, inboxMsgs),
+		reports:          make(chan peerReport, peerQueueMsgs),
+		stopped:          make(chan struct{}),
+		snapshotBytesMax: snapshotBytesMax(quotaBytes),
+		snapshotSlots:    make(chan struct{}, snapshotStreamsMax),
+		peers:            map[uint64]*peer{},
 	}
+}
+
+// snapshotBytesMax is the largest snapshot a member with a backend quota
+// of quotaBytes accepts. A snapshot carries the leader's replicated state,
+// which the quota bounds (in key and value bytes), framed record by record
+// with its bucket's name and the lengths: that framing adds up to a quarter
+// for the smallest records the state holds (one-byte keys, empty values),
+// and the quota is checked before a write, so a leader may be a little
+// past it. Half the quota over it, and snapshotSlackBytes, cover both; a
+// snapshot larger than that could not be the state of a cluster this
+// member serves, and is refused before it is received.
+func snapshotBytesMax(quotaBytes int64) uint64 {
+	q := uint64(max(quotaBytes, 0))
+	return q + q/2 + snapshotSlackBytes
 }
 
 // update makes the peer set match the applied membership: a goroutine pair
@@ -441,19 +468,21 @@ func (t *transport) snapshot(s grpc.ServerStream) error {
 	if m.GetType() != raftpb.MessageType_MsgSnap || m.GetSnapshot() == nil {
 		return status.Error(codes.InvalidArgument, "the snapshot stream carries a message that is not a snapshot")
 	}
-	if head.DataBytes > maxSnapshotBytes {
-		return status.Errorf(codes.ResourceExhausted, "snapshot of %d bytes is over the limit of %d", head.DataBytes, maxSnapshotBytes)
+	if head.DataBytes > t.snapshotBytesMax {
+		return status.Errorf(codes.ResourceExhausted,
+			"snapshot of %d bytes is over this member's limit of %d (from its backend quota, --quota-backend-bytes)", head.DataBytes, t.snapshotBytesMax)
 	}
-	data := make([]byte, 0, head.DataBytes)
-	for uint64(len(data)) < head.DataBytes {
-		chunk := &frame{}
-		if err := s.RecvMsg(chunk); err != nil {
-			return fmt.Errorf("snapshot from %s cut off at %d of %d bytes: %w", node.FormatID(head.From), len(data), head.DataBytes, err)
-		}
-		if uint64(len(data)+len(chunk.Body)) > head.DataBytes {
-			return status.Error(codes.InvalidArgument, "snapshot data longer than announced")
-		}
-		data = append(data, chunk.Body...)
+	select {
+	case t.snapshotSlots <- struct{}{}:
+		t.metrics.snapshotsReceiving.Inc()
+		defer func() { <-t.snapshotSlots; t.metrics.snapshotsReceiving.Dec() }()
+	default:
+		return status.Errorf(codes.ResourceExhausted,
+			"this member is already receiving %d snapshots, the most it takes at once; send it again later", snapshotStreamsMax)
+	}
+	data, err := receiveSnapshotData(s, head)
+	if err != nil {
+		return err
 	}
 	m.Snapshot.Data = data
 	select {
@@ -464,4 +493,35 @@ func (t *transport) snapshot(s grpc.ServerStream) error {
 		return s.Context().Err()
 	}
 	return s.SendMsg(&frame{ClusterID: t.clusterID, From: t.self, To: head.From})
+}
+
+// receiveSnapshotData reads a snapshot's chunks until it has the bytes its
+// head announced. The buffer grows with the data that arrived, never
+// ahead of it: an announced size is only a claim.
+func receiveSnapshotData(s grpc.ServerStream, head *frame) ([]byte, error) {
+	var data []byte
+	for uint64(len(data)) < head.DataBytes {
+		chunk := &frame{}
+		if err := s.RecvMsg(chunk); err != nil {
+			return nil, fmt.Errorf("snapshot from %s cut off at %d of %d bytes: %w", node.FormatID(head.From), len(data), head.DataBytes, err)
+		}
+		if uint64(len(data)+len(chunk.Body)) > head.DataBytes {
+			return nil, status.Error(codes.InvalidArgument, "snapshot data longer than announced")
+		}
+		data = appendChunk(data, chunk.Body, head.DataBytes)
+	}
+	return data, nil
+}
+
+// appendChunk appends chunk to data, doubling data's capacity when it is
+// short, but never past announcedBytes. The caller has checked that
+// len(data)+len(chunk) <= announcedBytes.
+func appendChunk(data, chunk []byte, announcedBytes uint64) []byte {
+	need := len(data) + len(chunk)
+	if need > cap(data) {
+		grown := make([]byte, len(data), min(uint64(max(2*cap(data), need)), announcedBytes))
+		copy(grown, data)
+		data = grown
+	}
+	return append(data, chunk...)
 }
