@@ -2,5 +2,5 @@
 // whose one node implementation runs either as a production member or inside
 // a deterministic simulator. The code lives in the packages below; this
 // package holds only the import-policy test (deps_test.go). See README.md and
-// DESIGN.md for the architecture.
+// docs/DESIGN.md for the architecture.
 package plumb

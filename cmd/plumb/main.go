@@ -1,6 +1,3 @@
-// Command plumb is an etcd-compatible replicated key-value store whose one
-// node implementation also runs inside a deterministic simulator. main only
-// wires commands to the packages that do the work, and prints.
 package main
 
 import (
