@@ -178,17 +178,30 @@ func (l *DiskLog) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.
 
 // SaveSnapshot implements LogStore: the snapshot file, its mark in the WAL,
 // then the log compacted behind it, WAL segments released and old snapshot
-// files removed.
+// files removed. The cache takes the snapshot only once file and mark are
+// durable, so that a SaveSnapshot that failed (a full disk) can be retried
+// at the same index.
 func (l *DiskLog) SaveSnapshot(index uint64, cs *raftpb.ConfState, keepEntries uint64) error {
-	snap, err := l.CreateSnapshot(index, cs, nil)
+	term, err := l.Term(index)
 	if err != nil {
-		return fmt.Errorf("create snapshot: %w", err)
+		return fmt.Errorf("create snapshot at %d: %w", index, err)
 	}
+	if cs == nil { // as CreateSnapshot does: the membership stays the last snapshot's
+		cur, err := l.Snapshot()
+		if err != nil {
+			return fmt.Errorf("create snapshot at %d: %w", index, err)
+		}
+		cs = cur.GetMetadata().GetConfState()
+	}
+	snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: &index, Term: &term, ConfState: cs}}
 	if err := l.snaps.Save(snap); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	if err := l.w.SaveSnapshot(wal.SnapshotMark{Index: index, Term: snap.GetMetadata().GetTerm()}); err != nil {
+	if err := l.w.SaveSnapshot(wal.SnapshotMark{Index: index, Term: term}); err != nil {
 		return fmt.Errorf("record snapshot in the WAL: %w", err)
+	}
+	if _, err := l.CreateSnapshot(index, cs, nil); err != nil {
+		return fmt.Errorf("create snapshot: %w", err)
 	}
 	if index > keepEntries {
 		compactTo := index - keepEntries

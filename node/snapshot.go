@@ -7,12 +7,14 @@ import (
 	"hash/crc32"
 	"slices"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/plumbdb/plumb/node/backend"
 	"github.com/plumbdb/plumb/node/mvcc"
+	"github.com/plumbdb/plumb/node/wal"
 )
 
 // Snapshots, as etcd does them.
@@ -109,7 +111,8 @@ func restoreState(be backend.Backend, data []byte) error {
 }
 
 // maybeSnapshot records a snapshot and compacts the log once enough entries
-// have been applied since the last one.
+// have been applied since the last one. On a full disk it raises NOSPACE
+// and leaves the snapshot for a later round.
 func (n *Node) maybeSnapshot() error {
 	if n.applied < n.snapIndex+uint64(n.cfg.SnapshotCount) {
 		return nil
@@ -120,7 +123,15 @@ func (n *Node) maybeSnapshot() error {
 	if err := n.syncState(); err != nil {
 		return err
 	}
-	if err := n.log.SaveSnapshot(n.applied, n.confState, keep); err != nil {
+	err := n.log.SaveSnapshot(n.applied, n.confState, keep)
+	if errors.Is(err, wal.ErrNoSpace) {
+		// A full disk stalls the snapshot as it stalls the log (persist):
+		// nothing was compacted, so nothing is lost, and the next round
+		// tries again; NOSPACE refuses the writes that would fill it more.
+		n.alarms.raise(pb.AlarmType_NOSPACE)
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("node %s: snapshot at %d: %w", FormatID(n.cfg.ID), n.applied, err)
 	}
 	n.snapIndex = n.applied
