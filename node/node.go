@@ -263,6 +263,16 @@ type Node struct {
 	leadersSeen      int   // leaders this member has followed or been, since it started
 }
 
+// maxUncommittedEntriesBytes bounds the payload of the entries a leader
+// holds that are not committed yet (etcd's raft setting, 1 GiB): past it
+// raft drops proposals (ErrProposalDropped, a definite failure) instead of
+// growing its log without bound while a quorum is away or slow.
+const maxUncommittedEntriesBytes = 1 << 30
+
+// uncommittedEntriesBytesMax is the bound New gives raft: always
+// maxUncommittedEntriesBytes, but internal tests lower it to see it act.
+var uncommittedEntriesBytesMax uint64 = maxUncommittedEntriesBytes
+
 // New opens a replica on cfg.Log and cfg.Backend. With an empty log it
 // bootstraps cfg.InitialMembers (or waits for the leader when cfg.Join);
 // otherwise it restarts from what the log and backend hold, exactly as after
@@ -287,18 +297,19 @@ func New(c Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	rn, err := raft.NewRawNode(&raft.Config{
-		ID:                       cfg.ID,
-		ElectionTick:             cfg.ElectionTicks,
-		HeartbeatTick:            cfg.HeartbeatTicks,
-		Storage:                  cfg.Log,
-		MaxSizePerMsg:            maxSizePerMsgBytes,
-		MaxCommittedSizePerReady: maxCommittedSizePerReady,
-		MaxInflightMsgs:          maxInflightMsgs,
-		CheckQuorum:              true,
-		PreVote:                  true,
-		ReadOnlyOption:           raft.ReadOnlySafe,
-		StepDownOnRemoval:        true,
-		Logger:                   cfg.Logger,
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   cfg.Log,
+		MaxSizePerMsg:             maxSizePerMsgBytes,
+		MaxCommittedSizePerReady:  maxCommittedSizePerReady,
+		MaxInflightMsgs:           maxInflightMsgs,
+		MaxUncommittedEntriesSize: uncommittedEntriesBytesMax,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		StepDownOnRemoval:         true,
+		Logger:                    cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: start raft: %w", err)
