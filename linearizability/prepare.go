@@ -93,6 +93,18 @@ func prepare(h *History, given map[int]Resolution) *prepared {
 	return p
 }
 
+// complete reports whether the revision pass can decide alone: every
+// operation checked has a known revision, and no unknown write is left
+// unresolved.
+func (p *prepared) complete() bool {
+	for i := range p.ops {
+		if c := &p.ops[i]; c.unknown || c.rev == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // pointKeys returns the single keys an operation names (not its ranges).
 func (op *Operation) pointKeys() []string {
 	switch {

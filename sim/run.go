@@ -426,6 +426,9 @@ func (w *world) check(res *Result) {
 		if lin.Reason != "" {
 			c.Detail += ": " + lin.Reason
 		}
+		if lin.DecidedBy != "" {
+			c.Detail += "; decided by " + lin.DecidedBy
+		}
 		undecided = lin.Verdict == linearizability.VerdictUndecided
 		res.Checks = append(res.Checks, c)
 	}
