@@ -31,6 +31,7 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 	if len(ents) == 0 {
 		return nil
 	}
+	n.handedOut = ents[len(ents)-1].GetIndex()
 	b := n.be.Begin()
 	w := n.kv.Write(b)
 	var replies []Reply

@@ -241,6 +241,7 @@ type Node struct {
 	confState          *raftpb.ConfState // membership as of the applied index, for snapshots
 	snapshots          int               // snapshots taken, for Status
 	snapshotsInstalled int               // snapshots received from a leader, for Status
+	handedOut          uint64            // the last committed entry raft handed out (see maybeSnapshot)
 
 	lead, term uint64
 	commit     uint64 // raft's commit index, from the hard states saved

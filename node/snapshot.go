@@ -114,7 +114,19 @@ func restoreState(be backend.Backend, data []byte) error {
 // have been applied since the last one. On a full disk it raises NOSPACE
 // and leaves the snapshot for a later round.
 func (n *Node) maybeSnapshot() error {
-	if n.applied < n.snapIndex+uint64(n.cfg.SnapshotCount) {
+	count := uint64(n.cfg.SnapshotCount)
+	if n.applied < n.snapIndex+count {
+		return nil
+	}
+	// The snapshot is at raft's applied index (as it will be once this
+	// round's Ready is advanced), never past it. They differ after a
+	// restart from a snapshot older than the backend's state: raft applies
+	// from its snapshot again, replaying entries the backend already holds,
+	// and a log compacted past its applied index would have lost entries
+	// raft has yet to hand out (it panics). n.confState is the membership
+	// at that same index: replayed conf changes update it too.
+	index := min(n.applied, max(n.rn.BasicStatus().Applied, n.handedOut))
+	if index < n.snapIndex+count {
 		return nil
 	}
 	keep := uint64(n.cfg.SnapshotCatchUpEntries)
@@ -123,7 +135,7 @@ func (n *Node) maybeSnapshot() error {
 	if err := n.syncState(); err != nil {
 		return err
 	}
-	err := n.log.SaveSnapshot(n.applied, n.confState, keep)
+	err := n.log.SaveSnapshot(index, n.confState, keep)
 	if errors.Is(err, wal.ErrNoSpace) {
 		// A full disk stalls the snapshot as it stalls the log (persist):
 		// nothing was compacted, so nothing is lost, and the next round
@@ -132,9 +144,9 @@ func (n *Node) maybeSnapshot() error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("node %s: snapshot at %d: %w", FormatID(n.cfg.ID), n.applied, err)
+		return fmt.Errorf("node %s: snapshot at %d: %w", FormatID(n.cfg.ID), index, err)
 	}
-	n.snapIndex = n.applied
+	n.snapIndex = index
 	n.snapshots++
 	return nil
 }

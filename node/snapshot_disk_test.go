@@ -18,14 +18,24 @@ import (
 // snapFS is a MemFS that runs out of space (SetFull) the moment a
 // snapshot file is created while fillOnSnapshot is set: a disk that fills
 // up just as a snapshot is due, after the log's last write went through.
+// With failSnapshot set, creating a snapshot file fails instead, as on a
+// disk that returns EIO there.
 type snapFS struct {
 	*wal.MemFS
 	fillOnSnapshot bool
+	failSnapshot   bool
 }
 
+var errSnapshotIO = errors.New("input/output error")
+
 func (f *snapFS) Create(name string) (wal.File, error) {
-	if f.fillOnSnapshot && strings.HasPrefix(name, node.SnapDir+"/") {
-		f.SetFull(true)
+	if strings.HasPrefix(name, node.SnapDir+"/") {
+		if f.failSnapshot {
+			return nil, errSnapshotIO
+		}
+		if f.fillOnSnapshot {
+			f.SetFull(true)
+		}
 	}
 	return f.MemFS.Create(name)
 }
@@ -155,6 +165,81 @@ func TestSnapshotOnFullDiskStalls(t *testing.T) {
 		resp, err := d.n.Read(&pb.RangeRequest{Key: []byte(k)})
 		if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != v {
 			t.Errorf("%s after a restart: %v %v, want the acknowledged %q", k, resp.GetKvs(), err, v)
+		}
+	}
+}
+
+// TestRestartWithStateAheadOfSnapshot: a snapshot save that failed after
+// the key-value state was made durable leaves a data dir whose backend is
+// ahead of its newest snapshot. On restart raft applies from that older
+// snapshot, replaying entries the backend already holds; the member must
+// not snapshot at the backend's index and compact the log past what raft
+// has applied (raft would panic: "requested index is unavailable due to
+// compaction"). Entries are large, so that raft hands the replay out a
+// few at a time.
+func TestRestartWithStateAheadOfSnapshot(t *testing.T) {
+	fs := &snapFS{MemFS: wal.NewMemFS()}
+	be := backend.NewMemory()
+	tune := func(c *node.Config) { c.SnapshotCount, c.SnapshotCatchUpEntries = 20, 1 }
+	d := openDiskNode(t, fs, be, tune)
+	value := strings.Repeat("v", 300<<10)
+	acked := map[string]string{}
+	for i := 0; d.n.Status().Snapshots == 0; i++ {
+		k := fmt.Sprintf("k%02d", i)
+		if r := d.put(k, k+value); r.Err != nil {
+			t.Fatalf("put %s: %v", k, r.Err)
+		}
+		acked[k] = k + value
+	}
+	first := d.n.Status().SnapshotIndex
+	fs.failSnapshot = true
+	var stopped error
+	for i := len(acked); stopped == nil; i++ {
+		if i == 60 {
+			t.Fatalf("the next snapshot was never attempted (status %+v)", d.n.Status())
+		}
+		k := fmt.Sprintf("k%02d", i)
+		d.n.Submit(node.Request{ID: uint64(1000 + i), Put: &pb.PutRequest{Key: []byte(k), Value: []byte(k + value)}})
+		for range 3 {
+			d.n.Tick()
+			out := d.n.Process()
+			for _, r := range out.Replies {
+				if r.Err == nil && r.ID == uint64(1000+i) {
+					acked[k] = k + value
+				}
+			}
+			if stopped = out.Err; stopped != nil {
+				break
+			}
+		}
+	}
+	if !errors.Is(stopped, errSnapshotIO) {
+		t.Fatalf("the member stopped for %v, want the failed snapshot", stopped)
+	}
+	// The state was made durable before the snapshot was tried: the data
+	// dir holds it a snapshot count past the newest snapshot.
+	if st := d.n.Status(); st.SnapshotIndex != first || st.Applied < first+20 {
+		t.Fatalf("stopped with snapshot %d and state at %d; the test needs the state a snapshot count past the snapshot %d",
+			st.SnapshotIndex, st.Applied, first)
+	}
+	fs.failSnapshot = false
+	fs.Crash(rand.New(rand.NewPCG(3, 4)))
+	be.Crash()
+	d = openDiskNode(t, fs, be, tune)
+	for i := 0; d.n.Status().SnapshotIndex == first; i++ {
+		if i == 20 {
+			t.Fatalf("no new snapshot after the restart (status %+v)", d.n.Status())
+		}
+		k := fmt.Sprintf("after%02d", i)
+		if r := d.put(k, k); r.Err != nil {
+			t.Fatalf("put %s after the restart: %v", k, r.Err)
+		}
+		acked[k] = k
+	}
+	for k, v := range acked {
+		resp, err := d.n.Read(&pb.RangeRequest{Key: []byte(k)})
+		if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != v {
+			t.Errorf("%s after the restart: %v, want the acknowledged value", k, err)
 		}
 	}
 }
