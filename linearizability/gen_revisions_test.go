@@ -294,3 +294,39 @@ func BenchmarkCheckRevisionsUnknown(b *testing.B) {
 	h := generate(genConfig{seed: 1, ops: 10000, keys: 16, clients: 8, revisions: true, unknownPercent: 1, failedPercent: 1})
 	benchmarkCheck(b, h)
 }
+
+// TestRevisionsDecideWhenComplete: with every revision known, the revision
+// pass decides a contended history that porcupine's search cannot finish
+// within a small budget; with one revision missing, porcupine must decide,
+// and runs out. A broken read is illegal either way.
+func TestRevisionsDecideWhenComplete(t *testing.T) {
+	h := generate(genConfig{seed: 3, ops: 3000, keys: 1, clients: 24, revisions: true})
+	small := Options{MemoryMaxBytes: 1 << 20}
+	r := Check(h, small)
+	if r.Verdict != VerdictOK || !strings.HasPrefix(r.DecidedBy, "revisions") {
+		t.Fatalf("complete history: verdict %q decided by %q (%s), want ok by revisions", r.Verdict, r.DecidedBy, r.Reason)
+	}
+	t.Logf("complete: decided by %s", r.DecidedBy)
+
+	missing := History{Operations: slices.Clone(h.Operations)}
+	for i := range missing.Operations {
+		if op := &missing.Operations[i]; op.Kind == KindGet && op.Outcome == OutcomeOK && !op.Serializable {
+			op.Revision, op.ModRevision, op.CreateRevision, op.Version = 0, 0, 0, 0
+			break
+		}
+	}
+	if r := Check(missing, small); r.DecidedBy != "" && r.DecidedBy != "porcupine" {
+		t.Fatalf("one revision missing: decided by %q, want porcupine or nobody", r.DecidedBy)
+	}
+
+	broken := History{Operations: slices.Clone(h.Operations)}
+	for i := len(broken.Operations) - 1; i >= 0; i-- {
+		if op := &broken.Operations[i]; op.Kind == KindGet && op.Outcome == OutcomeOK && op.Found {
+			op.Result = "never-written"
+			break
+		}
+	}
+	if r := Check(broken, small); r.Verdict != VerdictIllegal {
+		t.Fatalf("broken read: verdict %q, want illegal", r.Verdict)
+	}
+}
