@@ -157,7 +157,7 @@ func Check(h History, opts Options) Result {
 
 // crossCheckMemoryMaxBytes bounds porcupine's search on a key when the
 // revision pass has decided already: its answer only confirms.
-const crossCheckMemoryMaxBytes = 64 << 20
+const crossCheckMemoryMaxBytes = 8 << 20
 
 // checkKeys runs porcupine on each key in turn, so that a verdict names its
 // key and a key over budget cannot hide another's illegal history.
