@@ -188,15 +188,11 @@ func (l *loop) report(r peerReport) {
 // process runs the node's Ready handling, then acts on its output: the
 // messages and replies in it are already durable.
 func (l *loop) process() error {
-	start := time.Now()
 	// A leader's appends go out while it saves them (node.Prepare).
 	for _, r := range l.tr.send(l.n.Prepare()) {
 		l.report(r)
 	}
 	out := l.n.Process()
-	if len(out.Messages) > 0 || len(out.Replies) > 0 {
-		l.metrics.fsync.Observe(time.Since(start).Seconds())
-	}
 	for _, r := range l.tr.send(out.Messages) {
 		l.report(r)
 	}

@@ -61,7 +61,7 @@ func newMetrics() *metrics {
 		snapshotsInstalled: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_server_snapshots_installed_total",
 			Help: "Snapshots received from a leader and installed (a follower too far behind for the log)."}),
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_wal_fsync_duration_seconds",
-			Help:    "The latency distributions of saving a Ready (WAL append and fsync, and the apply that follows).",
+			Help:    "The latency distributions of fsync called by WAL.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		peerActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_active_peers",
 			Help: "The current number of active peer connections."}, []string{"Remote"}),

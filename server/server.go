@@ -90,7 +90,8 @@ func (s *Server) openStorage() error {
 	if err := os.MkdirAll(cfg.DataDir, dataDirMode); err != nil {
 		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
-	fsys := wal.OSFS(cfg.DataDir)
+	// The WAL's fsyncs feed etcd_disk_wal_fsync_duration_seconds.
+	fsys := timeSyncs(wal.OSFS(cfg.DataDir), node.WALDir, func(d time.Duration) { s.metrics.fsync.Observe(d.Seconds()) })
 	id, err := resolveIdentity(cfg, fsys)
 	if err != nil {
 		return err
