@@ -99,6 +99,10 @@ func (nw *network) restore(id uint64) bool {
 	return true
 }
 
+// isCut reports whether a partition cuts the link from member index from
+// to member index to.
+func (nw *network) isCut(from, to int) bool { return nw.cutOff[from][to] }
+
 // latency draws one message's delay.
 func (nw *network) latency() int64 {
 	lo, hi := int64(nw.cur.Latency.Min), int64(nw.cur.Latency.Max)
@@ -138,3 +142,24 @@ func (nw *network) delay() int64 {
 
 // clientDelay draws a client link's delay: latency only.
 func (nw *network) clientDelay() int64 { return nw.latency() }
+
+// unreachable says why a message from a member to addr (held by member
+// index dst, if bound) cannot leave, or "" if it can.
+func (w *world) unreachable(from *member, addr string, dst int, bound bool) string {
+	switch {
+	case !bound || !w.members[dst].alive():
+		return "nobody listens at " + addr
+	case w.net.isCut(from.idx, dst):
+		return "the link is cut"
+	}
+	return ""
+}
+
+// reportUnreachable tells a sender's node that member to cannot be reached,
+// and that a snapshot for it failed.
+func (w *world) reportUnreachable(from *member, to uint64, isSnap bool) {
+	from.node.ReportUnreachable(to)
+	if isSnap {
+		from.node.ReportSnapshot(to, false)
+	}
+}

@@ -303,24 +303,41 @@ func (w *world) record(ev TraceEvent) {
 // send puts a raft message on the network, addressed by the peer URL the
 // sender's applied membership has for the recipient: after an IP change that
 // the operator has not yet reported, that address is stale.
+//
+// A message that cannot leave, because nobody listens at the address (no
+// member holds it, or its member is down) or a partition cuts the link, is
+// not sent, and the sender is told the peer is unreachable (and that a
+// snapshot failed), as the server's transport tells raft when a peer's
+// connection breaks: raft then probes that peer instead of streaming to
+// it. A message lost at random goes unnoticed, as on a real network.
 func (w *world) send(from *member, env node.Envelope) {
 	to := env.Message.GetTo()
 	addr, ok := from.node.PeerURL(to)
 	toName := w.nameOf(to)
 	msgType := msgTypeName(env.Message.GetType())
+	isSnap := env.Message.GetType() == raftpb.MessageType_MsgSnap
 	if !ok {
 		w.record(TraceEvent{Kind: "drop", Node: from.name, Peer: toName, Msg: msgType, Detail: "no address"})
+		w.reportUnreachable(from, to, isSnap)
 		return
 	}
 	dst, bound := w.byAddr[addr]
 	toIdx := dst
 	if !bound {
-		toIdx = from.idx // nobody holds the address: no cut applies, it is lost below
+		toIdx = from.idx // nobody holds the address: no cut applies
 	}
+	// Drawn for every message whatever its fate, so that one message's
+	// fate never shifts another's.
 	delays, copies := w.net.peerFate(from.idx, toIdx)
+	if why := w.unreachable(from, addr, dst, bound); why != "" {
+		w.record(TraceEvent{Kind: "send", Node: from.name, Peer: toName, Msg: msgType,
+			Term: env.Message.GetTerm(), Index: env.Message.GetIndex(), Detail: "unreachable: " + why})
+		w.reportUnreachable(from, to, isSnap)
+		return
+	}
 	w.record(TraceEvent{Kind: "send", Node: from.name, Peer: toName, Msg: msgType,
 		Term: env.Message.GetTerm(), Index: env.Message.GetIndex(), Detail: copiesDetail[copies]})
-	if copies == 0 && env.Message.GetType() == raftpb.MessageType_MsgSnap {
+	if copies == 0 && isSnap {
 		// A stream that fails tells its sender, as etcd's transport does.
 		from.node.ReportSnapshot(to, false)
 	}
