@@ -187,6 +187,12 @@ type Status struct {
 	ID, Lead, Term  uint64
 	State           raft.StateType
 	Commit, Applied uint64
+	// CommitTerm is the term of the entry at Commit (0 if unknown). A leader
+	// whose CommitTerm is not its Term has not yet committed an entry of its
+	// own term, so it does not know yet how far the log is committed:
+	// entries a crash's restart left uncommitted in its hard state may
+	// still be committed ones.
+	CommitTerm      uint64
 	Revision        int64
 	CompactRevision int64
 	PendingRequests int
@@ -671,7 +677,12 @@ func (n *Node) persist(rd *raft.Ready) bool {
 func (n *Node) Status() Status {
 	bs := n.rn.BasicStatus()
 	ci, _ := n.kv.ConsistentIndex()
+	commitTerm, err := n.log.Term(bs.HardState.GetCommit())
+	if err != nil {
+		commitTerm = 0 // compacted or not yet saved: unknown
+	}
 	return Status{
+		CommitTerm:         commitTerm,
 		ID:                 n.cfg.ID,
 		ClusterID:          n.cfg.ClusterID,
 		Lead:               bs.Lead,

@@ -333,6 +333,12 @@ func (w *world) converged() (string, bool) {
 		switch {
 		case st.Lead == 0:
 			return m.name + " has no leader", false
+		case st.Lead == m.id && st.CommitTerm != st.Term:
+			// Until then its commit index may be behind what the cluster
+			// committed before a crash (the hard state's commit index is
+			// saved lazily): reading now would report acknowledged writes
+			// as lost.
+			return fmt.Sprintf("the leader %s has not committed an entry of its term %d yet", m.name, st.Term), false
 		case st.Applied != st.Commit:
 			return fmt.Sprintf("%s applied %d of %d committed", m.name, st.Applied, st.Commit), false
 		case st.Applied != st0.Applied:
