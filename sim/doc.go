@@ -18,10 +18,13 @@
 //     takes. Disk I/O takes time: a member whose Ready fsynced is busy until
 //     the I/O completes, its outputs wait, and a crash in between undoes the
 //     I/O (disk.go); a leader's appends, which node.Prepare hands out before
-//     the save, leave at once. Disk faults slow, fill or corrupt a member's disk. An
-//     IP change restarts the member on a new address; until the operator
-//     runs member update, the others send to the old address, where nobody
-//     listens;
+//     the save, leave at once. Disk faults slow, fill or corrupt a
+//     member's disk. An IP change restarts the member on a new address;
+//     until the operator runs member update, the others send to the old
+//     address, where nobody listens. A message that cannot leave (nobody
+//     listens, or a partition cuts the link) is not sent, and its sender is
+//     told the peer is unreachable (and a snapshot failed), as the server's
+//     transport tells raft of a broken connection;
 //   - clients: each runs one operation at a time with a timeout, sticks to
 //     one endpoint and fails over to the next on a timeout or an
 //     "unavailable" error, as clientv3 does when a connection breaks. They
@@ -36,6 +39,11 @@
 //   - the operator, who runs member update after an IP change, retrying;
 //   - the trace: every event, hashed (SHA-256) into the run's trace hash and
 //     optionally written as JSON lines;
+//   - the settle phase after the scenario: the network heals, crashed
+//     members restart, and the run ends once every member has applied the
+//     same index with the same hash and the leader has committed an entry
+//     of its own term (until then, after a crash, it may not know how far
+//     the log was committed), or after the settle time;
 //   - the checks after a run, each named in the Result: linearizable (the
 //     revision pass and porcupine, package linearizability), converge
 //     (every member at the same applied index, hash and revision, and no
