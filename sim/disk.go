@@ -19,10 +19,15 @@ import (
 // is busy until the I/O completes, fsyncLatency later (or a disk latency
 // fault's). Its outputs (messages, replies) are held until then, and
 // anything sent to it waits. The storage treats the syncs and commits of
-// that Process as provisional (MemFS.Hold, Memory.Hold) until the I/O
-// completes; a crash before then undoes them, drops the held outputs, and
-// may tear the last write. Nothing that depended on the I/O ever left the
-// member: that is the guarantee the durable check relies on.
+// that Process as provisional (MemFS.Hold, Memory.HoldWith) until the I/O
+// completes. A crash before then drops the held outputs and falls during
+// one of those syncs, drawn from the disk's stream: as on a real disk,
+// where a program writes again only once its fsync returned, the syncs
+// before it completed, nothing written after it was issued, and only the
+// write it covered may be torn (MemFS.CrashAt, Memory.CrashAt: the WAL's
+// syncs and the backend's commits are numbered in one sequence). Nothing
+// that depended on the I/O ever left the member: that is the guarantee the
+// durable check relies on.
 
 // fsyncLatency is a healthy disk's: a 4 KiB write with fsync takes about
 // 0.2 ms on the machines plumb is measured on.
@@ -54,9 +59,14 @@ func (w *world) drive(m *member) {
 	}
 	syncs, commits := m.disk.SyncCount(), m.be.CommitCount()
 	m.disk.Hold()
-	m.be.Hold()
+	m.be.HoldWith(m.disk) // the backend's commits and the disk's syncs in one order
 	out := m.node.Process()
-	w.writes.note(m, &out)
+	// Proposals are noted at once (a leader's may have left with Prepare,
+	// and commit elsewhere whatever becomes of this member); applies only
+	// once the I/O they came with completed (emit): a crash inside it
+	// undoes them, and the revisions they took are given again.
+	proposed := node.Output{Proposed: out.Proposed}
+	w.writes.note(m, &proposed)
 	if m.disk.SyncCount() == syncs && m.be.CommitCount() == commits {
 		m.disk.Release()
 		m.be.Release()
@@ -94,6 +104,8 @@ func (w *world) ioDone(e *event) {
 
 // emit acts on a Process's output once its I/O is durable.
 func (w *world) emit(m *member, out node.Output) {
+	applied := node.Output{Applied: out.Applied}
+	w.writes.note(m, &applied)
 	if out.LeaderChanged {
 		m.lead = out.Lead
 		w.record(TraceEvent{Kind: "leader", Node: m.name, Peer: w.nameOf(out.Lead), Term: out.Term})
@@ -141,8 +153,8 @@ func (w *world) killDeadline(e *event) {
 	w.crash(m, "killed (no write came to tear)")
 }
 
-// crashStorage is the crash's effect on the member's storage: provisional
-// I/O undone, unsynced writes lost, the last maybe torn.
+// crashStorage is the crash's effect on the member's storage: the I/O in
+// flight cut at one of its syncs, unsynced writes lost, the last maybe torn.
 func (w *world) crashStorage(m *member) {
 	if m.held.Messages != nil || m.held.Replies != nil {
 		w.record(TraceEvent{Kind: "lost", Node: m.name,
@@ -153,8 +165,13 @@ func (w *world) crashStorage(m *member) {
 		m.disk.TearNextCrash()
 		m.tornArmed = false
 	}
-	m.be.Crash()
-	m.disk.Crash(w.rngDisk)
+	// The sync in progress at the crash; those before it completed.
+	point := 0
+	if n := m.disk.HeldPoints(); n > 1 {
+		point = w.rngDisk.IntN(n)
+	}
+	m.be.CrashAt(point)
+	m.disk.CrashAt(point, w.rngDisk)
 	if m.killPending {
 		m.killPending = false
 		if m.killRestartAfter > 0 {

@@ -17,9 +17,10 @@ import (
 // maintained at Commit (appending, in the common case of keys that grow, as
 // revision keys do), so ForEach never sorts the committed state.
 //
-// Hold, Release and Crash model a commit still in flight when power goes:
+// Hold, Release and Crash model commits still in flight when power goes:
 // between Hold and Release every Commit is provisional, visible to reads at
-// once but undone by a Crash.
+// once; a crash keeps those that completed before it and undoes the rest
+// (CrashAt).
 //
 // Memory is not safe for concurrent use, like everything under node/.
 type Memory struct {
@@ -33,10 +34,23 @@ type Memory struct {
 
 	commitCount int
 	// While held, apply logs every change it makes to the committed state
-	// in undo, oldest first, and Commit counts itself in heldCommits.
-	held        bool
-	heldCommits int
-	undo        []memUndo
+	// in undo, oldest first, and Commit counts itself in heldCommits and
+	// records its point (from points, or its own count) and where its
+	// changes start in undo.
+	held         bool
+	heldCommits  int
+	undo         []memUndo
+	points       SyncPoints
+	commitPoints []int
+	commitMarks  []int
+}
+
+// SyncPoints numbers the syncs of every device a step holds, in the order
+// they were called, so that a crash can keep exactly those that completed
+// before it, across devices. The simulator's disk (wal.MemFS) is one.
+type SyncPoints interface {
+	// HoldPoint records that a sync is called now and returns its number.
+	HoldPoint() int
 }
 
 // memUndo is one change a held Commit made: the key's state before it.
@@ -115,17 +129,31 @@ func (m *Memory) Close() error {
 }
 
 // Hold makes every Commit from now on provisional: visible to reads at once,
-// and undone by a Crash before Release. Holds do not nest: Hold while held
-// does nothing, so the mark stays at the first Hold and one Release
-// completes every commit since then.
+// and undone by a crash before Release unless it completed before the
+// crash's point (see CrashAt): the held commits are points 0, 1, ... in
+// order. Holds do not nest: Hold while held does nothing, so the mark
+// stays at the first Hold and one Release completes every commit since
+// then.
 func (m *Memory) Hold() { m.held = true }
+
+// HoldWith is Hold with each held commit numbered by points instead, which
+// numbers other devices' syncs too: a crash at a point then keeps the
+// commits called before it, whatever device was syncing there.
+func (m *Memory) HoldWith(points SyncPoints) {
+	if !m.held {
+		m.points = points
+	}
+	m.held = true
+}
 
 // Release completes the held commits: they are as durable as any. Release
 // when not held does nothing.
 func (m *Memory) Release() {
 	clear(m.undo) // drop the references, keep the room
 	m.undo = m.undo[:0]
+	m.commitPoints, m.commitMarks = m.commitPoints[:0], m.commitMarks[:0]
 	m.heldCommits = 0
+	m.points = nil
 	m.held = false
 }
 
@@ -138,26 +166,42 @@ func (m *Memory) Held() bool { return m.held }
 // step did backend I/O.
 func (m *Memory) CommitCount() int { return m.commitCount }
 
-// Crash models a power cut: an open batch is discarded, and the commits made
-// since Hold are undone, leaving the committed state from before Hold. It
-// ends the hold. It returns whether any commit was undone (any Commit since
-// Hold, even one that wrote nothing); discarding an open batch does not
-// count, since its writes were never committed.
-func (m *Memory) Crash() bool {
+// Crash models a power cut during the first held commit: CrashAt(0).
+func (m *Memory) Crash() bool { return m.CrashAt(0) }
+
+// CrashAt models a power cut at held sync point (see Hold and HoldWith):
+// an open batch is discarded, and the commits made since Hold at that
+// point or after it are undone; those before it completed. It ends the
+// hold. It returns whether any commit was undone (any Commit, even one
+// that wrote nothing); discarding an open batch does not count, since its
+// writes were never committed.
+func (m *Memory) CrashAt(point int) bool {
 	if m.open != nil {
 		m.open.Rollback()
 	}
-	undone := m.heldCommits > 0
-	m.revert()
+	first := len(m.commitPoints) // the first commit to undo
+	for i, p := range m.commitPoints {
+		if p >= point {
+			first = i
+			break
+		}
+	}
+	undone := first < len(m.commitPoints)
+	if undone {
+		m.revert(m.undo[m.commitMarks[first]:])
+	}
 	m.Release()
 	return undone
 }
 
+// HeldCommits returns how many commits the hold has made.
+func (m *Memory) HeldCommits() int { return m.heldCommits }
+
 // revert puts back the committed state of every key the undo log names. A
-// key's first entry holds its state from before Hold, so later entries for
-// it are skipped; the sorted keys of each bucket touched are then fixed in
-// one pass, as apply does.
-func (m *Memory) revert() {
+// key's first entry holds its state from before the first change undone,
+// so later entries for it are skipped; the sorted keys of each bucket
+// touched are then fixed in one pass, as apply does.
+func (m *Memory) revert(undo []memUndo) {
 	type fix struct {
 		bk      *memBucket
 		added   []string
@@ -166,7 +210,7 @@ func (m *Memory) revert() {
 	}
 	var order []string // buckets in the order first touched
 	fixes := map[string]*fix{}
-	for _, u := range m.undo {
+	for _, u := range undo {
 		f := fixes[u.bucket]
 		if f == nil {
 			bk := m.buckets[u.bucket]
@@ -321,15 +365,21 @@ func (b *memBatch) Delete(bucket, key []byte) {
 // While the Memory is held, the commit is provisional (see Hold).
 func (b *memBatch) Commit() error {
 	b.mustBeOpen()
+	if m := b.m; m.held {
+		point := m.heldCommits
+		if m.points != nil {
+			point = m.points.HoldPoint()
+		}
+		m.commitPoints = append(m.commitPoints, point)
+		m.commitMarks = append(m.commitMarks, len(m.undo))
+		m.heldCommits++
+	}
 	for name, p := range b.pending {
 		if len(p.ops) > 0 {
 			b.m.apply(name, p)
 		}
 	}
 	b.m.commitCount++
-	if b.m.held {
-		b.m.heldCommits++
-	}
 	b.finish()
 	return nil
 }

@@ -19,8 +19,11 @@ import (
 // torn write leaves behind.
 //
 // Hold and Release model I/O in flight: between them every Sync and SyncDir
-// is provisional, seen by reads at once but durable only at Release, so a
-// Crash in between finds the disk as if they had never been called.
+// is provisional, seen by reads at once but durable only at Release. A
+// crash in between falls inside one of them: the syncs before it completed,
+// the one in progress did not, and nothing written after that one was
+// called was ever issued, since a program writes again only once its fsync
+// returns (see CrashAt).
 //
 // A MemFS is not safe for concurrent use; the simulator drives it from one
 // goroutine, and nothing in it reads a clock or a global random source, so a
@@ -36,14 +39,36 @@ type MemFS struct {
 	syncCount    int
 
 	// The hold (see Hold). While held, Sync and SyncDir change the durable
-	// image as usual, first saving what they replace: heldInodes lists the
-	// inodes with a saved state (memInode.held), and heldFiles and heldDirs,
-	// nil until the first held SyncDir, are the namespace's durable state
-	// at Hold. Crash puts the saved state back; Release forgets it.
-	held       bool
-	heldInodes []*memInode
-	heldFiles  map[string]*memInode
-	heldDirs   map[string]bool
+	// image as usual, first recording in points the whole disk as it was
+	// when they were called (as HoldPoint does for another device's sync).
+	// CrashAt puts one back; Release forgets them.
+	held   bool
+	points []memPoint
+}
+
+// memPoint is the disk as it was when a held sync was called: live and
+// durable names, and the state of every file they hold. Data slices are
+// shared, not copied: bytes below a slice's length are never changed in
+// place (see memInode).
+type memPoint struct {
+	files, durableFiles map[string]*memInode
+	dirs, durableDirs   map[string]bool
+	inodes              []memInodeState
+}
+
+// memInodeState is an inode's fields at a point.
+type memInodeState struct {
+	ino              *memInode
+	data, durable    []byte
+	dirty, truncated bool
+	lastOff, lastLen int
+}
+
+func (st memInodeState) restore() {
+	ino := st.ino
+	ino.data, ino.durable = st.data, st.durable
+	ino.dirty, ino.truncated = st.dirty, st.truncated
+	ino.lastOff, ino.lastLen = st.lastOff, st.lastLen
 }
 
 var _ FS = (*MemFS)(nil)
@@ -52,7 +77,9 @@ var _ FS = (*MemFS)(nil)
 //
 // Invariant: unless truncated is set, durable is a prefix of data (every
 // change since the last Sync is an append), so Sync can share data's array
-// instead of copying it; a Truncate below the durable size copies first.
+// instead of copying it. No byte below a slice's length is ever changed in
+// place: a Truncate that shrinks and Corrupt copy first, so that durable
+// and the slices a hold's points keep stay as they were.
 type memInode struct {
 	data      []byte // the volatile layer: what reads see
 	durable   []byte // what survives a crash
@@ -61,24 +88,12 @@ type memInode struct {
 	// lastOff and lastLen locate the last write in data since the last
 	// truncate or crash (lastLen 0: none). When the inode is dirty and not
 	// truncated, it came after the last Sync, and Crash may keep it torn.
-	// Sync leaves them alone, so that undoing a held Sync finds them right.
 	lastOff, lastLen int
-	// held is the durable state the first held Sync that changed this inode
-	// replaced; nil when no held Sync did.
-	held *memHeld
 }
 
-// memHeld is an inode's durable state from before the hold: what a Crash
-// before Release returns it to.
-//
-// Invariant: durable never shares bytes that a later write may overwrite
-// (truncate and Corrupt copy it first, as they copy memInode.durable).
-type memHeld struct {
-	durable []byte
-	// truncated: the inode was truncated after durable was synced (before
-	// the hold or since), so a Crash returns it to durable with no torn
-	// write.
-	truncated bool
+func (ino *memInode) state() memInodeState {
+	return memInodeState{ino: ino, data: ino.data, durable: ino.durable, dirty: ino.dirty,
+		truncated: ino.truncated, lastOff: ino.lastOff, lastLen: ino.lastLen}
 }
 
 // NewMemFS returns an empty MemFS whose root directory exists.
@@ -255,9 +270,8 @@ func (m *MemFS) SyncDir(dir string) error {
 	if !m.dirExists(d) {
 		return &fs.PathError{Op: "syncdir", Path: dir, Err: fs.ErrNotExist}
 	}
-	if m.held && m.heldFiles == nil {
-		m.heldFiles = cloneMap(m.durableFiles)
-		m.heldDirs = cloneMap(m.durableDirs)
+	if m.held {
+		m.point()
 	}
 	for n := range m.durableFiles {
 		if path.Dir(n) == d && m.files[n] == nil {
@@ -293,14 +307,30 @@ func (m *MemFS) SyncDir(dir string) error {
 // truncated since its last Sync just returns to its durable content. Files
 // whose directory did not durably exist are lost with it.
 //
-// Syncs and SyncDirs made while held (see Hold) count as never done: the
-// writes they covered are unsynced, the last of them may survive torn, and
-// the directory changes they covered are lost. Crash ends the hold.
+// While held (see Hold), Crash is CrashAt(0, rng): the power goes during
+// the first held sync.
 //
 // Handles opened before the crash are dead: every call on them returns
 // ErrCrashed. The MemFS itself is usable at once, like a rebooted machine.
-func (m *MemFS) Crash(rng *rand.Rand) {
-	m.undoHeld()
+func (m *MemFS) Crash(rng *rand.Rand) { m.CrashAt(0, rng) }
+
+// CrashAt is Crash with the power going during the held sync point (see
+// Hold and HoldPoint; points are numbered from 0 in the order they were
+// called): the syncs before it completed, it did not, and nothing written
+// after it was called was ever issued, so the disk is as it was at that
+// moment, and then crashes as Crash says. The only write that can be torn
+// is one issued before that point and not yet synced: the one in progress.
+// A point past the last (or no hold) means every held sync completed.
+// CrashAt ends the hold.
+func (m *MemFS) CrashAt(point int, rng *rand.Rand) {
+	if m.held && point >= 0 && point < len(m.points) {
+		p := &m.points[point]
+		m.files, m.dirs, m.durableFiles, m.durableDirs = p.files, p.dirs, p.durableFiles, p.durableDirs
+		for _, st := range p.inodes {
+			st.restore()
+		}
+	}
+	m.Release()
 	m.epoch++
 	m.dirs = map[string]bool{}
 	for d := range m.durableDirs {
@@ -333,52 +363,62 @@ func (m *MemFS) Crash(rng *rand.Rand) {
 
 // Hold makes every Sync and SyncDir from now on provisional, as a disk
 // whose fsyncs are still in flight: reads see the data as usual, and
-// SyncCount counts them, but the durable image does not move until
-// Release. A Crash before Release treats them as never done: the writes
-// they covered are unsynced (lost, except that the last write of a file
-// may survive torn, as Crash says), and the directory changes they would
-// have made durable are lost.
+// SyncCount counts them, but whether they complete is decided at Release
+// (all of them) or at a crash (those before the crash's point: see
+// CrashAt). Each successful held Sync or SyncDir is a point, numbered from
+// 0 in call order, as is each HoldPoint.
 //
 // Holds do not nest: Hold while held does nothing, so the mark stays at
 // the first Hold and one Release completes every sync since then.
 func (m *MemFS) Hold() { m.held = true }
 
-// Release completes the held syncs: the durable image becomes what it would
-// have been had they completed when they were called. Release when not held
-// does nothing.
-func (m *MemFS) Release() {
-	for i, ino := range m.heldInodes {
-		ino.held = nil
-		m.heldInodes[i] = nil
+// HoldPoint records a point where another device's sync was called while
+// held (the simulator's key-value backend commits between the WAL's
+// syncs), and returns its number: a crash at or before it finds the disk
+// as it was then. It panics when not held.
+func (m *MemFS) HoldPoint() int {
+	if !m.held {
+		panic("wal: MemFS.HoldPoint while not held")
 	}
-	m.heldInodes = m.heldInodes[:0]
-	m.heldFiles, m.heldDirs = nil, nil
+	return m.point()
+}
+
+// HeldPoints returns how many points the hold has recorded.
+func (m *MemFS) HeldPoints() int { return len(m.points) }
+
+// point records the disk as it is now, and returns the point's number.
+func (m *MemFS) point() int {
+	p := memPoint{files: cloneMap(m.files), dirs: cloneMap(m.dirs),
+		durableFiles: cloneMap(m.durableFiles), durableDirs: cloneMap(m.durableDirs)}
+	add := func(ino *memInode) {
+		for _, st := range p.inodes {
+			if st.ino == ino {
+				return
+			}
+		}
+		p.inodes = append(p.inodes, ino.state())
+	}
+	for _, ino := range m.files {
+		add(ino)
+	}
+	for _, ino := range m.durableFiles {
+		add(ino)
+	}
+	m.points = append(m.points, p)
+	return len(m.points) - 1
+}
+
+// Release completes the held syncs: the durable image stays what they made
+// it when they were called. Release when not held does nothing.
+func (m *MemFS) Release() {
+	clear(m.points) // drop the references, keep the room
+	m.points = m.points[:0]
 	m.held = false
 }
 
 // Held reports whether syncs are being held (between Hold and Release or
 // Crash).
 func (m *MemFS) Held() bool { return m.held }
-
-// undoHeld puts back the durable image from before the hold and ends the
-// hold: each inode a held Sync changed gets its old durable content back,
-// with everything written since unsynced, and the namespace gets its
-// durable state from before the first held SyncDir.
-func (m *MemFS) undoHeld() {
-	if m.heldFiles != nil {
-		m.durableFiles, m.durableDirs = m.heldFiles, m.heldDirs
-	}
-	for _, ino := range m.heldInodes {
-		// A held Sync saves state only when the inode is dirty, and only
-		// appends (which keep it dirty) or truncates (recorded in
-		// held.truncated) follow: the inode is dirty relative to the old
-		// durable content, and lastOff/lastLen still locate its last write.
-		ino.durable = ino.held.durable
-		ino.dirty = true
-		ino.truncated = ino.held.truncated
-	}
-	m.Release()
-}
 
 // reachable reports whether every directory above name exists in dirs.
 func (m *MemFS) reachable(name string, dirs map[string]bool) bool {
@@ -410,8 +450,9 @@ func (m *MemFS) TearNextCrash() { m.tearNext = true }
 // Reads see the flip at once unless the page cache holds a newer copy of
 // that byte (the file was truncated since its last Sync). While held, name
 // and offset are looked up in the durable image with the held syncs
-// counted, and the flip also reaches the file's durable content from
-// before the hold if that covers offset, so it survives either outcome.
+// counted, and the flip also reaches the file's content at every point
+// the hold recorded, where that covers offset, so it survives a crash at
+// any of them.
 func (m *MemFS) Corrupt(name string, offset int64, rng *rand.Rand) error {
 	n, err := clean("corrupt", name)
 	if err != nil {
@@ -425,22 +466,38 @@ func (m *MemFS) Corrupt(name string, offset int64, rng *rand.Rand) error {
 		return &fs.PathError{Op: "corrupt", Path: name, Err: errors.New("offset beyond the durable content")}
 	}
 	mask := byte(1) << rng.IntN(8)
-	// The bad byte is on the disk whether or not a held sync completes:
-	// the durable state from before the hold gets the flip too.
-	if h := ino.held; h != nil && offset < int64(len(h.durable)) {
-		h.durable = slices.Clone(h.durable) // it may share data's array
-		h.durable[offset] ^= mask
+	// The bad byte is on the disk whether or not the held syncs complete:
+	// the inode's state at every point gets the flip too. Every flip
+	// copies first, so no state sees another's.
+	for i := range m.points {
+		for j := range m.points[i].inodes {
+			if st := &m.points[i].inodes[j]; st.ino == ino {
+				st.flip(int(offset), mask)
+			}
+		}
 	}
-	// durable may share its array with data: copy before changing it.
-	ino.durable = slices.Clone(ino.durable)
-	ino.durable[offset] ^= mask
-	switch {
-	case !ino.dirty:
-		ino.data = ino.durable[:len(ino.durable):len(ino.durable)]
-	case !ino.truncated:
-		ino.data[offset] ^= mask // data's array no longer backs durable
-	}
+	st := ino.state()
+	st.flip(int(offset), mask)
+	st.restore()
 	return nil
+}
+
+// flip flips mask into the byte at offset of the durable content, and of
+// what reads see unless the page cache holds a newer copy (the inode was
+// truncated since it was synced).
+func (st *memInodeState) flip(offset int, mask byte) {
+	if offset >= len(st.durable) {
+		return
+	}
+	st.durable = slices.Clone(st.durable)
+	st.durable[offset] ^= mask
+	switch {
+	case !st.dirty:
+		st.data = st.durable[:len(st.durable):len(st.durable)]
+	case !st.truncated:
+		st.data = slices.Clone(st.data)
+		st.data[offset] ^= mask
+	}
 }
 
 // Files returns the path of every live file, sorted.
@@ -471,18 +528,10 @@ var (
 )
 
 func (ino *memInode) truncate(size int) {
-	if size < len(ino.durable) {
-		// Appends after this would overwrite bytes durable shares.
-		ino.durable = slices.Clone(ino.durable)
-	}
-	if h := ino.held; h != nil {
-		h.truncated = true
-		if size < len(h.durable) {
-			h.durable = slices.Clone(h.durable) // as for durable
-		}
-	}
-	if size <= len(ino.data) {
-		ino.data = ino.data[:size]
+	if size < len(ino.data) {
+		// Appends after this would overwrite bytes that durable or a
+		// hold's points may share: a new array.
+		ino.data = slices.Clone(ino.data[:size])
 	} else {
 		ino.data = append(ino.data, make([]byte, size-len(ino.data))...)
 	}
@@ -551,11 +600,8 @@ func (f *memFile) Sync() error {
 	if ino.dirty && f.fs.full {
 		return &fs.PathError{Op: "sync", Path: f.name, Err: ErrNoSpace}
 	}
-	if f.fs.held && ino.dirty && ino.held == nil {
-		// The first held Sync that changes this inode saves the durable
-		// state it replaces. (A Sync of a clean inode changes nothing.)
-		ino.held = &memHeld{durable: ino.durable, truncated: ino.truncated}
-		f.fs.heldInodes = append(f.fs.heldInodes, ino)
+	if f.fs.held {
+		f.fs.point()
 	}
 	if ino.truncated {
 		ino.durable = slices.Clone(ino.data)

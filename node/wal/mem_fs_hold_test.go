@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -81,22 +82,92 @@ func TestMemFSHeldSyncTornOnTearNextCrash(t *testing.T) {
 	}
 }
 
-// TestMemFSHeldSyncOnlyLastWriteTears: with a held Sync between two writes,
-// the crash sees both as unsynced: the first is dropped (zeros if the
-// second survives) and only the second may be torn.
-func TestMemFSHeldSyncOnlyLastWriteTears(t *testing.T) {
+// TestMemFSCrashTearsOnlyTheWriteInProgress: a program writes again only
+// once its fsync returned, so a crash inside a step's two held syncs can
+// never find the first write lost (zeros) and the second torn after it,
+// as it used to: a crash at the first keeps base and part of "one" only
+// ("two" was never issued); at the second, all of "one" and part of "two".
+func TestMemFSCrashTearsOnlyTheWriteInProgress(t *testing.T) {
+	for seed := uint64(0); seed < 64; seed++ {
+		for _, tear := range []bool{false, true} {
+			m, f := holdBase(t, "base")
+			m.Hold()
+			mustWrite(t, f, "one")
+			mustSync(t, f)
+			mustWrite(t, f, "two")
+			mustSync(t, f)
+			if tear {
+				m.TearNextCrash()
+			}
+			m.Crash(newRand(seed))
+			got := readString(m, "a")
+			if strings.Contains(got, "\x00") || !strings.HasPrefix("baseone", got) || len(got) < len("base") {
+				t.Fatalf("seed %d tear=%v: %q, want base and maybe part of one: nothing after the sync in progress", seed, tear, got)
+			}
+			if tear && got == "base" {
+				t.Fatalf("seed %d: TearNextCrash kept nothing of the write in progress", seed)
+			}
+		}
+	}
+}
+
+// TestMemFSCrashAtPoint: CrashAt(k) completes the first k held syncs and
+// finds the disk as it was when the next was called: only the write that
+// sync covered can be torn, and later writes were never issued.
+func TestMemFSCrashAtPoint(t *testing.T) {
 	for seed := uint64(0); seed < 32; seed++ {
+		for _, tc := range []struct {
+			point      int
+			durable    string // what must survive whole
+			inProgress string // what may survive torn after it
+		}{
+			{0, "base", "one"},
+			{1, "baseone", "two"},
+			{2, "baseonetwo", "three"},
+			{3, "baseonetwothree", ""}, // every held sync completed
+			{9, "baseonetwothree", ""},
+		} {
+			m, f := holdBase(t, "base")
+			m.Hold()
+			for _, w := range []string{"one", "two", "three"} {
+				mustWrite(t, f, w)
+				mustSync(t, f)
+			}
+			if m.HeldPoints() != 3 {
+				t.Fatalf("%d points for three held syncs", m.HeldPoints())
+			}
+			m.TearNextCrash()
+			m.CrashAt(tc.point, newRand(seed))
+			got := readString(m, "a")
+			rest, ok := strings.CutPrefix(got, tc.durable)
+			if !ok || !strings.HasPrefix(tc.inProgress, rest) || (tc.inProgress != "" && rest == "") {
+				t.Fatalf("seed %d point %d: %q, want %q and part of %q", seed, tc.point, got, tc.durable, tc.inProgress)
+			}
+			if m.Held() || m.HeldPoints() != 0 {
+				t.Fatal("CrashAt did not end the hold")
+			}
+		}
+	}
+}
+
+// TestMemFSHoldPoint: another device's sync between two of the disk's is a
+// point too: a crash there completes the first sync, and the second write,
+// issued after it, never happened.
+func TestMemFSHoldPoint(t *testing.T) {
+	for seed := uint64(0); seed < 16; seed++ {
 		m, f := holdBase(t, "base")
 		m.Hold()
 		mustWrite(t, f, "one")
 		mustSync(t, f)
+		if p := m.HoldPoint(); p != 1 {
+			t.Fatalf("HoldPoint after one held sync = %d, want 1", p)
+		}
 		mustWrite(t, f, "two")
 		mustSync(t, f)
 		m.TearNextCrash()
-		m.Crash(newRand(seed))
-		got := readString(m, "a")
-		if !strings.HasPrefix(got, "base\x00\x00\x00") || len(got) <= 7 || !strings.HasPrefix("two", got[7:]) {
-			t.Fatalf("seed %d: %q, want base, three zeros, part of two", seed, got)
+		m.CrashAt(1, newRand(seed))
+		if got := readString(m, "a"); got != "baseone" {
+			t.Fatalf("seed %d: %q, want baseone: two was never issued", seed, got)
 		}
 	}
 }
@@ -130,8 +201,12 @@ func TestMemFSReleaseMakesHeldSyncsDurable(t *testing.T) {
 
 // TestMemFSHeldTruncate: a truncate made durable by a held Sync is undone
 // with it, even when later writes land where the old durable bytes were.
+// A crash at the first sync tears "AB" (in progress); at the second, the
+// first sync completed and the truncate with its write did not, so the
+// file is back to what the first made durable; after Release, the second
+// completed.
 func TestMemFSHeldTruncate(t *testing.T) {
-	for _, release := range []bool{false, true} {
+	for _, point := range []int{0, 1, -1} { // -1: Release
 		for seed := uint64(0); seed < 16; seed++ {
 			m, f := holdBase(t, "0123456789")
 			m.Hold()
@@ -140,19 +215,27 @@ func TestMemFSHeldTruncate(t *testing.T) {
 			if err := f.Truncate(2); err != nil {
 				t.Fatal(err)
 			}
-			mustWrite(t, f, "zzzzzz") // overwrites that array past 2
+			mustWrite(t, f, "zzzzzz") // would overwrite that array past 2
 			mustSync(t, f)
-			if release {
+			if point < 0 {
 				m.Release()
 			}
 			m.TearNextCrash()
-			m.Crash(newRand(seed))
-			want := "0123456789"
-			if release {
-				want = "01zzzzzz"
-			}
-			if got := readString(m, "a"); got != want {
-				t.Fatalf("release=%v seed %d: %q, want %q", release, seed, got, want)
+			m.CrashAt(point, newRand(seed))
+			got := readString(m, "a")
+			switch point {
+			case 0:
+				if got != "0123456789A" && got != "0123456789AB" {
+					t.Fatalf("point 0 seed %d: %q, want 0123456789 and part of AB", seed, got)
+				}
+			case 1:
+				if got != "0123456789AB" {
+					t.Fatalf("point 1 seed %d: %q, want 0123456789AB", seed, got)
+				}
+			default:
+				if got != "01zzzzzz" {
+					t.Fatalf("released seed %d: %q, want 01zzzzzz", seed, got)
+				}
 			}
 		}
 	}
@@ -222,9 +305,12 @@ func TestMemFSHoldDoesNotNest(t *testing.T) {
 	m.Hold()
 	mustWrite(t, f, "-two")
 	mustSync(t, f)
+	if m.HeldPoints() != 2 {
+		t.Fatalf("%d points after two Holds, want the second Hold to keep the first's", m.HeldPoints())
+	}
 	m.Crash(newRand(3))
-	if got := readString(m, "a"); !strings.HasPrefix(got, "base") || strings.Contains(got, "-one") {
-		t.Fatalf("crash after two Holds: %q, want both held syncs undone", got)
+	if got := readString(m, "a"); !strings.HasPrefix("base-one", got) || len(got) < len("base") {
+		t.Fatalf("crash after two Holds: %q, want the first held sync in progress and the second never called", got)
 	}
 
 	m, f = holdBase(t, "base")
@@ -334,29 +420,41 @@ func dumpFiles(m *MemFS) string {
 }
 
 // TestMemFSHoldEquivalence checks Hold against its definition on random
-// operations: a MemFS whose held syncs end in a Crash reads, after the
-// crash, exactly like one where those syncs were never called, and one
-// whose held syncs end in a Release exactly like one where they were
-// called without a hold. The twin runs the same operations unheld,
-// skipping the syncs of windows that end in a Crash, and both crash with
-// the same seed.
+// operations. A twin MemFS runs the same operations without a hold. When
+// the held one's hold ends in a Release, both read the same throughout.
+// When it ends in a crash at point k (CrashAt), the held one, after the
+// crash, reads exactly like the twin as it was just before the operation
+// that made point k (a held sync that succeeded, or a HoldPoint), crashed
+// with the same seed: the syncs before completed, and nothing after was
+// issued. Until the crash both read the same too.
 func TestMemFSHoldEquivalence(t *testing.T) {
-	for seed := uint64(0); seed < 200; seed++ {
+	for seed := uint64(0); seed < 300; seed++ {
 		ops := holdOps(seed, 300)
 		held, twin := NewMemFS(), NewMemFS()
-		skip := false // in a window that ends in a crash
+		var cut *MemFS // the twin just before the crash's point, once passed
+		crashPoint := -1
 		for i, op := range ops {
-			if op.kind == "hold" {
-				skip = endsInCrash(ops[i:])
+			if op.kind == "hold" && !held.Held() {
+				crashPoint = -1
+				if end := windowEnd(ops[i:]); end.kind == "crash" {
+					crashPoint = end.point
+				}
 			}
-			if err := op.run(held, true, false); err != nil {
+			before := held.HeldPoints()
+			if err := op.run(held, true); err != nil {
 				t.Fatalf("seed %d op %d %v: %v", seed, i, op, err)
 			}
-			if err := op.run(twin, false, skip && op.isSync()); err != nil {
+			if held.Held() && before == crashPoint && held.HeldPoints() == before+1 {
+				cut = cloneMemFS(twin) // this op made the point the crash falls at
+			}
+			if op.kind == "crash" && cut != nil {
+				twin = cut
+			}
+			if err := op.run(twin, false); err != nil {
 				t.Fatalf("seed %d op %d %v (twin): %v", seed, i, op, err)
 			}
 			if op.kind == "release" || op.kind == "crash" {
-				skip = false
+				cut, crashPoint = nil, -1
 			}
 			if a, b := dumpFiles(held), dumpFiles(twin); a != b {
 				t.Fatalf("seed %d after op %d %v:\n held %q\n twin %q", seed, i, op, a, b)
@@ -365,40 +463,60 @@ func TestMemFSHoldEquivalence(t *testing.T) {
 	}
 }
 
+// cloneMemFS copies m deeply (it holds no open handles here: every op
+// opens and closes its own).
+func cloneMemFS(m *MemFS) *MemFS {
+	if m.held {
+		panic("cloneMemFS of a held MemFS")
+	}
+	inodes := map[*memInode]*memInode{}
+	copyIno := func(ino *memInode) *memInode {
+		if c, ok := inodes[ino]; ok {
+			return c
+		}
+		c := *ino
+		c.data, c.durable = slices.Clone(ino.data), slices.Clone(ino.durable)
+		inodes[ino] = &c
+		return &c
+	}
+	c := &MemFS{files: map[string]*memInode{}, dirs: cloneMap(m.dirs), durableFiles: map[string]*memInode{},
+		durableDirs: cloneMap(m.durableDirs), full: m.full, tearNext: m.tearNext, epoch: m.epoch, syncCount: m.syncCount}
+	for _, n := range sortedKeys(m.files) {
+		c.files[n] = copyIno(m.files[n])
+	}
+	for _, n := range sortedKeys(m.durableFiles) {
+		c.durableFiles[n] = copyIno(m.durableFiles[n])
+	}
+	return c
+}
+
 type holdOp struct {
-	kind    string // write, sync, truncate, create, rename, remove, mkdir, syncdir, hold, release, crash
+	kind    string // write, sync, truncate, create, rename, remove, mkdir, syncdir, point, hold, release, crash
 	name    string
 	to      string
 	data    string
 	size    int64
 	tear    bool
+	point   int // crash: the held sync point it falls at
 	rngSeed uint64
 }
 
-func (op holdOp) isSync() bool { return op.kind == "sync" || op.kind == "syncdir" }
-
-// endsInCrash reports whether the window starting at ops[0] (a hold) ends
-// in a crash rather than a release (or the end).
-func endsInCrash(ops []holdOp) bool {
+// windowEnd returns the op that ends the window starting at ops[0] (a
+// hold): a crash or a release, or a zero op at the end.
+func windowEnd(ops []holdOp) holdOp {
 	for _, op := range ops {
-		switch op.kind {
-		case "crash":
-			return true
-		case "release":
-			return false
+		if op.kind == "crash" || op.kind == "release" {
+			return op
 		}
 	}
-	return false
+	return holdOp{}
 }
 
-// run applies op to m; held says whether m honours hold and release, skip
-// whether to leave out this (sync) operation. Operation errors are part of
-// the outcome both MemFSs must share, so they are folded into nothing: only
-// a failure to open the file for an op on an existing name is returned.
-func (op holdOp) run(m *MemFS, held, skip bool) error {
-	if skip {
-		return nil
-	}
+// run applies op to m; held says whether m honours hold, release and
+// points (the twin does not). Operation errors are part of the outcome
+// both MemFSs must share, so they are folded into nothing: only a failure
+// of an op on an existing file is returned.
+func (op holdOp) run(m *MemFS, held bool) error {
 	switch op.kind {
 	case "hold":
 		if held {
@@ -408,11 +526,15 @@ func (op holdOp) run(m *MemFS, held, skip bool) error {
 		if held {
 			m.Release()
 		}
+	case "point":
+		if held && m.Held() {
+			m.HoldPoint()
+		}
 	case "crash":
 		if op.tear {
 			m.TearNextCrash()
 		}
-		m.Crash(newRand(op.rngSeed))
+		m.CrashAt(op.point, newRand(op.rngSeed))
 	case "create":
 		f, err := m.Create(op.name)
 		if err == nil {
@@ -474,10 +596,12 @@ func holdOps(seed uint64, n int) []holdOp {
 			op = holdOp{kind: "syncdir", name: pick(dirs)}
 		case r < 89:
 			op = holdOp{kind: "hold"}
-		case r < 94:
+		case r < 91:
 			op = holdOp{kind: "release"}
+		case r < 94:
+			op = holdOp{kind: "point"}
 		default:
-			op = holdOp{kind: "crash", tear: rng.IntN(3) == 0, rngSeed: rng.Uint64()}
+			op = holdOp{kind: "crash", tear: rng.IntN(3) == 0, point: rng.IntN(6), rngSeed: rng.Uint64()}
 		}
 		ops = append(ops, op)
 	}
