@@ -160,6 +160,9 @@ func (w *world) crashStorage(m *member) {
 		w.record(TraceEvent{Kind: "lost", Node: m.name,
 			Detail: fmt.Sprintf("%d messages and %d replies waiting for the disk", len(m.held.Messages), len(m.held.Replies))})
 	}
+	// Applies whose I/O the crash cut may or may not have reached the disk
+	// (a sync before the crash point may hold them): their fate is unknown.
+	w.writes.cut(m.held.Applied)
 	m.held, m.ioUntil = node.Output{}, 0
 	if m.tornArmed {
 		m.disk.TearNextCrash()

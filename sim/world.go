@@ -104,6 +104,10 @@ type writeLedger struct {
 	applied   map[node.ProposalID]int64    // proposal -> the revision it created (0: none)
 	appliedBy map[node.ProposalID]string   // proposal -> the first member that applied it
 	unknown   []unknownWrite               // writes recorded with an unknown outcome
+	// maybe holds proposals applied in a step whose I/O a crash cut: the
+	// apply may or may not have reached the disk, so until a member applies
+	// it for good their fate is not known.
+	maybe map[node.ProposalID]bool
 	// conflict names a proposal two members applied at different
 	// revisions: their states diverged.
 	conflict string
@@ -136,22 +140,34 @@ func (l *writeLedger) note(m *member, out *node.Output) {
 	}
 }
 
+// cut takes in the applies of a step whose I/O a crash cut.
+func (l *writeLedger) cut(applied []node.AppliedWrite) {
+	if l.maybe == nil {
+		l.maybe = make(map[node.ProposalID]bool)
+	}
+	for _, a := range applied {
+		l.maybe[a.Proposal] = true
+	}
+}
+
 // resolutions resolves every unknown write the ledger knows the fate of: a
-// write one of whose proposals was applied took effect at the revision it
-// created; one none of whose proposals was applied by the end of a run whose
-// members converged never took effect before the end, which the check
-// cannot tell from never.
+// write one of whose proposals was applied (in a step whose I/O completed)
+// took effect at the revision it created; one none of whose proposals was
+// applied by the end of a run whose members converged never took effect
+// before the end, which the check cannot tell from never, unless a crash
+// cut the I/O of a step that applied it: that one stays unknown.
 func (l *writeLedger) resolutions(settled bool) map[int]linearizability.Resolution {
 	res := make(map[int]linearizability.Resolution)
 	for _, u := range l.unknown {
-		found := false
+		found, maybe := false, false
 		for _, p := range l.proposals[u.requestID] {
 			if rev, ok := l.applied[p]; ok {
 				res[u.index], found = linearizability.Resolution{Revision: rev}, true
 				break
 			}
+			maybe = maybe || l.maybe[p]
 		}
-		if !found && settled {
+		if !found && !maybe && settled {
 			res[u.index] = linearizability.Resolution{}
 		}
 	}
