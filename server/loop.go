@@ -12,6 +12,7 @@ import (
 
 	"github.com/plumbdb/plumb/node"
 	"github.com/plumbdb/plumb/node/backend/bolt"
+	"github.com/plumbdb/plumb/node/mvcc"
 )
 
 // Limits of the loop, each a named bound.
@@ -85,7 +86,14 @@ func (l *loop) do(ctx context.Context, req node.Request) (node.Reply, error) {
 	case <-ctx.Done():
 		return node.Reply{}, ctx.Err()
 	case <-l.done:
-		return node.Reply{}, node.ErrStopped
+		// The loop answers every call it took before it ends (finish);
+		// select may still pick this case first.
+		select {
+		case rep := <-c.done:
+			return rep, rep.Err
+		default:
+			return node.Reply{}, node.ErrStopped // never taken: never handed to the node
+		}
 	}
 }
 
@@ -228,9 +236,28 @@ func (l *loop) finish(err error) {
 		l.logger.Error("member stopping", "err", err)
 	}
 	for id, c := range l.pending {
-		c.done <- node.Reply{ID: id, Err: node.ErrStopped}
+		// A write the node was handed may be in the raft log of a quorum
+		// already and commit after this member stops: its outcome is
+		// unknown, never a definite failure.
+		stopped := node.ErrStopped
+		if mayTakeEffect(c.req) {
+			stopped = node.ErrStoppedInFlight
+		}
+		c.done <- node.Reply{ID: id, Err: stopped}
 		delete(l.pending, id)
 	}
+}
+
+// mayTakeEffect reports whether a request handed to the node may change
+// the cluster even if no reply comes: everything but reads.
+func mayTakeEffect(req node.Request) bool {
+	switch {
+	case req.Range != nil, req.MemberList != nil:
+		return false
+	case req.Txn != nil:
+		return !mvcc.IsTxnReadOnly(req.Txn)
+	}
+	return true
 }
 
 // syncPeers hands the transport the applied membership when it changed
