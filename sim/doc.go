@@ -12,12 +12,13 @@
 //     client links have latency only;
 //   - members: a node.Node and its storage: an in-memory file system
 //     (wal.MemFS) holding the WAL and snapshots, and a memory backend. A
-//     crash drops the node (its memory) and every unsynced write (the last
-//     may survive torn); a restart builds a new node from the same disk
-//     through node.OpenDiskLog and node.New, the path the production server
-//     takes. Disk I/O takes time: a member whose Ready fsynced is busy until
-//     the I/O completes, its outputs wait, and a crash in between undoes the
-//     I/O (disk.go); a leader's appends, which node.Prepare hands out before
+//     crash drops the node (its memory) and every unsynced write (the one
+//     in progress may survive torn); a restart builds a new node from the
+//     same disk through node.OpenDiskLog and node.New, the path the
+//     production server takes. Disk I/O takes time: a member whose Ready
+//     fsynced is busy until the I/O completes, its outputs wait, and a crash
+//     in between falls during one of its syncs: those before it completed,
+//     nothing after it was issued (disk.go); a leader's appends, which node.Prepare hands out before
 //     the save, leave at once. Disk faults slow, fill or corrupt a
 //     member's disk. An IP change restarts the member on a new address;
 //     until the operator runs member update, the others send to the old
