@@ -33,12 +33,12 @@ func BenchmarkScenario(b *testing.B) {
 			var events, ops int
 			var simTime time.Duration
 			for i := range b.N {
-				sc.Expect.Linearizable = false // timed separately below
+				sc.Expect.Linearizable, sc.Expect.Durable = false, false // timed separately below
 				start := time.Now()
 				res := Run(sc, Options{Seed: uint64(i + 1)})
 				simWall += time.Since(start)
 				start = time.Now()
-				lin := linearizability.Check(res.History, linearizability.Options{})
+				lin := linearizability.Check(res.History, linearizability.Options{Resolved: res.Resolved})
 				checkWall += time.Since(start)
 				if lin.Verdict != linearizability.VerdictOK {
 					b.Fatalf("seed %d: %s", i+1, lin.Verdict)

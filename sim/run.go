@@ -119,7 +119,11 @@ type Result struct {
 	Events             int
 	TraceHash          string
 	History            linearizability.History
-	Check              linearizability.Result
+	// Resolved is what the members' write ledger told of the history's
+	// unknown writes (see linearizability.Options.Resolved): checking
+	// History again with it gives Check again.
+	Resolved map[int]linearizability.Resolution
+	Check    linearizability.Result
 }
 
 const (
@@ -421,6 +425,7 @@ func (w *world) check(res *Result) {
 	}()
 	exp := w.sc.Expect
 	w.resolved = w.writes.resolutions(w.settled)
+	res.Resolved = w.resolved
 	lin := linearizability.Check(w.history, w.checkOptions())
 	res.Check = lin
 	res.Linearizable = lin.Verdict == linearizability.VerdictOK
