@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -85,6 +86,9 @@ type Result struct {
 
 	ops     []porcupine.Operation
 	timeout time.Duration
+	// end is the replayed store after the history, when every revision was
+	// known and the history is linearizable: CheckAfter reads it.
+	end *endState
 }
 
 // Check checks h. It runs two passes, both of which must pass:
@@ -152,7 +156,51 @@ func Check(h History, opts Options) Result {
 		r.DecidedBy = "revisions (porcupine gave up: " + why + ")"
 	}
 	r.Verdict = VerdictOK
+	r.end = p.end
 	return r
+}
+
+// CheckAfter checks reads made once every operation of a history had
+// returned (a run's final reads of every key, say) against the history's
+// result r, without checking the history again: each read must be served
+// at the history's last revision and return exactly the state the revision
+// pass replayed there. It answers only when r is ok and was decided with
+// every revision known, and every read is an ok, linearizable get or
+// range called after the history's last return, at its last revision;
+// otherwise ok is false and the caller checks the history with the reads
+// appended (Check), which decides the rest.
+func CheckAfter(r Result, reads []Operation) (reason string, ok bool) {
+	end := r.end
+	if r.Verdict != VerdictOK || end == nil {
+		return "", false
+	}
+	for i := range reads {
+		op := &reads[i]
+		if err := op.validate(); err != nil || op.Outcome != OutcomeOK || op.Serializable ||
+			op.IsWrite() || op.Call <= end.lastReturn || op.Revision != end.rev {
+			return "", false
+		}
+		for _, kv := range op.KVs {
+			if !slices.Contains(end.universe, kv.Key) {
+				return "", false // a key the history never named: let Check say what it is
+			}
+		}
+	}
+	p := &prepared{universe: end.universe}
+	at := func(k string) *kvState {
+		if s := end.keys[k]; s != nil {
+			return s
+		}
+		return &kvState{}
+	}
+	for i := range reads {
+		op := &reads[i]
+		c := &checked{index: -1, op: op, rev: op.Revision, ret: op.Return}
+		if reason := p.checkRead(c, at, nil); reason != "" {
+			return reason, true
+		}
+	}
+	return "", true
 }
 
 // crossCheckMemoryMaxBytes bounds porcupine's search on a key when the

@@ -330,3 +330,76 @@ func TestRevisionsDecideWhenComplete(t *testing.T) {
 		t.Fatalf("broken read: verdict %q, want illegal", r.Verdict)
 	}
 }
+
+// TestCheckAfter: reads made after a complete history ended are checked
+// against its replayed end state, and agree with checking the history
+// with them appended: a read of the end state is ok, a stale one, one with
+// a wrong version, and one at another revision are not (or hand the
+// decision back to Check).
+func TestCheckAfter(t *testing.T) {
+	h := generate(genConfig{seed: 5, ops: 2000, keys: 4, clients: 6, revisions: true})
+	r := Check(h, Options{})
+	if r.Verdict != VerdictOK || !strings.HasPrefix(r.DecidedBy, "revisions") {
+		t.Fatalf("generated history: %s decided by %q", r.Verdict, r.DecidedBy)
+	}
+	// The end state, read by a history's own model: replay the ok writes.
+	var last int64
+	var maxRev int64
+	for _, op := range h.Operations {
+		last = max(last, op.Return)
+		maxRev = max(maxRev, op.Revision)
+	}
+	finals := func() []Operation {
+		var reads []Operation
+		for _, k := range []string{"k0", "k1", "k2", "k3"} {
+			reads = append(reads, Operation{Client: 10000, Kind: KindGet, Key: k, Call: last + 1, Return: last + 1, Outcome: OutcomeOK, Revision: maxRev})
+		}
+		return reads
+	}
+	// Fill the reads from the replayed end state; checking the history with
+	// them appended (which does not use it) must agree that they are right.
+	reads := finals()
+	for i := range reads {
+		if st := r.end.keys[reads[i].Key]; st != nil && st.exists {
+			reads[i].Found, reads[i].Result = true, st.value
+			reads[i].ModRevision, reads[i].CreateRevision, reads[i].Version = st.mod, st.create, st.version
+		}
+	}
+	if reason, ok := CheckAfter(r, reads); !ok || reason != "" {
+		t.Fatalf("CheckAfter of the end state: %q (decided %v)", reason, ok)
+	}
+	if want := Check(History{Operations: append(slices.Clone(h.Operations), reads...)}, Options{}); want.Verdict != VerdictOK {
+		t.Fatalf("Check with the end state's reads appended: %s: %s", want.Verdict, want.Reason)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		breakf func(*Operation)
+	}{
+		{"wrong value", func(op *Operation) { op.Found, op.Result = true, "never-written"; op.ModRevision, op.CreateRevision, op.Version = maxRev, maxRev, 1 }},
+		{"wrong version", func(op *Operation) {
+			if op.Found {
+				op.Version++
+			} else {
+				op.Found, op.Result, op.ModRevision, op.CreateRevision, op.Version = true, "x", 2, 2, 1
+			}
+		}},
+	} {
+		broken := slices.Clone(reads)
+		tt.breakf(&broken[0])
+		reason, ok := CheckAfter(r, broken)
+		want := Check(History{Operations: append(slices.Clone(h.Operations), broken...)}, Options{})
+		if !ok || reason == "" || want.Verdict != VerdictIllegal {
+			t.Errorf("%s: CheckAfter %q (decided %v), Check %s", tt.name, reason, ok, want.Verdict)
+		}
+	}
+	stale := slices.Clone(reads)
+	stale[0].Revision = maxRev - 1
+	if _, ok := CheckAfter(r, stale); ok {
+		t.Error("a read at another revision than the last was decided; it must go to Check")
+	}
+	incomplete := Check(History{Operations: append(slices.Clone(h.Operations), Operation{Client: 20000, Kind: KindPut, Key: "k0", Value: "u", Call: 1, Outcome: OutcomeUnknown})}, Options{})
+	if _, ok := CheckAfter(incomplete, reads); ok {
+		t.Error("a history with an unresolved unknown write was decided by CheckAfter")
+	}
+}

@@ -37,6 +37,9 @@ type prepared struct {
 	// seen and firstSeen say by when each revision existed: see indexSeen.
 	seen      []seenAt
 	firstSeen []*checked
+	// end is the replayed state after the last revision, once the revision
+	// pass has run to the end.
+	end *endState
 }
 
 // prepare drops what had no effect, resolves the unknown writes it can and

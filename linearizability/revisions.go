@@ -179,7 +179,23 @@ func (p *prepared) replay(writers map[int64]*checked) string {
 			}
 		}
 	}
+	p.end = &endState{rev: maxRev, keys: state, universe: p.universe}
+	for i := range p.ops {
+		if c := &p.ops[i]; !c.unknown && !c.resolved {
+			p.end.lastReturn = max(p.end.lastReturn, c.ret)
+		}
+	}
 	return ""
+}
+
+// endState is the replayed store after the last revision of a history, kept
+// so that reads made after the history ended can be checked against it
+// without checking the history again (CheckAfter).
+type endState struct {
+	rev        int64 // the last revision
+	keys       map[string]*kvState
+	universe   []string
+	lastReturn int64 // the latest return of an operation that returned
 }
 
 // unplaced returns what the writes whose revision is not known (unresolved
@@ -433,6 +449,9 @@ func (s *kvState) describe() string {
 
 // describe names an operation in a reason: its index and what it did.
 func (p *prepared) describe(c *checked) string {
+	if c.index < 0 {
+		return "a read after the history (" + Describe(c.op) + ")" // CheckAfter's
+	}
 	return "history[" + strconv.Itoa(c.index) + "] (" + Describe(c.op) + ")"
 }
 

@@ -90,6 +90,7 @@ type world struct {
 	settleNote    string
 	final         []finalRead // every caught-up member's reads of every key once the run is over
 	resolved      map[int]linearizability.Resolution
+	lin           linearizability.Result // the history's check, which the durable check builds on
 	finalNote     string
 	durableResult *linearizability.Result // the failed durable check, for its report
 	writes        writeLedger
