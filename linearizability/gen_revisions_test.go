@@ -376,7 +376,10 @@ func TestCheckAfter(t *testing.T) {
 		name   string
 		breakf func(*Operation)
 	}{
-		{"wrong value", func(op *Operation) { op.Found, op.Result = true, "never-written"; op.ModRevision, op.CreateRevision, op.Version = maxRev, maxRev, 1 }},
+		{"wrong value", func(op *Operation) {
+			op.Found, op.Result = true, "never-written"
+			op.ModRevision, op.CreateRevision, op.Version = maxRev, maxRev, 1
+		}},
 		{"wrong version", func(op *Operation) {
 			if op.Found {
 				op.Version++
