@@ -111,3 +111,63 @@ func BenchmarkRange(b *testing.B) {
 		return &pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}, CountOnly: true}
 	}, 0)
 }
+
+// BenchmarkWatch publishes puts to 1,000 watchers: one op is one put (8-byte
+// keys, 256-byte values, 100 puts per committed batch, drained after each
+// batch as a driver would); events/s counts the events handed out.
+func BenchmarkWatch(b *testing.B) {
+	const watchers = 1000
+	for _, tc := range []struct {
+		name  string
+		watch func(i int) mvcc.WatchRequest
+		key   func(i int) []byte
+		per   int // events per put
+	}{
+		{"1000-on-the-key", func(int) mvcc.WatchRequest { return mvcc.WatchRequest{Key: benchKey(0)} },
+			func(int) []byte { return benchKey(0) }, watchers},
+		{"1000-on-a-prefix", func(int) mvcc.WatchRequest { return mvcc.WatchRequest{Key: []byte{0}, End: []byte{1}} },
+			benchKey, watchers},
+		{"1000-prev-kv", func(int) mvcc.WatchRequest { return mvcc.WatchRequest{Key: benchKey(0), PrevKV: true} },
+			func(int) []byte { return benchKey(0) }, watchers},
+		{"1000-distinct-keys", func(i int) mvcc.WatchRequest { return mvcc.WatchRequest{Key: benchKey(i)} },
+			func(i int) []byte { return benchKey(i % watchers) }, 1},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			be := backend.NewMemory()
+			s, err := mvcc.Open(be)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := range watchers {
+				if _, err := s.Watch(tc.watch(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			value := make([]byte, benchValueBytes)
+			events := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += benchBatchPuts {
+				batch := be.Begin()
+				w := s.Write(batch)
+				for j := i; j < min(i+benchBatchPuts, b.N); j++ {
+					if _, err := w.Put(&pb.PutRequest{Key: tc.key(j), Value: value}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := batch.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				s.Committed()
+				for _, r := range s.WatchResponses() {
+					events += len(r.Events)
+				}
+			}
+			b.StopTimer()
+			if events != b.N*tc.per {
+				b.Fatalf("%d events; want %d", events, b.N*tc.per)
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

@@ -6,15 +6,31 @@
 // What belongs here: the revision-keyed storage schema (the "key" and "meta"
 // buckets, laid out as etcd lays them out), the in-memory key index rebuilt
 // from it on Open, request execution (Range, Put, DeleteRange, Txn, Compact),
-// the key-value hash that replicas compare, and etcd's request validation
-// rules for transactions. The watch hub and the lease table will live here
-// too.
+// the key-value hash that replicas compare, etcd's request validation
+// rules for transactions, and the watch hub (watch.go). The lease table
+// will live here too.
+//
+// The watch hub is etcd's watchable store, driven by calls: Watch,
+// CancelWatch, RequestProgress and Defer in; WatchResponses out. A Write
+// collects the events of each transaction it applies (a failed one's are
+// dropped), and Committed, called by the node after the batch's backend
+// Commit, publishes them to the synced watchers; a rolled-back batch's
+// events are never published. Watchers behind (a start in the past, a slow
+// watcher past WatchLimits.PendingEvents, one its driver handed back with
+// Defer) catch up from the revision-keyed history, a bounded chunk per
+// WatchResponses call, and one whose next revision was compacted is
+// canceled with the compaction revision. Each watcher is given every event
+// of its span and filters from its start revision on, in order, each
+// revision whole in one response, none twice, none skipped, none not yet
+// committed; a progress response is never ahead of its events. Watchers
+// live in memory only, as etcd's: a reopened Store has none unless it
+// adopts another's (AdoptWatchers).
 //
 // What does not: raft, proposals, lease expiry, headers (cluster, member,
 // term), authentication and anything that blocks. The node drives a Store
 // from one goroutine: it opens a backend.Batch, applies committed entries
 // through a Write, records the applied raft index with SetConsistentIndex in
-// the same batch, and commits it.
+// the same batch, commits it, and calls Committed.
 //
 // Imports: node/backend only from the project, plus etcd's API types
 // (etcdserverpb, mvccpb), google/btree and protobuf's wire package. No

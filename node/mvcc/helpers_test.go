@@ -70,6 +70,7 @@ func (h *harness) do(op any) (proto.Message, error) {
 	if cerr := b.Commit(); cerr != nil {
 		h.t.Fatal(cerr)
 	}
+	h.s.Committed()
 	return resp, err
 }
 

@@ -32,6 +32,9 @@ type Store struct {
 
 	// The raft index and term of the last applied entry.
 	appliedIndex, appliedTerm uint64
+
+	// watch holds the watchers (watch.go); in memory only, as etcd's.
+	watch *watchHub
 }
 
 // Open returns the Store held in be: it rebuilds the key index from the
@@ -56,6 +59,7 @@ func Open(be backend.Backend) (*Store, error) {
 	// Compaction may have removed every revision up to the compaction
 	// point; the store is still at that point.
 	s.rev = max(s.rev, s.compactRev)
+	s.watch = newWatchHub(s.rev)
 
 	if m.scheduledCompact > s.compactRev {
 		b := be.Begin()

@@ -20,6 +20,11 @@ import (
 // already holds the writes). Rolling back a batch a Write changed leaves the
 // Store ahead of its backend: discard the Store and Open it again.
 //
+// Each transaction's events are collected for the watch hub and published
+// by Store.Committed, which the caller calls once b is committed; a failed
+// request's are dropped, and a rolled-back batch's are never published (the
+// reopened Store takes the watchers over with AdoptWatchers).
+//
 // A request that fails returns an error and changes nothing.
 type Write struct {
 	s *Store
@@ -31,6 +36,9 @@ type Write struct {
 	beginRev int64       // the store's revision when it began
 	changes  int64       // changes so far: the next sub-revision
 	undo     []undoEntry // how to take the changes back, oldest first
+	// staged is how many events the watch hub had staged when the
+	// transaction began: abort drops the transaction's own.
+	staged int
 }
 
 // undoEntry takes back one change: a put, or a tombstone when tombstone.
@@ -70,6 +78,7 @@ func (w *Write) begin() {
 	w.beginRev = w.s.rev
 	w.changes = 0
 	w.undo = w.undo[:0]
+	w.staged = len(w.s.watch.staged)
 }
 
 func (w *Write) end() {
@@ -98,6 +107,9 @@ func (w *Write) abort() {
 	}
 	w.changes = 0
 	w.undo = w.undo[:0]
+	h := w.s.watch
+	clear(h.staged[w.staged:])
+	h.staged = h.staged[:w.staged]
 }
 
 // view reads through the batch at the revision the transaction would
@@ -273,6 +285,7 @@ func (w *Write) putKV(key, value []byte, lease int64) {
 	w.b.Put(keyBucket, appendRevKey(k[:0], rev, false), appendKV(make([]byte, 0, marshalledKVSize(key, value)), &kv))
 	w.undo = append(w.undo, u)
 	w.changes++
+	w.s.watch.stage(mvccpb.PUT, &kv)
 }
 
 func (w *Write) deleteRange(dr *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
@@ -307,6 +320,7 @@ func (w *Write) tombstone(key []byte) {
 	w.b.Put(keyBucket, revKey(rev, true), appendKV(nil, &mvccpb.KeyValue{Key: key}))
 	w.undo = append(w.undo, u)
 	w.changes++
+	w.s.watch.stage(mvccpb.DELETE, &mvccpb.KeyValue{Key: key, ModRevision: rev.main})
 }
 
 // Compact discards history: for each key it keeps the newest revision at or
