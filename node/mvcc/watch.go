@@ -49,7 +49,8 @@ type WatchRequest struct {
 	StartRev int64
 	// PrevKV asks for each event's previous version of its key (the key as
 	// of the event's revision - 1), as etcd's server reads it; it is
-	// omitted when that revision is compacted, as etcd omits it.
+	// omitted when that revision is compacted, and for an event that
+	// creates the key, as etcd omits it.
 	PrevKV bool
 	// NoPut and NoDelete are etcd's filters: events of that type are never
 	// delivered (the watcher still moves past them).
@@ -123,8 +124,9 @@ var (
 	ErrEmptyWatcherRange = errors.New("mvcc: watcher range is empty")
 	// ErrTooManyWatchers: the Store holds WatchLimits.Watchers already.
 	ErrTooManyWatchers = errors.New("mvcc: too many watchers")
-	// ErrNegativeStartRev: a watch from a negative revision (etcd lets one
-	// through and answers it with a compaction at -1; plumb refuses it).
+	// ErrNegativeStartRev: a watch from a negative revision. etcd's server
+	// refuses it at creation with its compacted error as the cancel reason
+	// ("etcdserver: mvcc: required revision has been compacted").
 	ErrNegativeStartRev = errors.New("mvcc: watch start revision is negative")
 	// ErrWatcherNotFound: no watcher has this ID (canceled, or compacted).
 	ErrWatcherNotFound = errors.New("mvcc: watcher not found")
@@ -140,6 +142,7 @@ type watcher struct {
 	noPut    bool
 	noDelete bool
 
+	start int64 // the first revision it may be given
 	// next is the first revision the watcher may still be given. For a
 	// synced watcher the hub does not move it on each publish: its
 	// effective next is max(next, publishedRev+1) (see effectiveNext).
@@ -276,6 +279,7 @@ func (s *Store) Watch(r WatchRequest) (WatchID, error) {
 	if w.next == 0 {
 		w.next = s.rev + 1
 	}
+	w.start = w.next
 	h.nextID++
 	h.byID[w.id] = w
 	h.all = append(h.all, w)
@@ -303,7 +307,8 @@ func (s *Store) CancelWatch(id WatchID) bool {
 // pending is dropped, and it catches up from the history from there,
 // through later WatchResponses calls, as a slow watcher does: nothing is
 // lost and nothing is given twice, if from is right. ErrDeferAhead if from
-// is past the watcher's next revision.
+// is past the watcher's next revision; a from before the watcher's start
+// is its start.
 func (s *Store) Defer(id WatchID, from int64) error {
 	h := s.watch
 	w := h.byID[id]
@@ -314,7 +319,7 @@ func (s *Store) Defer(id WatchID, from int64) error {
 		return fmt.Errorf("%w: %d > %d", ErrDeferAhead, from, next)
 	}
 	h.leave(w)
-	w.next = from
+	w.next = max(from, w.start)
 	w.pending, w.pendingEvents = nil, 0
 	return nil
 }
@@ -353,8 +358,9 @@ func (s *Store) Watchers() (total, unsynced int) {
 // WatchResponses drains what is ready, after catching unsynced watchers up
 // by one bounded chunk of the history: every watcher's responses in order,
 // the watchers in ID order. The caller owns the returned slice. Call it
-// between batches (never between a Write and its Committed), as often as
-// the driver can deliver; a watcher behind needs several calls to catch up.
+// as often as the driver can deliver (between a Write and its Committed it
+// gives only what was committed before); a watcher behind needs several
+// calls to catch up.
 func (s *Store) WatchResponses() []WatchResponse {
 	h := s.watch
 	s.syncWatchers()
@@ -472,7 +478,7 @@ func (s *Store) publish(rev int64, evs []*mvccpb.Event) {
 			out := ev
 			if w.prevKV {
 				if withPrev == nil {
-					withPrev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv, PrevKv: s.prevKV(ev.Kv.Key, rev)}
+					withPrev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv, PrevKv: s.prevKV(ev)}
 				}
 				out = withPrev
 			}
@@ -505,14 +511,15 @@ func (s *Store) publish(rev int64, evs []*mvccpb.Event) {
 	h.touched = touched[:0]
 }
 
-// prevKV is the key as of rev-1, nil if it did not exist or that revision
-// is compacted.
-func (s *Store) prevKV(key []byte, rev int64) *mvccpb.KeyValue {
-	at := rev - 1
-	if at < 1 || at < s.compactRev {
+// prevKV is the event's key as of the revision before the event, as
+// etcd's server reads it: nil if it did not exist, if that revision is
+// compacted, or if the event creates the key (etcd does not look then).
+func (s *Store) prevKV(ev *mvccpb.Event) *mvccpb.KeyValue {
+	at := ev.Kv.ModRevision - 1
+	if at < 1 || at < s.compactRev || (ev.Type == mvccpb.PUT && ev.Kv.CreateRevision == ev.Kv.ModRevision) {
 		return nil
 	}
-	modified, _, _, ok := s.index.get(key, at)
+	modified, _, _, ok := s.index.get(ev.Kv.Key, at)
 	if !ok {
 		return nil
 	}
@@ -561,7 +568,7 @@ func (s *Store) syncWatchers() {
 				continue
 			}
 			if w.prevKV {
-				ev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv, PrevKv: s.prevKV(ev.Kv.Key, ev.Kv.ModRevision)}
+				ev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv, PrevKv: s.prevKV(ev)}
 			}
 			resp.Events = append(resp.Events, ev)
 		}

@@ -251,7 +251,8 @@ func (r *watchRun) readHistory() {
 		if err != nil {
 			return err
 		}
-		if len(prev.Kvs) == 1 {
+		// etcd reads no prev_kv for an event that creates the key.
+		if len(prev.Kvs) == 1 && !(ev.Type == mvccpb.PUT && kv.CreateRevision == main) {
 			ev.PrevKv = prev.Kvs[0]
 		}
 		evs = append(evs, ev)

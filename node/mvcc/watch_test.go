@@ -628,3 +628,19 @@ func TestWatchRestart(t *testing.T) {
 	}
 	sameLines(t, "replay after restart", fmtResponses(drainAll(t, s), false), []string{"r2: PUT a=1 c2 m2 v1"})
 }
+
+// TestWatchDeferBeforeStart: a watcher handed back from before its start
+// replays from its start, never earlier.
+func TestWatchDeferBeforeStart(t *testing.T) {
+	h := newHarness(t)
+	h.mustDo(put("a", "0")) // 2
+	h.mustDo(put("a", "1")) // 3
+	id := mustWatch(t, h.s, wreq("a", "", 3))
+	h.mustDo(put("a", "2")) // 4
+	if err := h.s.Defer(id, 0); err != nil {
+		t.Fatal(err)
+	}
+	sameLines(t, "responses", fmtResponses(drainAll(t, h.s), false), []string{
+		"r4: PUT a=1 c2 m3 v2; PUT a=2 c2 m4 v3",
+	})
+}
