@@ -67,6 +67,7 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 	if err := b.Commit(); err != nil {
 		return fmt.Errorf("node %s: commit applied entries up to %d: %w", FormatID(n.cfg.ID), n.applied, err)
 	}
+	n.kv.Committed() // the batch's events to the watchers, now that it is committed
 	n.replies = append(n.replies, replies...)
 	if n.applied-n.syncedIndex >= syncEveryEntries {
 		return n.syncState()

@@ -162,6 +162,10 @@ type Output struct {
 	// records histories the fate of a write whose client gave up on it.
 	Proposed []ProposedWrite
 	Applied  []AppliedWrite
+	// Watch holds what the member's watchers (Watch) have to say since the
+	// last Process: each revision's events whole, progress notifications
+	// and cancellations, in watch ID order (see mvcc.WatchResponse).
+	Watch []mvcc.WatchResponse
 }
 
 // ProposalID names one proposal in the whole cluster: the member that
@@ -600,6 +604,9 @@ func (n *Node) Process() Output {
 	out.Replies, n.replies = n.replies, nil
 	out.Proposed, n.proposedWrites = n.proposedWrites, nil
 	out.Applied, n.appliedWrites = n.appliedWrites, nil
+	if n.err == nil {
+		out.Watch = n.kv.WatchResponses()
+	}
 	out.Lead, out.Term = n.lead, n.term
 	out.Removed = n.removed
 	out.Err = n.err

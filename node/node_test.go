@@ -30,7 +30,8 @@ type cluster struct {
 	initial []node.Member
 	cid     uint64
 	nextReq uint64
-	tune    func(*node.Config) // adjusts every member's config, if set
+	tune    func(*node.Config)              // adjusts every member's config, if set
+	watch   map[uint64][]mvcc.WatchResponse // what each member's watchers said
 }
 
 func newCluster(t *testing.T, size int) *cluster { return newClusterTuned(t, size, nil) }
@@ -81,6 +82,12 @@ func (c *cluster) settle() {
 			msgs = append(msgs, out.Messages...)
 			for _, r := range out.Replies {
 				c.replies[r.ID] = r
+			}
+			if len(out.Watch) > 0 {
+				if c.watch == nil {
+					c.watch = map[uint64][]mvcc.WatchResponse{}
+				}
+				c.watch[id] = append(c.watch[id], out.Watch...)
 			}
 		}
 		if len(msgs) == 0 {

@@ -193,6 +193,9 @@ func (n *Node) reload() error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", FormatID(n.cfg.ID), err)
 	}
+	if n.kv != nil {
+		kv.AdoptWatchers(n.kv) // they catch up from the history the snapshot brought
+	}
 	n.kv, n.members, n.sessions = kv, ms, sessions
 	n.applied, _ = kv.ConsistentIndex()
 	return nil
