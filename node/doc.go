@@ -37,7 +37,13 @@
 // follower too far behind gets the whole state in a snapshot message
 // (snapshot.go). Proposals carry a per-member session so that a duplicated
 // proposal applies once (dedupe.go). A full disk stalls the member without
-// losing anything and raises NOSPACE (alarm.go).
+// losing anything and raises NOSPACE (alarm.go). Watchers (watch.go) are
+// served from the member's applied state, as etcd serves them: each
+// committed batch's events go to them after the backend commit, through
+// Output.Watch. With Config.ReportWrites the Output also says which
+// proposal each request became and the revision each applied one created,
+// for drivers that check histories; Config.Planted carries the bugs the
+// simulator plants to prove its checks (package plant).
 //
 // Membership (member IDs, peer and client URLs) is replicated state: raft
 // conf changes carry the member, and applying one updates the backend in the
