@@ -28,10 +28,18 @@
 // cluster, the sender and the receiver, and a chunked stream per snapshot.
 // Queues are bounded; a message that does not fit is dropped and raft told
 // the peer is unreachable. The client port speaks etcd's v3 gRPC API (KV,
-// Cluster, Maintenance, Auth) with etcd's error codes, and on the same port
-// HTTP /health, /version and /metrics (Prometheus), split by cmux.
+// Cluster, Maintenance, Auth, Watch) with etcd's error codes, and on the
+// same port HTTP /health, /version and /metrics (Prometheus), split by cmux.
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
 // environment variables and etcd's YAML config file.
+//
+// Watch streams (api_watch.go) are served by the node's watchers: the
+// loop creates and cancels them (exec) and, after each Process, hands
+// every Output.Watch response to the stream that owns the watcher, in a
+// bounded send queue. The loop never waits for a client: a watcher whose
+// stream is full goes back to the node (DeferWatch, from the revision after
+// the last one queued) and catches up from the history later. A stream's
+// end cancels its watchers.
 //
 // Imports: node/... from the project; never sim, faults or
 // linearizability (deps_test.go at the root enforces it).

@@ -52,7 +52,12 @@ type loop struct {
 
 	pending map[uint64]*call
 	nextID  uint64
-	members []node.Member // the membership the transport was last given
+	// watches routes each node watcher's responses to its stream.
+	watches map[mvcc.WatchID]*watchRoute
+	// watchTerm is the raft term watch response headers carry: the term
+	// as of the last Process.
+	watchTerm uint64
+	members   []node.Member // the membership the transport was last given
 	// installed is how many snapshots from a leader observe has seen.
 	installed int
 }
@@ -65,6 +70,7 @@ func newLoop(n *node.Node, be *bolt.Backend, tr *transport, logger *slog.Logger,
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		pending: map[uint64]*call{},
+		watches: map[mvcc.WatchID]*watchRoute{},
 	}
 }
 
@@ -215,6 +221,8 @@ func (l *loop) process() error {
 		}
 		c.done <- rep
 	}
+	l.watchTerm = out.Term
+	l.routeWatch(l.n, out.Watch)
 	if out.LeaderChanged {
 		l.metrics.leaderChanges.Inc()
 		l.metrics.hasLeader.Set(boolGauge(out.Lead != 0))
