@@ -1,6 +1,7 @@
 package linearizability
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -196,7 +197,7 @@ func CheckAfter(r Result, reads []Operation) (reason string, ok bool) {
 	for i := range reads {
 		op := &reads[i]
 		c := &checked{index: -1, op: op, rev: op.Revision, ret: op.Return}
-		if reason := p.checkRead(c, at, nil); reason != "" {
+		if reason := p.checkRead(c, at); reason != "" {
 			return reason, true
 		}
 	}
@@ -235,25 +236,18 @@ func checkKeys(ops []porcupine.Operation, opts Options) (Verdict, string) {
 		}
 		switch {
 		case b.over:
-			undecided = cmpOr(undecided, fmt.Sprintf("key %s: the search went past its memory budget of %d MiB (%d operations, %d steps)",
+			undecided = cmp.Or(undecided, fmt.Sprintf("key %s: the search went past its memory budget of %d MiB (%d operations, %d steps)",
 				describeKey(key), opts.MemoryMaxBytes>>20, len(part), b.steps))
 		case res == porcupine.Illegal:
 			return VerdictIllegal, fmt.Sprintf("key %s: no order of its %d operations explains what every client saw", describeKey(key), len(part))
 		case res == porcupine.Unknown:
-			undecided = cmpOr(undecided, fmt.Sprintf("key %s: no answer within the timeout of %v", describeKey(key), opts.Timeout))
+			undecided = cmp.Or(undecided, fmt.Sprintf("key %s: no answer within the timeout of %v", describeKey(key), opts.Timeout))
 		}
 	}
 	if undecided != "" {
 		return VerdictUndecided, undecided
 	}
 	return VerdictOK, ""
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // budget bounds one key's search. Porcupine keeps every (linearized set,

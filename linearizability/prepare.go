@@ -27,7 +27,6 @@ type checked struct {
 
 // prepared is a history made ready for both passes.
 type prepared struct {
-	h        *History
 	ops      []checked
 	resolved int
 	infinity int64
@@ -45,7 +44,7 @@ type prepared struct {
 // prepare drops what had no effect, resolves the unknown writes it can and
 // bounds when the resolved ones took effect.
 func prepare(h *History, given map[int]Resolution) *prepared {
-	p := &prepared{h: h}
+	p := &prepared{}
 	seen := observedRevisions(h)
 	var last int64 = math.MinInt64
 	keys := make(map[string]bool)
@@ -360,20 +359,36 @@ func (p *prepared) steps(c *checked) []keyStep {
 // the read returned, or absent.
 func (p *prepared) rangeSteps(op *Operation, base outcome) []keyStep {
 	var steps []keyStep
-	kvs := op.KVs
-	for _, k := range p.keysIn(op.Key, op.End) {
+	p.eachKeyRead(op, func(k string, found bool, kv KV) bool {
 		out := base
-		for len(kvs) > 0 && kvs[0].Key < k {
-			kvs = kvs[1:]
-		}
-		if len(kvs) > 0 && kvs[0].Key == k {
-			kv := kvs[0]
+		if found {
 			out.found, out.value = true, kv.Value
 			out.mod, out.create, out.version = kv.ModRevision, kv.CreateRevision, kv.Version
 		}
 		steps = append(steps, keyStep{&step{kind: KindGet, key: k}, &out})
-	}
+		return true
+	})
 	return steps
+}
+
+// eachKeyRead calls f for every key of the universe a range read covers,
+// in order, with what the read returned for it (found false: absent),
+// until f returns false.
+func (p *prepared) eachKeyRead(op *Operation, f func(key string, found bool, kv KV) bool) {
+	kvs := op.KVs
+	for _, k := range p.keysIn(op.Key, op.End) {
+		for len(kvs) > 0 && kvs[0].Key < k {
+			kvs = kvs[1:]
+		}
+		var kv KV
+		found := len(kvs) > 0 && kvs[0].Key == k
+		if found {
+			kv = kvs[0]
+		}
+		if !f(k, found, kv) {
+			return
+		}
+	}
 }
 
 // deleteSteps deletes every key of the universe in [key, end). A single-key

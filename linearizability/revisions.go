@@ -174,7 +174,7 @@ func (p *prepared) replay(writers map[int64]*checked) string {
 			}
 		}
 		for ; next < len(reads) && reads[next].rev == rev; next++ {
-			if reason := p.checkRead(reads[next], at, writers); reason != "" {
+			if reason := p.checkRead(reads[next], at); reason != "" {
 				return reason
 			}
 		}
@@ -277,7 +277,7 @@ func (p *prepared) applyWrite(c *checked, at func(string) *kvState) string {
 			s.value, s.mod = v, rev
 			s.version++
 		default:
-			*s = kvState{exists: true, value: v, mod: rev, create: rev, version: 1, metaUncertain: s.metaUncertain}
+			*s = kvState{exists: true, value: v, mod: rev, create: rev, version: 1}
 		}
 	}
 	switch op.Kind {
@@ -344,34 +344,29 @@ func (p *prepared) compare(c *checked, s *kvState, succeeded bool) string {
 
 // checkRead checks an operation that created no revision against the state
 // at its revision.
-func (p *prepared) checkRead(c *checked, at func(string) *kvState, writers map[int64]*checked) string {
+func (p *prepared) checkRead(c *checked, at func(string) *kvState) string {
 	op := c.op
+	// A write that changed nothing deletes nothing: check its counts on
+	// copies, leaving the state as it is.
+	peek := func(k string) *kvState { s := *at(k); return &s }
 	switch op.Kind {
 	case KindGet:
 		kv := KV{Key: op.Key, Value: op.Result, ModRevision: op.ModRevision, CreateRevision: op.CreateRevision, Version: op.Version}
 		return p.checkKey(c, op.Key, at(op.Key), op.Found, kv)
 	case KindRange:
-		kvs := op.KVs
-		for _, k := range p.keysIn(op.Key, op.End) {
-			for len(kvs) > 0 && kvs[0].Key < k {
-				kvs = kvs[1:]
-			}
-			found := len(kvs) > 0 && kvs[0].Key == k
-			var kv KV
-			if found {
-				kv = kvs[0]
-			}
-			if reason := p.checkKey(c, k, at(k), found, kv); reason != "" {
-				return reason
-			}
-		}
+		var reason string
+		p.eachKeyRead(op, func(k string, found bool, kv KV) bool {
+			reason = p.checkKey(c, k, at(k), found, kv)
+			return reason == ""
+		})
+		return reason
 	case KindCAS:
 		return p.compare(c, at(op.Key), false)
 	case KindDelete:
-		return p.deleteRange(c, op.Key, op.End, 0, func(k string) *kvState { s := *at(k); return &s })
+		return p.deleteRange(c, op.Key, op.End, 0, peek)
 	case KindTxn:
 		for _, t := range op.Ops {
-			if reason := p.deleteRange(c, t.Key, t.End, 0, func(k string) *kvState { s := *at(k); return &s }); reason != "" {
+			if reason := p.deleteRange(c, t.Key, t.End, 0, peek); reason != "" {
 				return reason
 			}
 		}

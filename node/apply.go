@@ -140,7 +140,7 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	default:
 		panic(fmt.Sprintf("node %s: committed entry %d holds a request plumb never proposes", FormatID(n.cfg.ID), e.GetIndex()))
 	}
-	if n.cfg.ReportWrites && (r.Put != nil || r.DeleteRange != nil || r.Txn != nil) {
+	if n.cfg.ReportWrites && isClientWrite(&r) {
 		applied := AppliedWrite{Proposal: ProposalID{Member: r.ID, Seq: r.Header.GetID()}}
 		if rev := n.kv.Rev(); rev != revBefore && rep.Err == nil {
 			applied.Revision = rev

@@ -168,6 +168,12 @@ type Output struct {
 	Watch []mvcc.WatchResponse
 }
 
+// isClientWrite reports whether a proposal is a client's key-value write,
+// the kind Output.Proposed and Output.Applied report.
+func isClientWrite(r *pb.InternalRaftRequest) bool {
+	return r.Put != nil || r.DeleteRange != nil || r.Txn != nil
+}
+
 // ProposalID names one proposal in the whole cluster: the member that
 // proposed it and that member's request ID.
 type ProposalID struct{ Member, Seq uint64 }

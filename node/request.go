@@ -172,7 +172,7 @@ func (n *Node) propose(req Request, r *pb.InternalRaftRequest) {
 		n.fail(req, proposeError(err))
 		return
 	}
-	if n.cfg.ReportWrites && (r.Put != nil || r.DeleteRange != nil || r.Txn != nil) {
+	if n.cfg.ReportWrites && isClientWrite(r) {
 		n.proposedWrites = append(n.proposedWrites, ProposedWrite{RequestID: req.ID, Proposal: ProposalID{Member: n.cfg.ID, Seq: id}})
 	}
 	n.wait(req, id)

@@ -289,9 +289,15 @@ func (l *loop) dropWatch(n *node.Node, nid mvcc.WatchID) {
 	n.CancelWatch(nid)
 	delete(l.watches, nid)
 	delete(r.s.ids, r.id)
-	if r.s.progressWait[nid] {
-		delete(r.s.progressWait, nid)
-		l.maybeProgress(n, r.s)
+	l.progressed(n, r.s, nid)
+}
+
+// progressed notes that a stream-level progress request need not wait for
+// watcher nid any more, and answers it if nothing else is left.
+func (l *loop) progressed(n *node.Node, s *watchStream, nid mvcc.WatchID) {
+	if s.progressWait[nid] {
+		delete(s.progressWait, nid)
+		l.maybeProgress(n, s)
 	}
 }
 
@@ -366,21 +372,19 @@ func (l *loop) routeWatch(n *node.Node, resps []mvcc.WatchResponse) {
 			continue
 		}
 		if wr.Canceled {
+			// The node canceled it already (compacted): forget its route
+			// once the client is told.
 			delete(l.watches, wr.WatchID)
 			delete(r.s.ids, r.id)
 			l.queue(n, r.s, &pb.WatchResponse{Header: l.watchHeader(wr.Revision), WatchId: r.id,
 				Canceled: true, CompactRevision: wr.CompactRevision}, true)
-			if r.s.progressWait[wr.WatchID] {
-				delete(r.s.progressWait, wr.WatchID)
-				l.maybeProgress(n, r.s)
-			}
+			l.progressed(n, r.s, wr.WatchID)
 			continue
 		}
 		if wr.IsProgress() && r.s.progressWait[wr.WatchID] {
-			delete(r.s.progressWait, wr.WatchID)
 			r.s.progressRev = min(r.s.progressRev, wr.Revision)
 			r.next = max(r.next, wr.Revision+1)
-			l.maybeProgress(n, r.s)
+			l.progressed(n, r.s, wr.WatchID)
 			if !r.progressNotify {
 				continue
 			}

@@ -65,8 +65,7 @@ func (w *world) drive(m *member) {
 	// and commit elsewhere whatever becomes of this member); applies only
 	// once the I/O they came with completed (emit): a crash inside it
 	// undoes them, and the revisions they took are given again.
-	proposed := node.Output{Proposed: out.Proposed}
-	w.writes.note(m, &proposed)
+	w.writes.noteProposed(out.Proposed)
 	if m.disk.SyncCount() == syncs && m.be.CommitCount() == commits {
 		m.disk.Release()
 		m.be.Release()
@@ -104,8 +103,7 @@ func (w *world) ioDone(e *event) {
 
 // emit acts on a Process's output once its I/O is durable.
 func (w *world) emit(m *member, out node.Output) {
-	applied := node.Output{Applied: out.Applied}
-	w.writes.note(m, &applied)
+	w.writes.noteApplied(m, out.Applied)
 	if out.LeaderChanged {
 		m.lead = out.Lead
 		w.record(TraceEvent{Kind: "leader", Node: m.name, Peer: w.nameOf(out.Lead), Term: out.Term})

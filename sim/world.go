@@ -119,17 +119,26 @@ type unknownWrite struct {
 	requestID uint64 // the request the client sent
 }
 
-// note takes in a Process's report of proposed and applied writes.
-func (l *writeLedger) note(m *member, out *node.Output) {
-	if l.proposals == nil {
-		l.proposals = make(map[uint64][]node.ProposalID)
-		l.applied = make(map[node.ProposalID]int64)
-		l.appliedBy = make(map[node.ProposalID]string)
+func newWriteLedger() writeLedger {
+	return writeLedger{
+		proposals: make(map[uint64][]node.ProposalID),
+		applied:   make(map[node.ProposalID]int64),
+		appliedBy: make(map[node.ProposalID]string),
+		maybe:     make(map[node.ProposalID]bool),
 	}
-	for _, p := range out.Proposed {
+}
+
+// noteProposed takes in the proposals a Process reported.
+func (l *writeLedger) noteProposed(ps []node.ProposedWrite) {
+	for _, p := range ps {
 		l.proposals[p.RequestID] = append(l.proposals[p.RequestID], p.Proposal)
 	}
-	for _, a := range out.Applied {
+}
+
+// noteApplied takes in the applies m reported, once their step's I/O
+// completed.
+func (l *writeLedger) noteApplied(m *member, as []node.AppliedWrite) {
+	for _, a := range as {
 		rev, seen := l.applied[a.Proposal]
 		switch {
 		case !seen:
@@ -143,9 +152,6 @@ func (l *writeLedger) note(m *member, out *node.Output) {
 
 // cut takes in the applies of a step whose I/O a crash cut.
 func (l *writeLedger) cut(applied []node.AppliedWrite) {
-	if l.maybe == nil {
-		l.maybe = make(map[node.ProposalID]bool)
-	}
 	for _, a := range applied {
 		l.maybe[a.Proposal] = true
 	}
@@ -209,6 +215,7 @@ func newWorld(sc *faults.Scenario, opts Options) *world {
 		electionTicks: int(sc.Cluster.ElectionTimeout / sc.Cluster.HeartbeatInterval),
 		tickNs:        int64(sc.Cluster.HeartbeatInterval),
 		endNs:         int64(sc.Duration),
+		writes:        newWriteLedger(),
 	}
 	w.net = newNetwork(sc.Network, sc.Cluster.Members, rand.New(newStream(opts.Seed, streamNetwork)))
 	var ids []uint64

@@ -363,6 +363,9 @@ func (s *Store) Watchers() (total, unsynced int) {
 // calls to catch up.
 func (s *Store) WatchResponses() []WatchResponse {
 	h := s.watch
+	if len(h.all) == 0 {
+		return nil // every Process asks: the common case costs nothing
+	}
 	s.syncWatchers()
 	n := 0
 	for _, w := range h.all {
