@@ -23,6 +23,14 @@ var (
 	ErrRequestTooLarge = errors.New("etcdserver: request is too large")
 	// ErrLeaseNotFound: the request names a lease the cluster does not have.
 	ErrLeaseNotFound = errors.New("etcdserver: requested lease not found")
+	// ErrLeaseExists: a grant names a lease ID that is already granted.
+	ErrLeaseExists = errors.New("etcdserver: lease already exists")
+	// ErrLeaseTTLTooLarge: a grant asks for a TTL above MaxLeaseTTL.
+	ErrLeaseTTLTooLarge = errors.New("etcdserver: too large lease TTL")
+	// ErrNotLeader: a lease keep-alive or time-to-live reached a member that
+	// is not the leader, which alone keeps lease time. Nothing happened;
+	// the driver forwards the request to the leader.
+	ErrNotLeader = errors.New("etcdserver: not leader")
 	// ErrMemberNotFound: a member request names an unknown member ID.
 	ErrMemberNotFound = errors.New("etcdserver: member not found")
 	// ErrPeerURLExist: member add or update would give two members one peer URL.

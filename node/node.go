@@ -70,6 +70,15 @@ type Config struct {
 	// StartMillis seeds request IDs (etcd puts the start time in them), so
 	// that a restarted member never reuses an ID still in a peer's log.
 	StartMillis int64
+	// TickMillis is how long one Tick stands for (default 100, etcd's
+	// --heartbeat-interval with one heartbeat per tick). Lease TTLs are in
+	// seconds; the node counts them in ticks with it.
+	TickMillis int64
+	// LeaseCheckpointTicks: how often the leader records the remaining
+	// TTL of each lease through raft, so that a restart or a new leader
+	// does not give it its whole TTL again (default: 5 minutes, etcd's
+	// --experimental-lease-checkpoint-interval).
+	LeaseCheckpointTicks int64
 	Logger      raft.Logger // nil: raft's messages are dropped
 	// ReportWrites fills Output.Proposed and Output.Applied, for drivers that
 	// check histories (the simulator); the server leaves it off.
@@ -109,6 +118,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.SnapshotCatchUpEntries == 0 {
 		out.SnapshotCatchUpEntries = min(DefaultSnapshotCatchUpEntries, out.SnapshotCount)
+	}
+	if out.TickMillis == 0 {
+		out.TickMillis = 100
+	}
+	if out.LeaseCheckpointTicks == 0 {
+		out.LeaseCheckpointTicks = 5 * 60 * 1000 / out.TickMillis
 	}
 	if out.Logger == nil {
 		out.Logger = discardLogger{}

@@ -39,6 +39,15 @@ type Request struct {
 	MemberRemove *pb.MemberRemoveRequest
 	MemberUpdate *pb.MemberUpdateRequest
 	Alarm        *pb.AlarmRequest
+
+	// Leases (lease.go). KeepAlive and TimeToLive are answered by the
+	// leader alone: elsewhere they fail with ErrNotLeader and the driver
+	// forwards them to the leader, as etcd does.
+	LeaseGrant      *pb.LeaseGrantRequest
+	LeaseRevoke     *pb.LeaseRevokeRequest
+	LeaseKeepAlive  *pb.LeaseKeepAliveRequest
+	LeaseTimeToLive *pb.LeaseTimeToLiveRequest
+	LeaseLeases     *pb.LeaseLeasesRequest
 }
 
 // Reply answers one Request: Err, or the response matching the request's
@@ -57,6 +66,12 @@ type Reply struct {
 	MemberRemove *pb.MemberRemoveResponse
 	MemberUpdate *pb.MemberUpdateResponse
 	Alarm        *pb.AlarmResponse
+
+	LeaseGrant      *pb.LeaseGrantResponse
+	LeaseRevoke     *pb.LeaseRevokeResponse
+	LeaseKeepAlive  *pb.LeaseKeepAliveResponse
+	LeaseTimeToLive *pb.LeaseTimeToLiveResponse
+	LeaseLeases     *pb.LeaseLeasesResponse
 }
 
 // Submit accepts a client request. Its Reply comes out of a later Process:
