@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -33,7 +34,7 @@ func (n *Node) apply(ents []*raftpb.Entry) error {
 	}
 	n.handedOut = ents[len(ents)-1].GetIndex()
 	b := n.be.Begin()
-	w := n.kv.Write(b)
+	w := n.kv.Write(b).CheckLeases(n.lessor.exists).TrackLeases(n.lessor.track)
 	var replies []Reply
 	fresh := false
 	for _, e := range ents {
@@ -125,8 +126,18 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 		return n.answerDropped(r.ID, r.Header.GetID(), replies)
 	}
 	var rep Reply
+	var revoked []string
 	revBefore := n.kv.Rev()
 	switch {
+	case r.LeaseGrant != nil:
+		rep.LeaseGrant, rep.Err = n.applyLeaseGrant(b, r.LeaseGrant)
+	case r.LeaseRevoke != nil:
+		revoked, rep.Err = n.applyLeaseRevoke(w, b, r.LeaseRevoke.ID)
+		if rep.Err == nil {
+			rep.LeaseRevoke = &pb.LeaseRevokeResponse{}
+		}
+	case r.LeaseCheckpoint != nil:
+		n.applyLeaseCheckpoint(b, r.LeaseCheckpoint)
 	case r.Put != nil:
 		rep.Put, rep.Err = w.Put(r.Put)
 	case r.DeleteRange != nil:
@@ -140,16 +151,25 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	default:
 		panic(fmt.Sprintf("node %s: committed entry %d holds a request plumb never proposes", FormatID(n.cfg.ID), e.GetIndex()))
 	}
+	if errors.Is(rep.Err, mvcc.ErrLeaseNotFound) {
+		rep.Err = ErrLeaseNotFound // one error for a missing lease, whatever found it
+	}
 	if n.cfg.ReportWrites && isClientWrite(&r) {
 		applied := AppliedWrite{Proposal: ProposalID{Member: r.ID, Seq: r.Header.GetID()}}
 		if rev := n.kv.Rev(); rev != revBefore && rep.Err == nil {
 			applied.Revision = rev
+		}
+		if r.LeaseRevoke != nil && rep.Err == nil {
+			applied.RevokedLease, applied.Deleted = r.LeaseRevoke.ID, revoked
 		}
 		n.appliedWrites = append(n.appliedWrites, applied)
 	}
 	waiting, ok := n.waiterFor(r.ID, r.Header.GetID())
 	if !ok {
 		return replies // proposed elsewhere, or its waiter gave up
+	}
+	if r.LeaseCheckpoint != nil {
+		rep = n.keepAliveAfterCheckpoint(waiting.req)
 	}
 	n.setHeader(&rep)
 	n.finishInto(waiting, rep, &replies)
@@ -192,6 +212,12 @@ func (n *Node) setHeader(rep *Reply) {
 		rep.Txn.Header = h
 	case rep.Compaction != nil:
 		rep.Compaction.Header = h
+	case rep.LeaseGrant != nil:
+		rep.LeaseGrant.Header = h
+	case rep.LeaseRevoke != nil:
+		rep.LeaseRevoke.Header = h
+	case rep.LeaseKeepAlive != nil:
+		rep.LeaseKeepAlive.Header = h
 	}
 }
 

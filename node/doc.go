@@ -40,7 +40,12 @@
 // losing anything and raises NOSPACE (alarm.go). Watchers (watch.go) are
 // served from the member's applied state, as etcd serves them: each
 // committed batch's events go to them after the backend commit, through
-// Output.Watch. With Config.ReportWrites the Output also says which
+// Output.Watch. Leases (lease.go) are replicated state counted down by the
+// leader alone, in ticks (Config.TickMillis): it proposes the revoke of a
+// lease that runs out, acknowledges keep-alives only once a ReadIndex
+// confirms it still leads, checkpoints remaining TTLs through raft, and a
+// new leader gives every lease its remaining TTL plus an election timeout;
+// leases are in the backend and the snapshot. With Config.ReportWrites the Output also says which
 // proposal each request became and the revision each applied one created,
 // for drivers that check histories; Config.Planted carries the bugs the
 // simulator plants to prove its checks (package plant).

@@ -79,7 +79,7 @@ type Config struct {
 	// does not give it its whole TTL again (default: 5 minutes, etcd's
 	// --experimental-lease-checkpoint-interval).
 	LeaseCheckpointTicks int64
-	Logger      raft.Logger // nil: raft's messages are dropped
+	Logger               raft.Logger // nil: raft's messages are dropped
 	// ReportWrites fills Output.Proposed and Output.Applied, for drivers that
 	// check histories (the simulator); the server leaves it off.
 	ReportWrites bool
@@ -183,10 +183,12 @@ type Output struct {
 	Watch []mvcc.WatchResponse
 }
 
-// isClientWrite reports whether a proposal is a client's key-value write,
-// the kind Output.Proposed and Output.Applied report.
+// isClientWrite reports whether a proposal is a client's key-value write
+// (a lease's revoke deletes its keys), the kind Output.Proposed and
+// Output.Applied report. Output.Applied also reports the revokes the
+// leader proposes for expired leases.
 func isClientWrite(r *pb.InternalRaftRequest) bool {
-	return r.Put != nil || r.DeleteRange != nil || r.Txn != nil
+	return r.Put != nil || r.DeleteRange != nil || r.Txn != nil || r.LeaseRevoke != nil
 }
 
 // ProposalID names one proposal in the whole cluster: the member that
@@ -205,6 +207,10 @@ type ProposedWrite struct {
 type AppliedWrite struct {
 	Proposal ProposalID
 	Revision int64
+	// For a lease's revoke (a client's, or the leader's when the lease
+	// expired): the lease, and the keys its revoke deleted, in key order.
+	RevokedLease int64
+	Deleted      []string
 }
 
 // Status is a snapshot of a member's state, for status APIs and the simulator.
@@ -291,6 +297,10 @@ type Node struct {
 	proposedWrites []ProposedWrite
 	appliedWrites  []AppliedWrite
 
+	// lessor holds the leases (lease.go); the counts are for LeaseStats.
+	lessor                                      *lessor
+	leasesGranted, leasesRevoked, leaseRenewals int
+
 	publishAfterTick int64 // when to (re)publish this member's attributes
 	leadersSeen      int   // leaders this member has followed or been, since it started
 }
@@ -328,6 +338,10 @@ func New(c Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	ls, err := loadLessor(be, kv.Leased())
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.ElectionTicks,
@@ -354,6 +368,7 @@ func New(c Config) (*Node, error) {
 		kv:         kv,
 		members:    ms,
 		sessions:   sessions,
+		lessor:     ls,
 		proposed:   map[uint64]*waiter{},
 		nextSuffix: uint64(cfg.StartMillis) << requestIDCounterBits & requestIDSuffixMask,
 	}
@@ -474,6 +489,7 @@ func (n *Node) Tick() {
 		return
 	}
 	n.rn.Tick()
+	n.tickLeases()
 	n.expireWaiters()
 	n.maybePublish()
 	if n.ticks >= n.syncAfterTick {
@@ -676,6 +692,7 @@ func (n *Node) noteState(rd *raft.Ready, out *Output) {
 		}
 		out.LeaderChanged = true
 		n.failOnLeaderChange()
+		n.noteLeadership()
 	}
 }
 

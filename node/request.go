@@ -113,6 +113,8 @@ func (n *Node) Submit(req Request) {
 		n.submitMemberChange(req)
 	case req.Alarm != nil:
 		n.answerAlarm(req)
+	case req.LeaseGrant != nil, req.LeaseRevoke != nil, req.LeaseKeepAlive != nil, req.LeaseTimeToLive != nil, req.LeaseLeases != nil:
+		n.submitLease(req)
 	default:
 		n.fail(req, ErrEmptyRequest)
 	}
@@ -131,10 +133,6 @@ func (n *Node) submitTxn(req Request) {
 		n.fail(req, err)
 		return
 	}
-	if txnHasLease(req.Txn) {
-		n.fail(req, ErrLeaseNotFound)
-		return
-	}
 	if mvcc.IsTxnReadOnly(req.Txn) {
 		n.read(req, txnSerializable(req.Txn))
 		return
@@ -151,15 +149,11 @@ func (n *Node) submitPut(req Request) {
 		n.fail(req, err)
 		return
 	}
-	switch {
-	case req.Put.Lease != 0:
-		// Leases are not implemented yet; no lease can exist.
-		n.fail(req, ErrLeaseNotFound)
-	case n.spaceFor(proto.Size(req.Put)) != nil:
+	if n.spaceFor(proto.Size(req.Put)) != nil {
 		n.fail(req, ErrNoSpace)
-	default:
-		n.propose(req, &pb.InternalRaftRequest{Put: req.Put})
+		return
 	}
+	n.propose(req, &pb.InternalRaftRequest{Put: req.Put})
 }
 
 // propose sends a write through raft and waits for it to be applied.
@@ -224,6 +218,10 @@ func (n *Node) read(req Request, serializable bool) {
 }
 
 func (n *Node) answerRead(req Request) {
+	if req.Range == nil && req.Txn == nil {
+		n.answerLease(req)
+		return
+	}
 	rep := Reply{ID: req.ID}
 	if req.Range != nil {
 		rep.Range, rep.Err = n.kv.Range(req.Range)
@@ -480,20 +478,4 @@ func txnSerializable(r *pb.TxnRequest) bool {
 		}
 	}
 	return true
-}
-
-func txnHasLease(r *pb.TxnRequest) bool {
-	var walk func(ops []*pb.RequestOp) bool
-	walk = func(ops []*pb.RequestOp) bool {
-		for _, op := range ops {
-			if p := op.GetRequestPut(); p != nil && p.Lease != 0 {
-				return true
-			}
-			if t := op.GetRequestTxn(); t != nil && (walk(t.Success) || walk(t.Failure)) {
-				return true
-			}
-		}
-		return false
-	}
-	return walk(r.Success) || walk(r.Failure)
 }

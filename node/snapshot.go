@@ -45,7 +45,7 @@ var errBadState = errors.New("node: snapshot state is corrupt")
 
 // stateBuckets lists every backend bucket that is replicated state.
 func stateBuckets() [][]byte {
-	return append(mvcc.Buckets(), bucketMembers, bucketMembersRemoved, bucketProposers, bucketConfRejected)
+	return append(mvcc.Buckets(), bucketMembers, bucketMembersRemoved, bucketProposers, bucketConfRejected, bucketLease)
 }
 
 // encodeState dumps every key of every state bucket of r: magic, then
@@ -193,10 +193,15 @@ func (n *Node) reload() error {
 	if err != nil {
 		return fmt.Errorf("node %s: %w", FormatID(n.cfg.ID), err)
 	}
+	ls, err := loadLessor(n.be, kv.Leased())
+	if err != nil {
+		return fmt.Errorf("node %s: %w", FormatID(n.cfg.ID), err)
+	}
 	if n.kv != nil {
 		kv.AdoptWatchers(n.kv) // they catch up from the history the snapshot brought
 	}
-	n.kv, n.members, n.sessions = kv, ms, sessions
+	n.kv, n.members, n.sessions, n.lessor = kv, ms, sessions, ls
+	n.noteLeadership() // a follower's: no lease time to count
 	n.applied, _ = kv.ConsistentIndex()
 	return nil
 }

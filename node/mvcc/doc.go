@@ -7,8 +7,12 @@
 // buckets, laid out as etcd lays them out), the in-memory key index rebuilt
 // from it on Open, request execution (Range, Put, DeleteRange, Txn, Compact),
 // the key-value hash that replicas compare, etcd's request validation
-// rules for transactions, and the watch hub (watch.go). The lease table
-// will live here too.
+// rules for transactions, the watch hub (watch.go), and what leases need of
+// the key-value state (lease.go): the lease each live key holds, found
+// again on Open (Leased), each committed change to it reported to the
+// node's lessor (Write.TrackLeases), a put's lease checked at apply
+// (Write.CheckLeases), and a revoke's deletes in one revision
+// (Write.Revoke). The leases themselves and their time are the node's.
 //
 // The watch hub is etcd's watchable store, driven by calls: Watch,
 // CancelWatch, RequestProgress and Defer in; WatchResponses out. A Write
@@ -26,7 +30,7 @@
 // live in memory only, as etcd's: a reopened Store has none unless it
 // adopts another's (AdoptWatchers).
 //
-// What does not: raft, proposals, lease expiry, headers (cluster, member,
+// What does not: raft, proposals, leases and their expiry, headers (cluster, member,
 // term), authentication and anything that blocks. The node drives a Store
 // from one goroutine: it opens a backend.Batch, applies committed entries
 // through a Write, records the applied raft index with SetConsistentIndex in

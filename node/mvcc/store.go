@@ -35,6 +35,9 @@ type Store struct {
 
 	// watch holds the watchers (watch.go); in memory only, as etcd's.
 	watch *watchHub
+
+	// leasedAtOpen is every live key's lease as Open found them (lease.go).
+	leasedAtOpen map[string]int64
 }
 
 // Open returns the Store held in be: it rebuilds the key index from the
@@ -89,6 +92,7 @@ func (s *Store) restoreRevision(k, v []byte) error {
 		return fmt.Errorf("revision %v: %w", rev, err)
 	}
 	s.rev = rev.main
+	s.noteLeasedAtOpen(kv.Key, kv.Lease, tombstone)
 	ki := s.index.lookup(kv.Key)
 	switch {
 	case ki != nil && tombstone:

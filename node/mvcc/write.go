@@ -31,6 +31,10 @@ type Write struct {
 	b backend.Batch
 
 	leaseExists func(id int64) bool // nil: leases are not checked
+	// leaseTracker hears of each committed change to a key's lease
+	// (TrackLeases); leaseChanges holds the transaction's until it ends.
+	leaseTracker func(LeaseChange)
+	leaseChanges []LeaseChange
 
 	// The transaction in progress.
 	beginRev int64       // the store's revision when it began
@@ -78,6 +82,7 @@ func (w *Write) begin() {
 	w.beginRev = w.s.rev
 	w.changes = 0
 	w.undo = w.undo[:0]
+	w.leaseChanges = w.leaseChanges[:0]
 	w.staged = len(w.s.watch.staged)
 }
 
@@ -85,6 +90,11 @@ func (w *Write) end() {
 	if w.changes > 0 {
 		w.s.rev++
 	}
+	for _, c := range w.leaseChanges {
+		w.leaseTracker(c)
+	}
+	clear(w.leaseChanges)
+	w.leaseChanges = w.leaseChanges[:0]
 	w.changes = 0
 	w.undo = w.undo[:0]
 }
@@ -107,6 +117,8 @@ func (w *Write) abort() {
 	}
 	w.changes = 0
 	w.undo = w.undo[:0]
+	clear(w.leaseChanges)
+	w.leaseChanges = w.leaseChanges[:0]
 	h := w.s.watch
 	clear(h.staged[w.staged:])
 	h.staged = h.staged[:w.staged]
@@ -286,6 +298,7 @@ func (w *Write) putKV(key, value []byte, lease int64) {
 	w.undo = append(w.undo, u)
 	w.changes++
 	w.s.watch.stage(mvccpb.PUT, &kv)
+	w.noteLease(kv.Key, lease)
 }
 
 func (w *Write) deleteRange(dr *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
@@ -321,6 +334,7 @@ func (w *Write) tombstone(key []byte) {
 	w.undo = append(w.undo, u)
 	w.changes++
 	w.s.watch.stage(mvccpb.DELETE, &mvccpb.KeyValue{Key: key, ModRevision: rev.main})
+	w.noteLease(ki.key, 0)
 }
 
 // Compact discards history: for each key it keeps the newest revision at or
