@@ -135,6 +135,7 @@ func (s *Server) openStorage() error {
 		Backend:           s.be,
 		ElectionTicks:     int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
 		HeartbeatTicks:    1,
+		TickMillis:        cfg.HeartbeatInterval.Milliseconds(),
 		MaxTxnOps:         int(cfg.MaxTxnOps),
 		MaxRequestBytes:   int(cfg.MaxRequestBytes),
 		SnapshotCount:     int(cfg.SnapshotCount),
