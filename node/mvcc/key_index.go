@@ -185,13 +185,24 @@ func (ki *keyIndex) keep(atRev int64, available map[revision]struct{}) {
 	}
 }
 
-// doCompact finds the first generation whose tombstone is at or after atRev
-// (or the current one), and in it the last revision at or below atRev, which
-// it adds to available.
+// doCompact finds the generation that holds the key's newest revision at or
+// below atRev (or the first one after atRev), and in it that revision,
+// which it adds to available.
+//
+// That is the first generation whose tombstone is after atRev, or at atRev
+// with no newer generation begun at atRev too. etcd compares main revisions
+// only and stops at a tombstone at atRev even when a put of the same
+// transaction (a later sub-revision: a txn that deletes [k, "\x00") and
+// puts k) began a new generation; the compaction then keeps the tombstone
+// and deletes the put that is the key's current value, and the next read of
+// the key finds the index pointing at nothing.
 func (ki *keyIndex) doCompact(atRev int64, available map[revision]struct{}) (genIdx, revIdx int) {
 	for genIdx < len(ki.generations)-1 {
 		g := &ki.generations[genIdx]
-		if tomb := g.revs[len(g.revs)-1].main; tomb >= atRev {
+		tomb := g.revs[len(g.revs)-1].main
+		next := &ki.generations[genIdx+1]
+		reborn := !next.isEmpty() && next.revs[0].main == atRev
+		if tomb > atRev || (tomb == atRev && !reborn) {
 			break
 		}
 		genIdx++

@@ -101,3 +101,30 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("bl after ignore_lease put: %v", got)
 	}
 }
+
+// TestCompactKeyRebornInItsDeletingTxn: a txn deletes [a, "\x00") and puts
+// a again, so a's old generation ends and a new one begins at one main
+// revision. A compaction at that revision must keep the put (the key's
+// value) and drop the tombstone; comparing main revisions only, as etcd
+// does, keeps the tombstone and deletes the put, and the next read of a
+// panics on an index entry with nothing in the backend.
+func TestCompactKeyRebornInItsDeletingTxn(t *testing.T) {
+	h := newHarness(t)
+	h.mustDo(put("a", "1"))
+	h.mustDo(put("b", "1"))
+	h.mustDo(txn(nil, ops(opDel(&pb.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte{0}}), opPut(put("a", "2"))), nil))
+	rev := h.s.Rev()
+	h.mustDo(compact(rev))
+	got := h.mustDo(get("a")).(*pb.RangeResponse)
+	if len(got.Kvs) != 1 || string(got.Kvs[0].Value) != "2" || got.Kvs[0].CreateRevision != rev {
+		t.Fatalf("a after the compaction: %v", got)
+	}
+	if got := h.mustDo(get("b")).(*pb.RangeResponse); len(got.Kvs) != 0 {
+		t.Fatalf("b after the compaction: %v", got)
+	}
+	reopened, err := mvcc.Open(h.be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameStores(t, h.s, reopened)
+}
