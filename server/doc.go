@@ -28,8 +28,9 @@
 // cluster, the sender and the receiver, and a chunked stream per snapshot.
 // Queues are bounded; a message that does not fit is dropped and raft told
 // the peer is unreachable. The client port speaks etcd's v3 gRPC API (KV,
-// Cluster, Maintenance, Auth, Watch) with etcd's error codes, and on the
-// same port HTTP /health, /version and /metrics (Prometheus), split by cmux.
+// Cluster, Maintenance, Auth, Watch, Lease) with etcd's error codes, and on
+// the same port HTTP /health, /version and /metrics (Prometheus), split by
+// cmux.
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
 // environment variables and etcd's YAML config file.
 //
@@ -40,6 +41,16 @@
 // stream is full goes back to the node (DeferWatch, from the revision after
 // the last one queued) and catches up from the history later. A stream's
 // end cancels its watchers.
+//
+// Leases (api_lease.go): grant and revoke go through raft; keep-alive and
+// time-to-live only the leader answers, since it alone counts lease time. A
+// member that is not the leader forwards them, as etcd does, to the
+// leader's client URL over one gRPC connection, kept while that member
+// leads and dialled again when the leader changes, retrying until etcd's
+// request timeout; a forwarded request carries a mark and is never
+// forwarded again. etcd's answers for a lease that is gone (keep-alive TTL
+// 0, time-to-live TTL -1) are kept. Lease and watcher metrics are read from
+// the loop at each scrape (metrics.go).
 //
 // Imports: node/... from the project; never sim, faults or
 // linearizability (deps_test.go at the root enforces it).

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/plumbdb/plumb/node"
 )
 
 // metrics are the member's Prometheus metrics, served on /metrics. Where
@@ -33,6 +37,8 @@ type metrics struct {
 	peerRefused prometheus.Counter
 	// snapshotsReceiving counts the snapshot streams being received now.
 	snapshotsReceiving prometheus.Gauge
+	// leaseTTLs are the TTLs of the leases granted through this member.
+	leaseTTLs prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -71,10 +77,65 @@ func newMetrics() *metrics {
 			Help: "Peer messages refused for naming another cluster or another member."}),
 		snapshotsReceiving: prometheus.NewGauge(prometheus.GaugeOpts{Name: "plumb_network_snapshots_receiving",
 			Help: fmt.Sprintf("Snapshots being received from peers now (a member takes at most %d at once).", snapshotStreamsMax)}),
+		// etcd observes every grant on every member as it applies it; the
+		// node does not say, so this member observes the grants it answers.
+		leaseTTLs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_debugging_lease_ttl_total",
+			Help:    "Bucketed histogram of lease TTLs (of the leases granted through this member).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 24)}), // etcd's: 1 second to 3 months
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
 		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
-		m.snapshotsReceiving,
+		m.snapshotsReceiving, m.leaseTTLs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Bounds of a scrape.
+const (
+	// scrapeLoopWait bounds how long a scrape waits for the loop to read
+	// the node's counts; a scrape that waits longer goes without them.
+	scrapeLoopWait = time.Second
+)
+
+// loopCollector reports, at each scrape, what only the loop's goroutine
+// may read: the node's lease counts and the watchers the loop routes.
+type loopCollector struct {
+	l                        *loop
+	watchers                 *prometheus.Desc
+	granted, revoked, renews *prometheus.Desc
+}
+
+func newLoopCollector(l *loop) *loopCollector {
+	return &loopCollector{
+		l: l,
+		watchers: prometheus.NewDesc("etcd_debugging_mvcc_watcher_total",
+			"Total number of watchers.", nil, nil),
+		granted: prometheus.NewDesc("etcd_debugging_lease_granted_total",
+			"The total number of granted leases.", nil, nil),
+		revoked: prometheus.NewDesc("etcd_debugging_lease_revoked_total",
+			"The total number of revoked leases.", nil, nil),
+		renews: prometheus.NewDesc("etcd_debugging_lease_renewed_total",
+			"The number of renewed leases seen by the leader.", nil, nil),
+	}
+}
+
+func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.watchers
+	ch <- c.granted
+	ch <- c.revoked
+	ch <- c.renews
+}
+
+func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeLoopWait)
+	defer cancel()
+	var st node.LeaseStats
+	var watchers int
+	if err := c.l.exec(ctx, func(n *node.Node) { st, watchers = n.LeaseStats(), len(c.l.watches) }); err != nil {
+		return // the loop is gone, or too busy to answer: the scrape has the rest
+	}
+	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))
+	ch <- prometheus.MustNewConstMetric(c.granted, prometheus.CounterValue, float64(st.Granted))
+	ch <- prometheus.MustNewConstMetric(c.revoked, prometheus.CounterValue, float64(st.Revoked))
+	ch <- prometheus.MustNewConstMetric(c.renews, prometheus.CounterValue, float64(st.Renewals))
 }

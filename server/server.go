@@ -53,6 +53,8 @@ type Server struct {
 
 	peerGRPC   *grpc.Server
 	clientGRPC *grpc.Server
+	// leader is the Lease service's connection to the leader.
+	leader     *leaderConn
 	clientHTTP *http.Server
 	listeners  []net.Listener
 	wg         sync.WaitGroup
@@ -170,6 +172,10 @@ func (s *Server) listen() error {
 	pb.RegisterMaintenanceServer(s.clientGRPC, &maintenanceServer{l: s.loop, quota: s.quotaBytes()})
 	pb.RegisterAuthServer(s.clientGRPC, &authServer{l: s.loop})
 	pb.RegisterWatchServer(s.clientGRPC, &watchServer{l: s.loop, maxRequestBytes: int(s.cfg.MaxRequestBytes)})
+	s.leader = &leaderConn{l: s.loop}
+	pb.RegisterLeaseServer(s.clientGRPC, &leaseServer{l: s.loop, fwd: s.leader, ttls: s.metrics.leaseTTLs,
+		forwardTimeout: 5*time.Second + 2*s.cfg.ElectionTimeout})
+	s.metrics.reg.MustRegister(newLoopCollector(s.loop))
 	s.clientHTTP = &http.Server{Handler: s.newHTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
 	for _, set := range []struct {
 		flag string
@@ -304,6 +310,9 @@ func (s *Server) handOverLeadership() {
 // closeAll closes whatever was opened, in the reverse order.
 func (s *Server) closeAll() error {
 	var errs []error
+	if s.leader != nil {
+		s.leader.close()
+	}
 	if s.clientHTTP != nil {
 		errs = append(errs, ignoreClosed(s.clientHTTP.Close()))
 	}
