@@ -28,9 +28,9 @@
 // cluster, the sender and the receiver, and a chunked stream per snapshot.
 // Queues are bounded; a message that does not fit is dropped and raft told
 // the peer is unreachable. The client port speaks etcd's v3 gRPC API (KV,
-// Cluster, Maintenance, Auth, Watch, Lease) with etcd's error codes, and on
-// the same port HTTP /health, /version and /metrics (Prometheus), split by
-// cmux.
+// Cluster, Maintenance, Auth, Watch, Lease, and etcd's Lock and Election)
+// with etcd's error codes, and on the same port HTTP /health, /version and
+// /metrics (Prometheus), split by cmux.
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
 // environment variables and etcd's YAML config file.
 //
@@ -51,6 +51,14 @@
 // forwarded again. etcd's answers for a lease that is gone (keep-alive TTL
 // 0, time-to-live TTL -1) are kept. Lease and watcher metrics are read from
 // the loop at each scrape (metrics.go).
+//
+// Lock and Election (api_lock.go, api_election.go) are built as etcd
+// builds them, over clientv3's concurrency recipes and a client of the
+// member's own services (selfclient.go: an in-memory connection to the
+// client gRPC server), so they take the keys etcdctl lock and elect take.
+// Their messages are declared here, wire-compatible with etcd's
+// v3lock.proto and v3election.proto, whose Go types are in etcd's server
+// module.
 //
 // Imports: node/... from the project; never sim, faults or
 // linearizability (deps_test.go at the root enforces it).

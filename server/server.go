@@ -53,7 +53,9 @@ type Server struct {
 
 	peerGRPC   *grpc.Server
 	clientGRPC *grpc.Server
+	// self is the member's client of its own services (Lock, Election);
 	// leader is the Lease service's connection to the leader.
+	self       *selfClient
 	leader     *leaderConn
 	clientHTTP *http.Server
 	listeners  []net.Listener
@@ -176,6 +178,12 @@ func (s *Server) listen() error {
 	pb.RegisterLeaseServer(s.clientGRPC, &leaseServer{l: s.loop, fwd: s.leader, ttls: s.metrics.leaseTTLs,
 		forwardTimeout: 5*time.Second + 2*s.cfg.ElectionTimeout})
 	s.metrics.reg.MustRegister(newLoopCollector(s.loop))
+	var err error
+	if s.self, err = newSelfClient(); err != nil {
+		return err
+	}
+	s.clientGRPC.RegisterService(&lockServiceDesc, &lockServer{c: s.self.cli})
+	s.clientGRPC.RegisterService(&electionServiceDesc, &electionServer{c: s.self.cli})
 	s.clientHTTP = &http.Server{Handler: s.newHTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
 	for _, set := range []struct {
 		flag string
@@ -214,6 +222,7 @@ func listenURL(raw string) (net.Listener, error) {
 func (s *Server) serve() {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.loop.run() }()
+	s.goServe("in-process client", s.self.l.Addr(), func() error { return s.clientGRPC.Serve(s.self.l) })
 	peers := len(s.cfg.ListenPeerURLs)
 	for i, l := range s.listeners {
 		if i < peers {
@@ -264,6 +273,11 @@ func (s *Server) Stop() error {
 			s.logger.Warn("could not notify systemd", "err", nerr)
 		}
 		s.handOverLeadership()
+		// The member's own client first: its streams (a lease keep-alive
+		// stream, Observe's watches) would hold the graceful stop.
+		if err := s.self.close(); err != nil {
+			s.logger.Warn("could not close the member's in-process client", "err", err)
+		}
 		stopped := make(chan struct{})
 		go func() { s.clientGRPC.GracefulStop(); close(stopped) }()
 		select {
@@ -310,6 +324,9 @@ func (s *Server) handOverLeadership() {
 // closeAll closes whatever was opened, in the reverse order.
 func (s *Server) closeAll() error {
 	var errs []error
+	if s.self != nil {
+		errs = append(errs, s.self.close())
+	}
 	if s.leader != nil {
 		s.leader.close()
 	}
