@@ -13,9 +13,10 @@
 //
 //	name: partition
 //	description: the leader is cut off from the majority, then healed
-//	cluster: {members: 3, heartbeat_interval: 100ms, election_timeout: 1s, snapshot_count: 100}
+//	cluster: {members: 3, heartbeat_interval: 100ms, election_timeout: 1s, snapshot_count: 100, auto_compaction_retention: 500, auto_compaction_interval: 2s}
 //	network: {latency: 1ms..10ms, loss: 0.01, duplicate: 0, reorder: 0}
 //	workload: {clients: 8, rate: 10/s, keys: 16, ops: {put: 4, get: 4, delete: 1, cas: 1}, timeout: 1s}
+//	watchers: {count: 4, prefix: 0.5, prev_kv: 0.5, filter: 0.25, replay: 0.5, progress_every: 1s, cancel_every: 10s}
 //	duration: 30s
 //	faults:
 //	  - {at: 5s, partition: {isolate: leader}}
@@ -32,7 +33,7 @@
 //	  - {at: 22s, network: {loss: 0.2, latency: 50ms..200ms, for: 5s}}
 //	  - {at: 23s, disk: {member: follower, latency: 5ms..50ms, for: 5s}}
 //	  - {at: 25s, kill: all, restart_after: 2s}
-//	expect: {linearizable: true, liveness_within: 5s, converge: true, durable: true}
+//	expect: {linearizable: true, liveness_within: 5s, converge: true, durable: true, watch: true}
 //
 // Only name and duration are required; the smallest scenario is
 //
@@ -68,6 +69,7 @@
 //	cluster      optional. The cluster's shape; see below.
 //	network      optional. The base network; see below.
 //	workload     optional. The simulated clients; see below.
+//	watchers     optional. The simulated watchers; see below.
 //	duration     required. How much virtual time the run lasts; > 0, <= 1h.
 //	faults       optional. The timeline; see below. Default: no faults.
 //	expect       optional. The checks the run must pass; see below.
@@ -86,6 +88,17 @@
 //	                    Set it low (e.g. 100) to exercise snapshots: a
 //	                    follower that falls further behind than the
 //	                    compacted log can only catch up from one.
+//	auto_compaction_retention
+//	                    default 0 (never). etcd's --auto-compaction-retention
+//	                    in revision mode: every auto_compaction_interval the
+//	                    leader compacts the key-value history to its
+//	                    revision minus this many revisions, as etcd's
+//	                    compactor does on the leader; 0..1000000000. A
+//	                    watcher whose next revision is compacted away is
+//	                    canceled and must start again from the compaction.
+//	auto_compaction_interval
+//	                    default 1s (etcd's revision mode uses 5 minutes,
+//	                    longer than a simulated run); 1ms..1h.
 //
 // # network
 //
@@ -131,6 +144,42 @@
 // of OperationsMax operations (clients x rate x duration) is refused: a
 // run never records more than its checker can take.
 //
+// # watchers
+//
+// Watchers are applications that watch the workload's keys, each on one
+// member at a time, picked by the simulator's seeded watcher stream. Each
+// watches one key, or a prefix of the keys (a key's name but its last
+// digit, such as key-01 for key-010..key-019, or key- for every key),
+// with or without prev_kv and with or without a filter (no_put or
+// no_delete). When its watch ends (its member crashed, or went without a
+// leader for an election timeout, as etcd cancels the watches of clients
+// that require a leader; its next revision was compacted; or it cancelled
+// the watch itself) it watches again on a member the seed picks, from the
+// last revision it saw plus one, as clientv3 does; after a compaction,
+// from the compaction revision, as a clientv3 user must. The section
+// absent means no watchers; written, even empty ({}), its fields default
+// as below.
+//
+//	count           default 4. How many watchers; 0..100.
+//	prefix          default 0.5. The share watching a prefix rather than
+//	                one key; 0..1 (as are the other shares).
+//	prev_kv         default 0.5. The share asking for prev_kv.
+//	filter          default 0.25. The share with a filter, half of them
+//	                no_put and half no_delete.
+//	replay          default 0.5. The share whose first watch replays the
+//	                history from revision 1; the others start at the
+//	                member's next revision.
+//	progress_every  default 1s. The mean time between a watcher's progress
+//	                requests (exponentially distributed); 0 never asks.
+//	                0..1h.
+//	cancel_every    default 0 (never). The mean time between a watcher
+//	                cancelling its own watch and watching again from where
+//	                it was. 0..1h.
+//
+// Watch traffic crosses the simulated network as the clients' requests
+// do: a watch request and each response take a client link's latency, and
+// one watch's responses arrive in order, as on one gRPC stream.
+//
 // # expect
 //
 //	linearizable     default true. The clients' history must be
@@ -143,6 +192,12 @@
 //	durable          default true. Every acknowledged write must be present
 //	                 after the cluster recovers, whatever crashes and disk
 //	                 faults came before.
+//	watch            default true. Every watcher's events must agree with
+//	                 the history's revisions: in order, none twice, none
+//	                 missing, each revision whole in one response, values,
+//	                 revisions and prev_kv right, filters honoured,
+//	                 progress never ahead of the events. Judged only in a
+//	                 scenario with watchers.
 //
 // # faults
 //

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse checks that Parse never panics, that every failure is an *Error
@@ -50,7 +51,10 @@ func checkError(t *testing.T, data []byte, err error) {
 
 func checkScenario(t *testing.T, s *Scenario) {
 	if s.Name == "" || s.Duration <= 0 || s.Cluster.Members < 1 || s.Cluster.Members > maxMembers ||
-		s.Cluster.SnapshotCount < 1 || s.Cluster.SnapshotCount > maxSnapshotCount {
+		s.Cluster.SnapshotCount < 1 || s.Cluster.SnapshotCount > maxSnapshotCount ||
+		s.Cluster.AutoCompactionRetention < 0 || s.Cluster.AutoCompactionRetention > maxRetention ||
+		s.Cluster.AutoCompactionInterval < time.Millisecond || s.Watchers.Count < 0 || s.Watchers.Count > maxWatchers ||
+		s.Watchers.ProgressEvery < 0 || s.Watchers.CancelEvery < 0 {
 		t.Fatalf("invalid scenario accepted: %+v", s)
 	}
 	for i, f := range s.Faults {

@@ -19,7 +19,7 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	known := []string{"name", "description", "cluster", "network", "workload", "duration", "faults", "expect"}
+	known := []string{"name", "description", "cluster", "network", "workload", "watchers", "duration", "faults", "expect"}
 	if err := p.known(path{}, f, known...); err != nil {
 		return nil, err
 	}
@@ -42,6 +42,7 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 		{"cluster", func(n *yaml.Node) error { return p.cluster(n, &s.Cluster) }},
 		{"network", func(n *yaml.Node) error { return p.network(n, &s.Network) }},
 		{"workload", func(n *yaml.Node) error { return p.workload(n, &s.Workload) }},
+		{"watchers", func(n *yaml.Node) error { return p.watchers(n, &s.Watchers) }},
 		{"duration", func(n *yaml.Node) (err error) {
 			s.Duration, err = p.duration(path{field: "duration"}, n, time.Nanosecond, maxDuration)
 			return err
@@ -84,7 +85,8 @@ func (p *parser) name(n *yaml.Node) (string, error) {
 }
 
 func (p *parser) cluster(n *yaml.Node, c *Cluster) error {
-	s, err := p.section(path{field: "cluster"}, n, "members", "heartbeat_interval", "election_timeout", "snapshot_count")
+	s, err := p.section(path{field: "cluster"}, n, "members", "heartbeat_interval", "election_timeout", "snapshot_count",
+		"auto_compaction_retention", "auto_compaction_interval")
 	if err != nil {
 		return err
 	}
@@ -92,6 +94,8 @@ func (p *parser) cluster(n *yaml.Node, c *Cluster) error {
 	s.duration("heartbeat_interval", &c.HeartbeatInterval, minHeartbeat, maxHeartbeat)
 	s.duration("election_timeout", &c.ElectionTimeout, time.Nanosecond, maxElectionTimeout)
 	s.integer("snapshot_count", &c.SnapshotCount, 1, maxSnapshotCount)
+	s.integer("auto_compaction_retention", &c.AutoCompactionRetention, 0, maxRetention)
+	s.duration("auto_compaction_interval", &c.AutoCompactionInterval, time.Millisecond, maxDuration)
 	if s.err != nil {
 		return s.err
 	}
@@ -147,9 +151,7 @@ func (p *parser) workload(n *yaml.Node, w *Workload) error {
 		w.Ops, s.err = p.ops(at.dot("ops"), ops)
 	}
 	s.duration("timeout", &w.Timeout, time.Nanosecond, maxDuration)
-	if n := s.field("serializable"); n != nil {
-		w.Serializable, s.err = p.share(at.dot("serializable"), n)
-	}
+	s.share("serializable", &w.Serializable)
 	if s.err != nil {
 		return s.err
 	}
@@ -158,6 +160,25 @@ func (p *parser) workload(n *yaml.Node, w *Workload) error {
 			w.Clients)
 	}
 	return nil
+}
+
+// watchers reads the watchers section. Its fields default as documented
+// (count: 4 once the section is written), shares are in [0,1].
+func (p *parser) watchers(n *yaml.Node, w *Watchers) error {
+	at := path{field: "watchers"}
+	s, err := p.section(at, n, "count", "prefix", "prev_kv", "filter", "replay", "progress_every", "cancel_every")
+	if err != nil {
+		return err
+	}
+	w.Count = defaultWatchers
+	s.integer("count", &w.Count, 0, maxWatchers)
+	s.share("prefix", &w.Prefix)
+	s.share("prev_kv", &w.PrevKV)
+	s.share("filter", &w.Filter)
+	s.share("replay", &w.Replay)
+	s.duration("progress_every", &w.ProgressEvery, 0, maxDuration)
+	s.duration("cancel_every", &w.CancelEvery, 0, maxDuration)
+	return s.err
 }
 
 // ops reads the operation weights. Weights left out are 0, not their
@@ -182,7 +203,7 @@ func (p *parser) ops(at path, n *yaml.Node) (OpMix, error) {
 }
 
 func (p *parser) expect(n *yaml.Node, e *Expect) error {
-	s, err := p.section(path{field: "expect"}, n, "linearizable", "liveness_within", "converge", "durable")
+	s, err := p.section(path{field: "expect"}, n, "linearizable", "liveness_within", "converge", "durable", "watch")
 	if err != nil {
 		return err
 	}
@@ -190,5 +211,6 @@ func (p *parser) expect(n *yaml.Node, e *Expect) error {
 	s.duration("liveness_within", &e.LivenessWithin, 0, maxDuration)
 	s.boolean("converge", &e.Converge)
 	s.boolean("durable", &e.Durable)
+	s.boolean("watch", &e.Watch)
 	return s.err
 }

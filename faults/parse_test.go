@@ -21,30 +21,32 @@ func TestParseFull(t *testing.T) {
 		Name:        "partition",
 		Description: "the leader is cut off from the majority, then healed",
 		Cluster: Cluster{Members: 3, HeartbeatInterval: 100 * time.Millisecond, ElectionTimeout: time.Second,
-			SnapshotCount: 100},
+			SnapshotCount: 100, AutoCompactionRetention: 500, AutoCompactionInterval: 2 * time.Second},
 		Network: Network{Latency: Range{Min: time.Millisecond, Max: 10 * time.Millisecond}, Loss: 0.01},
 		Workload: Workload{Clients: 8, Rate: 10, Keys: 16,
 			Ops: OpMix{Put: 4, Get: 4, Delete: 1, CAS: 1}, Timeout: time.Second, Serializable: 0.2},
+		Watchers: Watchers{Count: 4, Prefix: 0.5, PrevKV: 0.5, Filter: 0.25, Replay: 0.5,
+			ProgressEvery: time.Second, CancelEvery: 10 * time.Second},
 		Duration: 30 * time.Second,
 		Faults: []Fault{
-			{At: 5 * time.Second, Line: 9, Partition: &Partition{Isolate: &Target{Leader: true}}},
-			{At: 6 * time.Second, Line: 10, Partition: &Partition{
+			{At: 5 * time.Second, Line: 10, Partition: &Partition{Isolate: &Target{Leader: true}}},
+			{At: 6 * time.Second, Line: 11, Partition: &Partition{
 				Groups: [][]Target{{{Member: 1}, {Member: 2}}, {{Member: 3}}}, For: 3 * time.Second}},
-			{At: 7 * time.Second, Line: 11, Partition: &Partition{OneWay: &OneWay{
+			{At: 7 * time.Second, Line: 12, Partition: &Partition{OneWay: &OneWay{
 				From: []Target{{Member: 1}}, To: []Target{{Member: 2}, {Member: 3}}}}},
-			{At: 8 * time.Second, Line: 12, Disk: &Disk{Target: Target{Member: 3}, Corrupt: CorruptWAL}},
-			{At: 9 * time.Second, Line: 13, Disk: &Disk{Target: Target{Member: 2}, Torn: true}},
-			{At: 10 * time.Second, Line: 14, Disk: &Disk{Target: Target{Member: 1}, Corrupt: CorruptSnapshot}},
-			{At: 12 * time.Second, Line: 15, Heal: &Heal{All: true}},
-			{At: 13 * time.Second, Line: 16, Disk: &Disk{Target: Target{Leader: true}, Full: true, For: 5 * time.Second}},
-			{At: 15 * time.Second, Line: 17, Kill: &Kill{Target: Target{Leader: true}, RestartAfter: 2 * time.Second}},
-			{At: 18 * time.Second, Line: 18, Restart: &Target{Member: 2}},
-			{At: 20 * time.Second, Line: 19, ChangeIP: &ChangeIP{Target: Target{Member: 2}, MemberUpdateAfter: time.Second}},
-			{At: 22 * time.Second, Line: 20, Network: &NetworkChange{Loss: &loss, Latency: &latency, For: 5 * time.Second}},
-			{At: 23 * time.Second, Line: 21, Disk: &Disk{Target: Target{Follower: true}, Latency: &fsync, For: 5 * time.Second}},
-			{At: 25 * time.Second, Line: 22, Kill: &Kill{Target: Target{All: true}, RestartAfter: 2 * time.Second}},
+			{At: 8 * time.Second, Line: 13, Disk: &Disk{Target: Target{Member: 3}, Corrupt: CorruptWAL}},
+			{At: 9 * time.Second, Line: 14, Disk: &Disk{Target: Target{Member: 2}, Torn: true}},
+			{At: 10 * time.Second, Line: 15, Disk: &Disk{Target: Target{Member: 1}, Corrupt: CorruptSnapshot}},
+			{At: 12 * time.Second, Line: 16, Heal: &Heal{All: true}},
+			{At: 13 * time.Second, Line: 17, Disk: &Disk{Target: Target{Leader: true}, Full: true, For: 5 * time.Second}},
+			{At: 15 * time.Second, Line: 18, Kill: &Kill{Target: Target{Leader: true}, RestartAfter: 2 * time.Second}},
+			{At: 18 * time.Second, Line: 19, Restart: &Target{Member: 2}},
+			{At: 20 * time.Second, Line: 20, ChangeIP: &ChangeIP{Target: Target{Member: 2}, MemberUpdateAfter: time.Second}},
+			{At: 22 * time.Second, Line: 21, Network: &NetworkChange{Loss: &loss, Latency: &latency, For: 5 * time.Second}},
+			{At: 23 * time.Second, Line: 22, Disk: &Disk{Target: Target{Follower: true}, Latency: &fsync, For: 5 * time.Second}},
+			{At: 25 * time.Second, Line: 23, Kill: &Kill{Target: Target{All: true}, RestartAfter: 2 * time.Second}},
 		},
-		Expect: Expect{Linearizable: true, LivenessWithin: 5 * time.Second, Converge: true, Durable: true},
+		Expect: Expect{Linearizable: true, LivenessWithin: 5 * time.Second, Converge: true, Durable: true, Watch: true},
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", s, want)
@@ -168,6 +170,21 @@ func TestParseValues(t *testing.T) {
 			d := s.Faults[0].Disk
 			return d.Corrupt == CorruptSnapshot && d.Target == Target{Follower: true} && s.Faults[0].Kind() == "disk"
 		}},
+		// The watch issue's additions.
+		{"watchers section defaults", "watchers: {}", func(s *Scenario) bool {
+			return s.Watchers == Watchers{Count: 4, Prefix: 0.5, PrevKV: 0.5, Filter: 0.25, Replay: 0.5, ProgressEvery: time.Second}
+		}},
+		{"no watchers without the section", "workload: {clients: 2}", func(s *Scenario) bool { return s.Watchers.Count == 0 && s.Expect.Watch }},
+		{"watchers, every field", "watchers:\n  count: 0\n  prefix: 1\n  prev_kv: 0\n  filter: 1\n  replay: 0\n  progress_every: 0\n  cancel_every: 2s",
+			func(s *Scenario) bool {
+				return s.Watchers == Watchers{Prefix: 1, Filter: 1, CancelEvery: 2 * time.Second}
+			}},
+		{"watchers at their bound", "watchers: {count: 100}", func(s *Scenario) bool { return s.Watchers.Count == 100 }},
+		{"auto compaction", "cluster: {auto_compaction_retention: 50}", func(s *Scenario) bool {
+			return s.Cluster.AutoCompactionRetention == 50 && s.Cluster.AutoCompactionInterval == time.Second
+		}},
+		{"auto compaction off by default", "cluster: {members: 3}", func(s *Scenario) bool { return s.Cluster.AutoCompactionRetention == 0 }},
+		{"watch check off", "expect: {watch: false}", func(s *Scenario) bool { return !s.Expect.Watch && s.Expect.Durable }},
 		{"disk torn, block style", "faults:\n  - at: 1s\n    disk:\n      member: n3\n      torn: true",
 			func(s *Scenario) bool { return s.Faults[0].Disk.Torn && s.Faults[0].Line == 4 }},
 	} {
@@ -235,7 +252,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Top-level fields.
 		{"unknown field", head + "netwrok: {}\n", 3,
-			`unknown field "netwrok" (known: name, description, cluster, network, workload, duration, faults, expect)`},
+			`unknown field "netwrok" (known: name, description, cluster, network, workload, watchers, duration, faults, expect)`},
 		{"duplicate field", "name: x\nname: y\nduration: 1s\n", 2, `duplicate field "name" (first at line 1)`},
 		{"missing name", "duration: 1s\n", 1, `missing required field "name"`},
 		{"missing duration", "\nname: x\n", 2, `missing required field "duration"`},
@@ -254,7 +271,7 @@ func TestParseErrors(t *testing.T) {
 
 		// cluster
 		{"cluster unknown field", head + "cluster:\n  members: 3\n  heartbeat: 1s\n", 5,
-			`cluster: unknown field "heartbeat" (known: members, heartbeat_interval, election_timeout, snapshot_count)`},
+			`cluster: unknown field "heartbeat" (known: members, heartbeat_interval, election_timeout, snapshot_count, auto_compaction_retention, auto_compaction_interval)`},
 		{"cluster duplicate field", head + "cluster:\n  members: 3\n  members: 5\n", 5,
 			`cluster: duplicate field "members" (first at line 4)`},
 		{"members wrong type", head + "cluster: {members: three}\n", 3, `cluster.members: expected a whole number, got "three"`},
@@ -310,7 +327,7 @@ func TestParseErrors(t *testing.T) {
 		// expect
 		{"expect yes", head + "expect: {linearizable: yes}\n", 3, `expect.linearizable: expected true or false, got "yes"`},
 		{"expect unknown", head + "expect: {durabel: true}\n", 3,
-			`expect: unknown field "durabel" (known: linearizable, liveness_within, converge, durable)`},
+			`expect: unknown field "durabel" (known: linearizable, liveness_within, converge, durable, watch)`},
 		{"liveness negative", head + "expect: {liveness_within: -5s}\n", 3, "expect.liveness_within: -5s is negative"},
 
 		// The fault list and a fault's shape.
@@ -419,6 +436,30 @@ func TestParseErrors(t *testing.T) {
 		{"snapshot_count a duration", head + "cluster: {snapshot_count: 10s}\n", 3,
 			`cluster.snapshot_count: expected a whole number, got "10s"`},
 		{"durable a string", head + "expect: {durable: always}\n", 3, `expect.durable: expected true or false, got "always"`},
+
+		// watchers and auto compaction
+		{"watchers unknown field", head + "watchers:\n  count: 2\n  prevkv: 0.5\n", 5,
+			`watchers: unknown field "prevkv" (known: count, prefix, prev_kv, filter, replay, progress_every, cancel_every)`},
+		{"watchers not a mapping", head + "watchers: 4\n", 3, "watchers: expected a mapping of fields, got 4"},
+		{"watchers too many", head + "watchers: {count: 101}\n", 3, "watchers.count: 101 is out of range (0..100)"},
+		{"watchers negative", head + "watchers: {count: -1}\n", 3, "watchers.count: -1 is out of range (0..100)"},
+		{"watchers prefix over 1", head + "watchers: {prefix: 1.5}\n", 3, "watchers.prefix: 1.5 is not a share in [0,1]"},
+		{"watchers prev_kv a word", head + "watchers: {prev_kv: yes}\n", 3,
+			`watchers.prev_kv: expected a share (a number in [0,1]), got "yes"`},
+		{"watchers filter negative", head + "watchers: {filter: -0.1}\n", 3, "watchers.filter: -0.1 is not a share in [0,1]"},
+		{"watchers replay not a number", head + "watchers: {replay: .nan}\n", 3, "watchers.replay: .nan is not a share in [0,1]"},
+		{"watchers progress negative", head + "watchers:\n  progress_every: -1s\n", 4, "watchers.progress_every: -1s is negative"},
+		{"watchers progress bare number", head + "watchers: {progress_every: 5}\n", 3,
+			`watchers.progress_every: "5": not a duration (use e.g. 100ms, 1s)`},
+		{"watchers cancel too long", head + "watchers: {cancel_every: 2h}\n", 3,
+			"watchers.cancel_every: 2h0m0s is more than the maximum, 1h0m0s"},
+		{"retention negative", head + "cluster: {auto_compaction_retention: -1}\n", 3,
+			"cluster.auto_compaction_retention: -1 is out of range (0..1000000000)"},
+		{"retention a duration", head + "cluster: {auto_compaction_retention: 1h}\n", 3,
+			`cluster.auto_compaction_retention: expected a whole number, got "1h"`},
+		{"compaction interval zero", head + "cluster: {auto_compaction_interval: 0}\n", 3,
+			"cluster.auto_compaction_interval: 0s is less than the minimum, 1ms"},
+		{"expect watch a string", head + "expect: {watch: sometimes}\n", 3, `expect.watch: expected true or false, got "sometimes"`},
 
 		// all
 		{"all isolated", faults("{at: 5s, partition: {isolate: all}}"), 4,

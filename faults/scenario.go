@@ -14,6 +14,7 @@ type Scenario struct {
 	Cluster     Cluster
 	Network     Network
 	Workload    Workload
+	Watchers    Watchers
 	Duration    time.Duration // required; > 0, <= 1h
 	Faults      []Fault       // sorted by At, stable (file order for ties)
 	Expect      Expect
@@ -31,6 +32,15 @@ type Cluster struct {
 	// a member takes between snapshots. Default 10000 (etcd's);
 	// 1..10000000. Scenarios set it low (e.g. 100) to exercise snapshots.
 	SnapshotCount int
+	// AutoCompactionRetention is etcd's --auto-compaction-retention in
+	// revision mode: every AutoCompactionInterval the leader compacts the
+	// history to its revision minus this many. Default 0: never compacts;
+	// 0..1000000000.
+	AutoCompactionRetention int
+	// AutoCompactionInterval is how often the leader compacts, when
+	// AutoCompactionRetention is set. Default 1s (etcd's revision mode
+	// compacts every 5 minutes; simulated runs are shorter); 1ms..1h.
+	AutoCompactionInterval time.Duration
 }
 
 // Network is the base network every link starts with and a heal restores.
@@ -99,6 +109,36 @@ type OpMix struct {
 	DeleteRange int
 }
 
+// Watchers are the simulated applications that watch keys: each watches
+// one of the workload's keys or a prefix of them on a member the seed
+// picks, and watches again from where it was when its watch ends (its
+// member crashed or lost the leader, it was compacted, or it cancelled it
+// itself). What each one watches with is drawn from the shares below.
+type Watchers struct {
+	// Count is how many: 0 (the default) without a watchers section, 4
+	// with one; 0..100.
+	Count int
+	// Prefix is the share watching a prefix of the keys (one key's name
+	// but its last digit, or every key) rather than one key; default 0.5.
+	Prefix float64
+	// PrevKV is the share asking for each event's previous key-value;
+	// default 0.5.
+	PrevKV float64
+	// Filter is the share filtering out puts or deletes (half each);
+	// default 0.25.
+	Filter float64
+	// Replay is the share whose first watch replays the history from
+	// revision 1 rather than starting at the next revision; default 0.5.
+	Replay float64
+	// ProgressEvery is the mean time between a watcher's progress requests
+	// (exponentially distributed); 0 never asks. Default 1s; 0..1h.
+	ProgressEvery time.Duration
+	// CancelEvery is the mean time between a watcher cancelling its watch
+	// and watching again from where it was; 0 (the default) never
+	// cancels. 0..1h.
+	CancelEvery time.Duration
+}
+
 // Expect lists the checks a run must pass.
 type Expect struct {
 	Linearizable bool // default true
@@ -109,6 +149,10 @@ type Expect struct {
 	// Durable defaults to true: every acknowledged write is present after
 	// the cluster recovers, whatever crashes and disk faults came before.
 	Durable bool
+	// Watch defaults to true: every watcher's events agree with the
+	// history's revisions (see linearizability.CheckWatches). It is
+	// judged only in a scenario with watchers.
+	Watch bool
 }
 
 // LastFaultEnd returns the latest time at which any fault's effect ends:
@@ -172,6 +216,9 @@ const (
 	maxKeys             = 100000
 	maxOpWeight         = 1000000
 	maxFaults           = 1000
+	maxWatchers         = 100
+	maxRetention        = 1000000000
+	defaultWatchers     = 4 // with a watchers section that does not say
 )
 
 // defaults returns a scenario holding every default value.
@@ -182,6 +229,9 @@ func defaults() *Scenario {
 			HeartbeatInterval: 100 * time.Millisecond,
 			ElectionTimeout:   time.Second,
 			SnapshotCount:     10000, // etcd's --snapshot-count
+			// etcd's revision-mode compactor runs every 5 minutes, longer
+			// than a simulated run.
+			AutoCompactionInterval: time.Second,
 		},
 		Network: Network{Latency: Range{Min: time.Millisecond, Max: 10 * time.Millisecond}},
 		Workload: Workload{
@@ -192,6 +242,7 @@ func defaults() *Scenario {
 			Timeout:      time.Second,
 			Serializable: 0.2,
 		},
-		Expect: Expect{Linearizable: true, Converge: true, Durable: true},
+		Watchers: Watchers{Prefix: 0.5, PrevKV: 0.5, Filter: 0.25, Replay: 0.5, ProgressEvery: time.Second},
+		Expect:   Expect{Linearizable: true, Converge: true, Durable: true, Watch: true},
 	}
 }

@@ -73,6 +73,12 @@ func (s *section) probabilityChange(key string, dst **float64) {
 	}
 }
 
+func (s *section) share(key string, dst *float64) {
+	if n := s.field(key); n != nil {
+		*dst, s.err = s.p.share(s.at.dot(key), n)
+	}
+}
+
 func (s *section) latency(key string, dst *Range) {
 	if n := s.field(key); n != nil {
 		*dst, s.err = s.p.latency(s.at.dot(key), n)
