@@ -90,6 +90,10 @@ type Result struct {
 	// end is the replayed store after the history, when every revision was
 	// known and the history is linearizable: CheckAfter reads it.
 	end *endState
+	// log is what the revision pass's replay did at each revision, when it
+	// ran to the end without finding anything wrong: CheckWatches judges
+	// the watchers against it.
+	log *revisionLog
 }
 
 // Check checks h. It runs two passes, both of which must pass:
@@ -130,6 +134,7 @@ func Check(h History, opts Options) Result {
 		r.Verdict, r.Reason = VerdictIllegal, reason
 		return r
 	}
+	r.log = p.log
 	if !p.complete() {
 		r.Verdict, r.Reason = checkKeys(r.ops, opts)
 		if r.Verdict == VerdictOK {

@@ -2,8 +2,9 @@
 // linearizability with porcupine.
 //
 // What belongs here: the history format (Operation, History, and its JSON
-// file), the porcupine models, the check, and porcupine's HTML
-// visualisation. What does not: running clients, choosing operations, or
+// file, which also holds what watchers saw: Watcher, and the compactions
+// asked for), the porcupine models, the checks (Check of the operations,
+// CheckWatches of the watch streams), and porcupine's HTML visualisation. What does not: running clients, choosing operations, or
 // anything that knows how a history was produced. The package imports
 // nothing from the project; sim, cmd and the e2e tests import it. It builds
 // for GOOS=js: see yield_js.go.
@@ -63,4 +64,24 @@
 //
 // Writes with unique values (the simulator writes "c<client>-<seq>") keep
 // the search small: a read then names the one write it saw.
+//
+// # Watchers
+//
+// A watcher (watch.go) is a client watching one key or range: the watches
+// it opened one after another (a session each: the member, the revision
+// asked from, the created revision, every response as received, why it
+// ended). CheckWatches (watch_check.go) judges every watcher's responses,
+// over all its sessions, against the store the operations show: the
+// revision pass's replay, kept revision by revision (revisionLog), so
+// that there is one replay, not two. A watcher must be given every change
+// of its range, less its filters, from its start to the last revision it
+// observed, once, in revision order, each revision whole in one response,
+// with the values, revisions and prev_kv the replay has, never ahead of a
+// progress notification or a response header, and nothing the store never
+// did; a watch canceled by a compaction asked for by then loses what the
+// compaction removed. Each rule is named in the reason for a failure,
+// with the watcher, the watch, the response and the revision. Where the
+// replay does not know a revision (a write of unknown revision made it)
+// nothing is owed there, and the events of that revision are taken as
+// given.
 package linearizability

@@ -151,9 +151,15 @@ func (op *Operation) IsWrite() bool {
 	return op.Kind != KindGet && op.Kind != KindRange
 }
 
-// History is every operation of one run, in any order.
+// History is every operation of one run, in any order, and what its
+// watchers saw (see watch.go).
 type History struct {
 	Operations []Operation `json:"operations"`
+	// Compactions are the compactions the cluster was asked for, and
+	// Watchers the watching clients' streams: CheckWatches checks them
+	// against the operations' revisions; Check ignores them.
+	Compactions []Compaction `json:"compactions,omitempty"`
+	Watchers    []Watcher    `json:"watchers,omitempty"`
 }
 
 // Add appends op. It does not validate: Validate, ReadJSON and Check do.
@@ -175,7 +181,10 @@ func (h History) Validate() error {
 			return fmt.Errorf("operation %d: %w", i, err)
 		}
 	}
-	return h.validateClients()
+	if err := h.validateClients(); err != nil {
+		return err
+	}
+	return h.validateWatchers()
 }
 
 // validate checks one operation on its own.
@@ -406,27 +415,108 @@ func (h History) validateClients() error {
 	return nil
 }
 
-// WriteJSON writes h as one JSON object with one operation per line, so that
-// a history file diffs and greps well. It does not validate: a broken
+// WriteJSON writes h as one JSON object with one operation per line, then
+// its compactions, then its watchers with one watch response per line, so
+// that a history file diffs and greps well. It does not validate: a broken
 // history is still worth saving, and ReadJSON will say what is wrong with it.
 func WriteJSON(w io.Writer, h History) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString(`{"operations":[`)
 	for i := range h.Operations {
-		line, err := json.Marshal(&h.Operations[i])
-		if err != nil {
+		if err := writeLine(bw, i, &h.Operations[i]); err != nil {
 			return fmt.Errorf("operation %d: %w", i, err)
 		}
-		if i > 0 {
-			bw.WriteByte(',')
-		}
-		bw.WriteByte('\n')
-		bw.Write(line)
 	}
-	bw.WriteString("\n]}\n")
+	bw.WriteString("\n]")
+	if len(h.Compactions) > 0 {
+		bw.WriteString(`,"compactions":[`)
+		for i := range h.Compactions {
+			if err := writeLine(bw, i, &h.Compactions[i]); err != nil {
+				return fmt.Errorf("compaction %d: %w", i, err)
+			}
+		}
+		bw.WriteString("\n]")
+	}
+	if len(h.Watchers) > 0 {
+		bw.WriteString(`,"watchers":[`)
+		for i := range h.Watchers {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			if err := writeWatcher(bw, &h.Watchers[i]); err != nil {
+				return fmt.Errorf("watcher %d: %w", i, err)
+			}
+		}
+		bw.WriteString("\n]")
+	}
+	bw.WriteString("}\n")
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write history: %w", err)
 	}
+	return nil
+}
+
+// writeLine writes v as the i-th element of a list, on a line of its own.
+func writeLine(bw *bufio.Writer, i int, v any) error {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if i > 0 {
+		bw.WriteByte(',')
+	}
+	bw.WriteByte('\n')
+	bw.Write(line)
+	return nil
+}
+
+// writeWatcher writes a watcher with each of its sessions' fields on a
+// line, then that session's responses one per line: the JSON of the
+// watcher, only broken into lines.
+func writeWatcher(bw *bufio.Writer, w *Watcher) error {
+	head := *w
+	head.Sessions = nil
+	if err := writeOpen(bw, &head, "sessions"); err != nil {
+		return err
+	}
+	for i := range w.Sessions {
+		s := w.Sessions[i]
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		responses := s.Responses
+		s.Responses = nil
+		if err := writeOpen(bw, &s, "responses"); err != nil {
+			return err
+		}
+		for j := range responses {
+			if err := writeLine(bw, j, &responses[j]); err != nil {
+				return fmt.Errorf("session %d: response %d: %w", i, j, err)
+			}
+		}
+		bw.WriteString("]}")
+	}
+	bw.WriteString("]}")
+	return nil
+}
+
+// writeOpen writes v's JSON object on a new line, without its closing
+// brace, followed by the opening of the list field list (which v must
+// leave out, being empty and omitted, or nil): the caller writes the
+// list's elements and closes both.
+func writeOpen(bw *bufio.Writer, v any, list string) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b = bytes.TrimSuffix(b, []byte("}"))
+	b = bytes.TrimSuffix(b, []byte(`,"`+list+`":null`))
+	bw.WriteByte('\n')
+	bw.Write(b)
+	if len(b) > 1 {
+		bw.WriteByte(',')
+	}
+	bw.WriteString(`"` + list + `":[`)
 	return nil
 }
 
@@ -441,7 +531,9 @@ func ReadJSON(r io.Reader) (History, error) {
 	// Decode the operations one by one, so that a type error names its
 	// operation's index and not only its field.
 	var raw struct {
-		Operations []json.RawMessage `json:"operations"`
+		Operations  []json.RawMessage `json:"operations"`
+		Compactions []Compaction      `json:"compactions"`
+		Watchers    []json.RawMessage `json:"watchers"`
 	}
 	if err := decodeStrict(data, &raw); err != nil {
 		return History{}, fmt.Errorf("decode history: %w", err)
@@ -449,11 +541,18 @@ func ReadJSON(r io.Reader) (History, error) {
 	if len(raw.Operations) > OperationsMax {
 		return History{}, fmt.Errorf("history has %d operations, more than the limit of %d", len(raw.Operations), OperationsMax)
 	}
-	h := History{Operations: make([]Operation, len(raw.Operations))}
+	h := History{Operations: make([]Operation, len(raw.Operations)), Compactions: raw.Compactions}
 	for i, m := range raw.Operations {
 		if err := decodeStrict(m, &h.Operations[i]); err != nil {
 			return History{}, fmt.Errorf("decode history: operation %d: %w", i, err)
 		}
+	}
+	for i, m := range raw.Watchers {
+		var w Watcher
+		if err := decodeStrict(m, &w); err != nil {
+			return History{}, fmt.Errorf("decode history: watcher %d: %w", i, err)
+		}
+		h.Watchers = append(h.Watchers, w)
 	}
 	if err := h.Validate(); err != nil {
 		return History{}, fmt.Errorf("invalid history: %w", err)

@@ -39,6 +39,8 @@ type prepared struct {
 	// end is the replayed state after the last revision, once the revision
 	// pass has run to the end.
 	end *endState
+	// log is what the replay did at each revision (see revisionLog).
+	log *revisionLog
 }
 
 // prepare drops what had no effect, resolves the unknown writes it can and

@@ -143,6 +143,7 @@ func (p *prepared) replay(writers map[int64]*checked) string {
 	}
 	sort.SliceStable(reads, func(i, j int) bool { return reads[i].rev < reads[j].rev })
 	uncertainKeys, unplacedCalls := p.unplaced()
+	p.log = &revisionLog{unplaced: len(unplacedCalls)}
 	gaps := 0
 	state := make(map[string]*kvState)
 	at := func(k string) *kvState {
@@ -160,10 +161,12 @@ func (p *prepared) replay(writers map[int64]*checked) string {
 			w, ok := writers[rev]
 			switch {
 			case ok:
+				p.log.revs = append(p.log.revs, revisionChanges{call: w.op.Call})
 				if reason := p.applyWrite(w, at); reason != "" {
 					return reason
 				}
 			default:
+				p.log.revs = append(p.log.revs, revisionChanges{unknown: true})
 				gaps++
 				if reason := p.explainGap(rev, gaps, unplacedCalls); reason != "" {
 					return reason
@@ -179,6 +182,7 @@ func (p *prepared) replay(writers map[int64]*checked) string {
 			}
 		}
 	}
+	p.log.last = maxRev
 	p.end = &endState{rev: maxRev, keys: state, universe: p.universe}
 	for i := range p.ops {
 		if c := &p.ops[i]; !c.unknown && !c.resolved {
@@ -196,6 +200,60 @@ type endState struct {
 	keys       map[string]*kvState
 	universe   []string
 	lastReturn int64 // the latest return of an operation that returned
+}
+
+// revisionLog is what the replay did at each revision, kept for the watch
+// check (CheckWatches): the keys each revision changed, with their state
+// before and after. It is the revision pass's own replay, recorded, so
+// that the watchers are judged against exactly the store the operations
+// were.
+type revisionLog struct {
+	// last is the last revision the replay reached, the newest any
+	// operation showed.
+	last int64
+	// revs[i] is revision i+2: revision 1 is the empty store's.
+	revs []revisionChanges
+	// unplaced counts the writes whose revision is not known: each may
+	// have created one revision after last, which no operation showed.
+	unplaced int
+}
+
+// revisionChanges is one revision's changes, in the order its write made
+// them.
+type revisionChanges struct {
+	// unknown: no known write created it (a write whose revision is not
+	// known did), so what it changed is not known.
+	unknown bool
+	call    int64 // when the write that created it was called
+	changes []keyChange
+}
+
+// keyChange is one key's change at a revision: a put, or a delete of a
+// key that existed (or might have, when before is uncertain).
+type keyChange struct {
+	key           string
+	delete        bool
+	before, after kvState
+}
+
+// at returns revision rev's changes, and whether the log knows them: false
+// for revision 1 and below, a revision past last, or one a write of
+// unknown revision created.
+func (l *revisionLog) at(rev int64) (*revisionChanges, bool) {
+	if rev < 2 || rev > l.last {
+		return nil, false
+	}
+	rc := &l.revs[rev-2]
+	return rc, !rc.unknown
+}
+
+// note records a change of the revision being replayed.
+func (l *revisionLog) note(key string, del bool, before, after kvState) {
+	if l == nil {
+		return
+	}
+	rc := &l.revs[len(l.revs)-1]
+	rc.changes = append(rc.changes, keyChange{key: key, delete: del, before: before, after: after})
 }
 
 // unplaced returns what the writes whose revision is not known (unresolved
@@ -270,6 +328,7 @@ func (p *prepared) applyWrite(c *checked, at func(string) *kvState) string {
 	op, rev := c.op, c.rev
 	put := func(k, v string) {
 		s := at(k)
+		before := *s
 		switch {
 		case s.uncertain:
 			*s = kvState{exists: true, value: v, mod: rev, metaUncertain: true}
@@ -279,6 +338,7 @@ func (p *prepared) applyWrite(c *checked, at func(string) *kvState) string {
 		default:
 			*s = kvState{exists: true, value: v, mod: rev, create: rev, version: 1}
 		}
+		p.log.note(k, false, before, *s)
 	}
 	switch op.Kind {
 	case KindPut:
@@ -289,14 +349,14 @@ func (p *prepared) applyWrite(c *checked, at func(string) *kvState) string {
 		}
 		put(op.Key, op.Value)
 	case KindDelete:
-		return p.deleteRange(c, op.Key, op.End, op.Deleted, at)
+		return p.deleteRange(c, op.Key, op.End, op.Deleted, at, p.log)
 	case KindTxn:
 		for _, t := range op.Ops {
 			if t.Kind == KindPut {
 				put(t.Key, t.Value)
 				continue
 			}
-			if reason := p.deleteRange(c, t.Key, t.End, t.Deleted, at); reason != "" {
+			if reason := p.deleteRange(c, t.Key, t.End, t.Deleted, at, p.log); reason != "" {
 				return reason
 			}
 		}
@@ -305,8 +365,9 @@ func (p *prepared) applyWrite(c *checked, at func(string) *kvState) string {
 }
 
 // deleteRange deletes the keys in [key, end) and checks the count the
-// client saw (not known for a resolved write).
-func (p *prepared) deleteRange(c *checked, key, end string, count int64, at func(string) *kvState) string {
+// client saw (not known for a resolved write). It notes each key deleted
+// (or perhaps deleted) in log, if any.
+func (p *prepared) deleteRange(c *checked, key, end string, count int64, at func(string) *kvState, log *revisionLog) string {
 	existed, certain := int64(0), true
 	for _, k := range p.keysIn(key, end) {
 		s := at(k)
@@ -314,6 +375,9 @@ func (p *prepared) deleteRange(c *checked, key, end string, count int64, at func
 			certain = false
 		} else if s.exists {
 			existed++
+		}
+		if s.exists || s.uncertain {
+			log.note(k, true, *s, kvState{})
 		}
 		*s = kvState{}
 	}
@@ -363,10 +427,10 @@ func (p *prepared) checkRead(c *checked, at func(string) *kvState) string {
 	case KindCAS:
 		return p.compare(c, at(op.Key), false)
 	case KindDelete:
-		return p.deleteRange(c, op.Key, op.End, 0, peek)
+		return p.deleteRange(c, op.Key, op.End, 0, peek, nil)
 	case KindTxn:
 		for _, t := range op.Ops {
-			if reason := p.deleteRange(c, t.Key, t.End, 0, peek); reason != "" {
+			if reason := p.deleteRange(c, t.Key, t.End, 0, peek, nil); reason != "" {
 				return reason
 			}
 		}
