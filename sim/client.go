@@ -61,7 +61,7 @@ func (w *world) newHistID() int {
 // so that each client issues Workload.Rate operations per second on average.
 func (w *world) thinkTime() int64 {
 	mean := float64(1e9) / w.sc.Workload.Rate
-	return w.now + int64(math.Min(w.rngClient.ExpFloat64()*mean, 60e9))
+	return w.now + int64(math.Min(w.rngClient.ExpFloat64()*mean, maxThinkNs))
 }
 
 // clientNext starts a client's next operation.

@@ -117,6 +117,7 @@ func (w *world) emit(m *member, out node.Output) {
 	for _, rep := range out.Replies {
 		w.replyFrom(m, rep)
 	}
+	w.watchOutput(m, out.Watch)
 	switch {
 	case out.Err != nil:
 		w.crash(m, out.Err.Error())

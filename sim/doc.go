@@ -34,6 +34,20 @@
 //     serializable. Every operation is recorded with its call and return
 //     times and every revision its reply carried; a timeout or "leader
 //     changed" is an unknown outcome, never a guessed one;
+//   - watchers (watcher.go): applications that watch a key or a prefix,
+//     with prev_kv and filters on some, on one member at a time; their
+//     calls and the members' answers cross client links, each watch's
+//     answers in order as on one gRPC stream. A watch ends when its member
+//     crashes, has no leader at the check etcd makes every election
+//     timeout for clients that require one (so a watcher cut off with a
+//     minority moves on), is compacted past it, or the watcher cancels it;
+//     the watcher then watches on a member the seed picks, from the last
+//     revision it saw plus one (from the compaction revision after a
+//     compaction), as clientv3 and its users do. They ask for progress
+//     now and then. Every watch is recorded in the history
+//     (linearizability.Watcher);
+//   - the compactor (compact.go): etcd's revision-mode auto compaction,
+//     run on the leader, recorded in the history;
 //   - the write ledger: members report (node.Config.ReportWrites) which
 //     proposal each request became and the revision each applied proposal
 //     created, which resolves the unknown writes for the check;
@@ -49,9 +63,10 @@
 //     revision pass and porcupine, package linearizability), converge
 //     (every member at the same applied index, hash and revision, and no
 //     write applied at two revisions), liveness (a write acknowledged
-//     within the bound after the last fault) and durable (the history
+//     within the bound after the last fault), durable (the history
 //     followed by the final reads of every caught-up member is still
-//     linearizable);
+//     linearizable) and watch (every watcher's stream agrees with the
+//     history's revisions: linearizability.CheckWatches);
 //   - the planted bugs (Bugs, internal/plant), one per check, which the
 //     tests use to prove each check fails on what it is named for.
 //
@@ -59,7 +74,7 @@
 // seed and the code. Nothing here starts a goroutine, uses a channel,
 // reads the wall clock, uses global randomness or lets map order reach an
 // output. All randomness comes from named streams (network, clients,
-// faults, clock, raft) derived from the one seed; raft's election timeouts
+// faults, clock, disk, watchers, raft) derived from the one seed; raft's election timeouts
 // come from crypto/rand.Reader, which Run points at the raft stream for its
 // duration (so one process runs one simulation at a time: parallel seeds
 // need worker processes). The same seed gives the same trace hash twice, in

@@ -223,8 +223,17 @@ func (w *world) operatorAttempt(m *member) {
 	w.schedule(&event{at: w.now + int64(w.sc.Workload.Timeout), kind: evMemberUpdate, index: m.idx, op: job.inFlight})
 }
 
-// operatorReply handles the answer to a member update attempt.
+// operatorReply handles the answer to one of the operator's requests: a
+// member update attempt, a compaction, or an alarm disarm (op 0, whose
+// answer it does not wait for).
 func (w *world) operatorReply(op uint64, rep node.Reply) {
+	switch {
+	case op == 0:
+		return
+	case op&compactOp != 0:
+		w.compactReply(op, rep)
+		return
+	}
 	m := w.members[op>>20]
 	if m.update == nil || m.update.inFlight != op {
 		return
@@ -239,5 +248,8 @@ func (w *world) operatorReply(op uint64, rep node.Reply) {
 	w.record(TraceEvent{Kind: "operator", Node: m.name, Detail: "member update done; clients told the new endpoint"})
 	for _, c := range w.clients {
 		c.endpoints[m.idx] = m.clientURL()
+	}
+	for _, wt := range w.watchers {
+		wt.endpoints[m.idx] = m.clientURL()
 	}
 }

@@ -23,6 +23,11 @@ const (
 	evKillDeadline                        // a torn kill found no write to tear
 	evDiskRestore                         // a disk latency or full fault's for ends
 	evAlarmDisarm                         // the operator disarms a member's NOSPACE alarm
+	evWatchNext                           // a watcher opens its next watch
+	evWatchCall                           // a watcher's call reaches a member's client address
+	evWatchReply                          // something on a watch stream reaches its watcher
+	evWatchTimer                          // a watcher's progress request or cancel comes due
+	evCompact                             // the leader's compactor runs
 )
 
 // event is one thing that happens at a virtual instant. Fields beyond
@@ -31,15 +36,18 @@ type event struct {
 	at    int64  // virtual nanoseconds since the start of the run
 	seq   uint64 // tie-breaker: events at one instant run in the order scheduled
 	kind  eventKind
-	index int    // member, client or fault index, by kind
+	index int    // member, client, watcher or fault index, by kind
 	inc   uint32 // the member's incarnation, so a dead member's ticks are dropped
-	op    uint64 // client operation sequence number
+	op    uint64 // client operation sequence number; a watcher timer's kind
 	id    uint64 // cut or network-change ID
 	addr  string
 	env   node.Envelope
 	req   *node.Request // evRequest
 	rep   *node.Reply   // evReply
 	from  int           // sender's member index, for message traces
+
+	wcall  *watchCall  // evWatchCall
+	wreply *watchReply // evWatchReply
 }
 
 // eventQueue is a binary min-heap ordered by (at, seq). It is written out

@@ -19,6 +19,9 @@ const (
 	streamRaft    = "raft"
 	streamClock   = "clock"
 	streamDisk    = "disk"
+	// streamWatchers draws what watchers watch, the members they watch on
+	// and when they act; a scenario without watchers draws nothing from it.
+	streamWatchers = "watchers"
 )
 
 // newStream returns the named stream for seed.

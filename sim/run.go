@@ -150,6 +150,8 @@ func Run(sc *faults.Scenario, opts Options) (res *Result) {
 		}()
 		w = newWorld(sc, opts)
 		w.newClients()
+		w.newWatchers()
+		w.scheduleCompactor()
 		w.scheduleFaults()
 		w.schedule(&event{at: w.endNs, kind: evSettleCheck})
 		w.loop()
@@ -220,6 +222,16 @@ func (w *world) dispatch(e *event) bool {
 		w.diskRestore(e)
 	case evAlarmDisarm:
 		w.alarmDisarm(e)
+	case evWatchNext:
+		w.watchNext(w.watchers[e.index])
+	case evWatchCall:
+		w.watchCallArrives(e)
+	case evWatchReply:
+		w.watchReplyArrives(e.wreply)
+	case evWatchTimer:
+		w.watchTimer(e)
+	case evCompact:
+		w.compact()
 	default:
 		panic(fmt.Sprintf("sim: unknown event kind %d", e.kind))
 	}
@@ -363,6 +375,8 @@ func (w *world) converged() (string, bool) {
 
 // summarise fills the counters of res from the world.
 func (w *world) summarise(res *Result) {
+	w.history.Compactions = w.compactions
+	w.history.Watchers = w.watchRecords()
 	res.History = w.history
 	for _, op := range w.history.Operations {
 		res.Ops++
@@ -456,6 +470,9 @@ func (w *world) check(res *Result) {
 			res.Check = *w.durableResult // the view worth saving is the one that failed
 		}
 	}
+	if exp.Watch && len(w.watchers) > 0 {
+		res.Checks = append(res.Checks, w.watchCheck())
+	}
 	res.Verdict = VerdictOK
 	for _, c := range res.Checks {
 		if !c.OK && !c.Skipped {
@@ -523,6 +540,24 @@ func (w *world) durableCheck(linearizable bool) Check {
 	c.Detail = fmt.Sprintf("every acknowledged write explains the final state of %d keys on %s", w.sc.Workload.Keys, strings.Join(members, ", "))
 	if w.finalNote != "" {
 		c.Detail += "; " + w.finalNote
+	}
+	return c
+}
+
+// watchCheck: every watcher's stream agrees with the revisions the
+// history's revision pass replayed (linearizability.CheckWatches); judged
+// only when that pass replayed the history to its end.
+func (w *world) watchCheck() Check {
+	r := linearizability.CheckWatches(w.history, w.lin)
+	c := Check{Name: "watch", OK: r.Verdict == linearizability.VerdictOK}
+	switch r.Verdict {
+	case linearizability.VerdictOK:
+		c.Detail = fmt.Sprintf("%d watchers, %d watches, %d responses, %d events, %d progress notifications, %d compacted: every event agrees with the history's revisions",
+			r.Watchers, r.Sessions, r.Responses, r.Events, r.Progress, r.Compacted)
+	case linearizability.VerdictUndecided:
+		c.Skipped, c.Detail = true, r.Reason
+	default:
+		c.Detail = r.Reason
 	}
 	return c
 }

@@ -42,6 +42,12 @@ type member struct {
 	moved  bool
 	update *updateJob // the operator's member update for it, if any
 
+	// streams are the watches this incarnation serves, in the order
+	// they were created; ticks counts its ticks, for the leader check
+	// watches get every election timeout.
+	streams []*watchStream
+	ticks   int
+
 	// Disk I/O in flight (see disk.go).
 	ioUntil          int64       // when the I/O in flight completes; 0 if none
 	held             node.Output // outputs waiting for that I/O
@@ -69,18 +75,24 @@ type world struct {
 	rngFault  *rand.Rand
 	rngClock  *rand.Rand
 	rngDisk   *rand.Rand
+	rngWatch  *rand.Rand
 
 	members   []*member
 	clusterID uint64
 	byAddr    map[string]int // peer and client URL -> member index
 	nextIP    int
 
-	clients   []*client
-	nextHist  int // next porcupine client ID
-	history   linearizability.History
-	trace     *tracer
-	stats     stats
-	nextCutID uint64
+	clients  []*client
+	nextHist int // next porcupine client ID
+	history  linearizability.History
+	// watchers are the watching applications; watchEvents counts the
+	// events they recorded, and compactions what the compactor asked for.
+	watchers    []*watcher
+	watchEvents int
+	compactions []linearizability.Compaction
+	trace       *tracer
+	stats       stats
+	nextCutID   uint64
 
 	electionTicks int
 	tickNs        int64
@@ -211,6 +223,7 @@ func newWorld(sc *faults.Scenario, opts Options) *world {
 		rngFault:      rand.New(newStream(opts.Seed, streamFaults)),
 		rngClock:      rand.New(newStream(opts.Seed, streamClock)),
 		rngDisk:       rand.New(newStream(opts.Seed, streamDisk)),
+		rngWatch:      rand.New(newStream(opts.Seed, streamWatchers)),
 		trace:         newTracer(opts.Trace),
 		electionTicks: int(sc.Cluster.ElectionTimeout / sc.Cluster.HeartbeatInterval),
 		tickNs:        int64(sc.Cluster.HeartbeatInterval),
@@ -297,8 +310,9 @@ func (w *world) crash(m *member, why string) {
 		return
 	}
 	w.stats.countSnapshots(m)
+	w.closeStreams(m, "member crashed: "+why)
 	m.node, m.log, m.lead = nil, nil, 0
-	m.inc++
+	m.inc, m.ticks = m.inc+1, 0
 	w.crashStorage(m)
 	w.stats.crashes++
 	w.record(TraceEvent{Kind: "crash", Node: m.name, Detail: why})
@@ -428,6 +442,9 @@ func (w *world) tick(e *event) {
 	}
 	m.node.Tick()
 	w.drive(m)
+	if m.alive() {
+		w.monitorLeader(m)
+	}
 	w.schedule(&event{at: w.now + w.tickNs, kind: evTick, index: m.idx, inc: m.inc})
 }
 
