@@ -17,6 +17,8 @@
 //	network: {latency: 1ms..10ms, loss: 0.01, duplicate: 0, reorder: 0}
 //	workload: {clients: 8, rate: 10/s, keys: 16, ops: {put: 4, get: 4, delete: 1, cas: 1}, timeout: 1s}
 //	watchers: {count: 4, prefix: 0.5, prev_kv: 0.5, filter: 0.25, replay: 0.5, progress_every: 1s, cancel_every: 10s}
+//	leases: {holders: 3, ttl: 5s, keys: 4, put_every: 500ms, life: 5s, expire: 0.4, revoke: 0.4}
+//	locks: {users: 3, ttl: 5s, writes: 3, write_every: 100ms, every: 1s, stall: 0.2}
 //	duration: 30s
 //	faults:
 //	  - {at: 5s, partition: {isolate: leader}}
@@ -33,7 +35,7 @@
 //	  - {at: 22s, network: {loss: 0.2, latency: 50ms..200ms, for: 5s}}
 //	  - {at: 23s, disk: {member: follower, latency: 5ms..50ms, for: 5s}}
 //	  - {at: 25s, kill: all, restart_after: 2s}
-//	expect: {linearizable: true, liveness_within: 5s, converge: true, durable: true, watch: true}
+//	expect: {linearizable: true, liveness_within: 5s, converge: true, durable: true, watch: true, lease: true, lock: true}
 //
 // Only name and duration are required; the smallest scenario is
 //
@@ -70,6 +72,8 @@
 //	network      optional. The base network; see below.
 //	workload     optional. The simulated clients; see below.
 //	watchers     optional. The simulated watchers; see below.
+//	leases       optional. The simulated lease holders; see below.
+//	locks        optional. The simulated lock users; see below.
 //	duration     required. How much virtual time the run lasts; > 0, <= 1h.
 //	faults       optional. The timeline; see below. Default: no faults.
 //	expect       optional. The checks the run must pass; see below.
@@ -180,6 +184,69 @@
 // do: a watch request and each response take a client link's latency, and
 // one watch's responses arrive in order, as on one gRPC stream.
 //
+// # leases
+//
+// Lease holders are applications that hold etcd leases as clientv3 users
+// do. Each is granted a lease (the cluster picks its ID), keeps it alive
+// as clientv3's keep-alive loop does (a keep-alive once the last answer is
+// TTL/3 old, again every 500ms while none comes, and the lease given up
+// once none has come for a TTL), and puts keys with it in a key space of
+// its own (lease/h<holder>/<lease>/<key>), recorded in the history as
+// ordinary puts. At the end of a life drawn for each lease it stops
+// keeping it alive, so that it expires, or revokes it; or it keeps it to
+// the end. It puts with a lease it stopped keeping alive until a put finds
+// it gone, then is granted another. Keep-alives reach one member; one that
+// does not lead forwards them to the leader over the network between
+// members, as plumb's server does. The section absent means no lease
+// holders; written, even empty ({}), its fields default as below.
+//
+//	holders    default 3. How many; 0..100.
+//	ttl        default 5s, or etcd's minimum for the cluster when that is
+//	           more. The TTL each lease asks for: whole seconds, at least
+//	           etcd's minimum (one and a half election timeouts, rounded
+//	           up to a second: 2s at etcd's default 1s), at most 1h.
+//	keys       default 4. How many keys a holder puts with each lease;
+//	           1..100.
+//	put_every  default 500ms. The mean time between a holder's puts
+//	           (exponentially distributed); 1ms..1h.
+//	life       default 5s. The mean time a holder keeps a lease before it
+//	           stops keeping it alive or revokes it (exponentially
+//	           distributed); 1ms..1h.
+//	expire     default 0.4. The share of leases whose holder stops keeping
+//	           them alive at the end of their life.
+//	revoke     default 0.4. The share of leases whose holder revokes them
+//	           at the end of their life; expire + revoke <= 1, the rest
+//	           are kept alive to the end.
+//
+// # locks
+//
+// Lock users take one lock, etcd's concurrency.Mutex on the prefix lock/,
+// on a session of their own (a lease kept alive as a lease holder's is):
+// a txn puts the user's key, lock/<lease ID in hex>, with the session's
+// lease if it has no create revision yet; the user waits until every key
+// under the prefix created before its own is deleted, watching the last
+// one before it as concurrency's waitDeletes does; then, in the critical
+// section, it makes fenced writes (a cas on its own key, from the value it
+// last wrote to the next, so that a user whose session expired under it is
+// refused), and releases the lock by deleting its key. The section absent
+// means no lock users; written, even empty ({}), its fields default as
+// below.
+//
+//	users        default 3. How many; 0..100.
+//	ttl          as leases' ttl: the session's TTL.
+//	writes       default 3. Fenced writes per hold of the lock; 1..100.
+//	write_every  default 100ms. The pause before each fenced write;
+//	             1ms..1h.
+//	every        default 1s. The mean time between a user's release and
+//	             its next attempt (exponentially distributed); 1ms..1h.
+//	stall        default 0.2. The share of holds in which the user stalls
+//	             inside the critical section, as a process paused by GC
+//	             or a VM migration: its session is not kept alive and its
+//	             next fenced write comes after the session has expired.
+//
+// A scenario whose clients, lease holders and lock users would start more
+// than half of OperationsMax operations is refused, as for the workload.
+//
 // # expect
 //
 //	linearizable     default true. The clients' history must be
@@ -198,6 +265,17 @@
 //	                 revisions and prev_kv right, filters honoured,
 //	                 progress never ahead of the events. Judged only in a
 //	                 scenario with watchers.
+//	lease            default true. No lease expires while its holder's
+//	                 acknowledged keep-alives allowed it, a revoke deletes
+//	                 exactly its lease's keys, no write with a lease
+//	                 succeeds after its revoke, and a lease its holder
+//	                 stopped keeping alive is gone by the end when it had
+//	                 time to expire (linearizability.CheckLeases). Judged
+//	                 only in a scenario with lease holders or lock users.
+//	lock             default true. Every fenced write that succeeded was
+//	                 made while its writer's key owned the lock: never two
+//	                 holders (linearizability.CheckLocks). Judged only in a
+//	                 scenario with lock users.
 //
 // # faults
 //

@@ -19,7 +19,7 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	known := []string{"name", "description", "cluster", "network", "workload", "watchers", "duration", "faults", "expect"}
+	known := []string{"name", "description", "cluster", "network", "workload", "watchers", "leases", "locks", "duration", "faults", "expect"}
 	if err := p.known(path{}, f, known...); err != nil {
 		return nil, err
 	}
@@ -43,6 +43,8 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 		{"network", func(n *yaml.Node) error { return p.network(n, &s.Network) }},
 		{"workload", func(n *yaml.Node) error { return p.workload(n, &s.Workload) }},
 		{"watchers", func(n *yaml.Node) error { return p.watchers(n, &s.Watchers) }},
+		{"leases", func(n *yaml.Node) error { return p.leases(n, &s.Leases, s.Cluster) }},
+		{"locks", func(n *yaml.Node) error { return p.locks(n, &s.Locks, s.Cluster) }},
 		{"duration", func(n *yaml.Node) (err error) {
 			s.Duration, err = p.duration(path{field: "duration"}, n, time.Nanosecond, maxDuration)
 			return err
@@ -61,6 +63,12 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 		at := cmp.Or(f.get("workload"), f.get("duration"))
 		return nil, p.errorf(at, "workload: %d clients at %v/s for %v start about %.0f operations, more than a run can record and check (at most %d: lower clients, rate or duration)",
 			s.Workload.Clients, s.Workload.Rate, s.Duration, ops, OperationsMax/2)
+	}
+	if ops := s.Workload.ExpectedOperations(s.Duration) + s.Leases.ExpectedOperations(s.Duration) +
+		s.Locks.ExpectedOperations(s.Duration); ops > OperationsMax/2 {
+		at := cmp.Or(f.get("leases"), f.get("locks"))
+		return nil, p.errorf(at, "the clients, lease holders and lock users start about %.0f operations in %v, more than a run can record and check (at most %d: fewer of them, or less often)",
+			ops, s.Duration, OperationsMax/2)
 	}
 	return s, nil
 }
@@ -203,7 +211,7 @@ func (p *parser) ops(at path, n *yaml.Node) (OpMix, error) {
 }
 
 func (p *parser) expect(n *yaml.Node, e *Expect) error {
-	s, err := p.section(path{field: "expect"}, n, "linearizable", "liveness_within", "converge", "durable", "watch")
+	s, err := p.section(path{field: "expect"}, n, "linearizable", "liveness_within", "converge", "durable", "watch", "lease", "lock")
 	if err != nil {
 		return err
 	}
@@ -212,5 +220,7 @@ func (p *parser) expect(n *yaml.Node, e *Expect) error {
 	s.boolean("converge", &e.Converge)
 	s.boolean("durable", &e.Durable)
 	s.boolean("watch", &e.Watch)
+	s.boolean("lease", &e.Lease)
+	s.boolean("lock", &e.Lock)
 	return s.err
 }

@@ -27,26 +27,29 @@ func TestParseFull(t *testing.T) {
 			Ops: OpMix{Put: 4, Get: 4, Delete: 1, CAS: 1}, Timeout: time.Second, Serializable: 0.2},
 		Watchers: Watchers{Count: 4, Prefix: 0.5, PrevKV: 0.5, Filter: 0.25, Replay: 0.5,
 			ProgressEvery: time.Second, CancelEvery: 10 * time.Second},
+		Leases: Leases{Holders: 3, TTL: 5 * time.Second, Keys: 4, PutEvery: 500 * time.Millisecond, Life: 5 * time.Second,
+			Expire: 0.4, Revoke: 0.4},
+		Locks:    Locks{Users: 3, TTL: 5 * time.Second, Writes: 3, WriteEvery: 100 * time.Millisecond, Every: time.Second, Stall: 0.2},
 		Duration: 30 * time.Second,
 		Faults: []Fault{
-			{At: 5 * time.Second, Line: 10, Partition: &Partition{Isolate: &Target{Leader: true}}},
-			{At: 6 * time.Second, Line: 11, Partition: &Partition{
+			{At: 5 * time.Second, Line: 12, Partition: &Partition{Isolate: &Target{Leader: true}}},
+			{At: 6 * time.Second, Line: 13, Partition: &Partition{
 				Groups: [][]Target{{{Member: 1}, {Member: 2}}, {{Member: 3}}}, For: 3 * time.Second}},
-			{At: 7 * time.Second, Line: 12, Partition: &Partition{OneWay: &OneWay{
+			{At: 7 * time.Second, Line: 14, Partition: &Partition{OneWay: &OneWay{
 				From: []Target{{Member: 1}}, To: []Target{{Member: 2}, {Member: 3}}}}},
-			{At: 8 * time.Second, Line: 13, Disk: &Disk{Target: Target{Member: 3}, Corrupt: CorruptWAL}},
-			{At: 9 * time.Second, Line: 14, Disk: &Disk{Target: Target{Member: 2}, Torn: true}},
-			{At: 10 * time.Second, Line: 15, Disk: &Disk{Target: Target{Member: 1}, Corrupt: CorruptSnapshot}},
-			{At: 12 * time.Second, Line: 16, Heal: &Heal{All: true}},
-			{At: 13 * time.Second, Line: 17, Disk: &Disk{Target: Target{Leader: true}, Full: true, For: 5 * time.Second}},
-			{At: 15 * time.Second, Line: 18, Kill: &Kill{Target: Target{Leader: true}, RestartAfter: 2 * time.Second}},
-			{At: 18 * time.Second, Line: 19, Restart: &Target{Member: 2}},
-			{At: 20 * time.Second, Line: 20, ChangeIP: &ChangeIP{Target: Target{Member: 2}, MemberUpdateAfter: time.Second}},
-			{At: 22 * time.Second, Line: 21, Network: &NetworkChange{Loss: &loss, Latency: &latency, For: 5 * time.Second}},
-			{At: 23 * time.Second, Line: 22, Disk: &Disk{Target: Target{Follower: true}, Latency: &fsync, For: 5 * time.Second}},
-			{At: 25 * time.Second, Line: 23, Kill: &Kill{Target: Target{All: true}, RestartAfter: 2 * time.Second}},
+			{At: 8 * time.Second, Line: 15, Disk: &Disk{Target: Target{Member: 3}, Corrupt: CorruptWAL}},
+			{At: 9 * time.Second, Line: 16, Disk: &Disk{Target: Target{Member: 2}, Torn: true}},
+			{At: 10 * time.Second, Line: 17, Disk: &Disk{Target: Target{Member: 1}, Corrupt: CorruptSnapshot}},
+			{At: 12 * time.Second, Line: 18, Heal: &Heal{All: true}},
+			{At: 13 * time.Second, Line: 19, Disk: &Disk{Target: Target{Leader: true}, Full: true, For: 5 * time.Second}},
+			{At: 15 * time.Second, Line: 20, Kill: &Kill{Target: Target{Leader: true}, RestartAfter: 2 * time.Second}},
+			{At: 18 * time.Second, Line: 21, Restart: &Target{Member: 2}},
+			{At: 20 * time.Second, Line: 22, ChangeIP: &ChangeIP{Target: Target{Member: 2}, MemberUpdateAfter: time.Second}},
+			{At: 22 * time.Second, Line: 23, Network: &NetworkChange{Loss: &loss, Latency: &latency, For: 5 * time.Second}},
+			{At: 23 * time.Second, Line: 24, Disk: &Disk{Target: Target{Follower: true}, Latency: &fsync, For: 5 * time.Second}},
+			{At: 25 * time.Second, Line: 25, Kill: &Kill{Target: Target{All: true}, RestartAfter: 2 * time.Second}},
 		},
-		Expect: Expect{Linearizable: true, LivenessWithin: 5 * time.Second, Converge: true, Durable: true, Watch: true},
+		Expect: Expect{Linearizable: true, LivenessWithin: 5 * time.Second, Converge: true, Durable: true, Watch: true, Lease: true, Lock: true},
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", s, want)
@@ -252,7 +255,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Top-level fields.
 		{"unknown field", head + "netwrok: {}\n", 3,
-			`unknown field "netwrok" (known: name, description, cluster, network, workload, watchers, duration, faults, expect)`},
+			`unknown field "netwrok" (known: name, description, cluster, network, workload, watchers, leases, locks, duration, faults, expect)`},
 		{"duplicate field", "name: x\nname: y\nduration: 1s\n", 2, `duplicate field "name" (first at line 1)`},
 		{"missing name", "duration: 1s\n", 1, `missing required field "name"`},
 		{"missing duration", "\nname: x\n", 2, `missing required field "duration"`},
@@ -327,7 +330,7 @@ func TestParseErrors(t *testing.T) {
 		// expect
 		{"expect yes", head + "expect: {linearizable: yes}\n", 3, `expect.linearizable: expected true or false, got "yes"`},
 		{"expect unknown", head + "expect: {durabel: true}\n", 3,
-			`expect: unknown field "durabel" (known: linearizable, liveness_within, converge, durable, watch)`},
+			`expect: unknown field "durabel" (known: linearizable, liveness_within, converge, durable, watch, lease, lock)`},
 		{"liveness negative", head + "expect: {liveness_within: -5s}\n", 3, "expect.liveness_within: -5s is negative"},
 
 		// The fault list and a fault's shape.

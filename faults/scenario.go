@@ -15,6 +15,8 @@ type Scenario struct {
 	Network     Network
 	Workload    Workload
 	Watchers    Watchers
+	Leases      Leases // lease holders; none without a leases section
+	Locks       Locks  // lock users; none without a locks section
 	Duration    time.Duration // required; > 0, <= 1h
 	Faults      []Fault       // sorted by At, stable (file order for ties)
 	Expect      Expect
@@ -153,6 +155,11 @@ type Expect struct {
 	// history's revisions (see linearizability.CheckWatches). It is
 	// judged only in a scenario with watchers.
 	Watch bool
+	// Lease and Lock default to true: the lease check, and the lock
+	// check, pass (see linearizability.CheckLeases and CheckLocks). Each
+	// is judged only in a scenario with lease holders or lock users, and
+	// lock users.
+	Lease, Lock bool
 }
 
 // LastFaultEnd returns the latest time at which any fault's effect ends:
@@ -243,6 +250,6 @@ func defaults() *Scenario {
 			Serializable: 0.2,
 		},
 		Watchers: Watchers{Prefix: 0.5, PrevKV: 0.5, Filter: 0.25, Replay: 0.5, ProgressEvery: time.Second},
-		Expect:   Expect{Linearizable: true, Converge: true, Durable: true, Watch: true},
+		Expect:   Expect{Linearizable: true, Converge: true, Durable: true, Watch: true, Lease: true, Lock: true},
 	}
 }
