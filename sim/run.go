@@ -33,13 +33,16 @@ const (
 	// BugNoFailover: a member that has seen a second leader drops every
 	// proposal while it leads. The liveness check fails.
 	BugNoFailover = "no-failover"
+	// BugWatchSkip: the watch hub loses the first revision published after
+	// a watcher catches up from the history. The watch check fails.
+	BugWatchSkip = "watch-skip"
 )
 
 // stuckApplyIndex is where BugStuckApply stops n1.
 const stuckApplyIndex = 200
 
 // Bugs lists the bugs Options.PlantBug accepts.
-var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover}
+var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover, BugWatchSkip}
 
 // planted returns the bugs Options.PlantBug plants in member idx.
 func planted(bug string, idx int) plant.Bugs {
@@ -55,6 +58,8 @@ func planted(bug string, idx int) plant.Bugs {
 		}
 	case BugNoFailover:
 		b.RefuseAfterFailover = true
+	case BugWatchSkip:
+		b.WatchSkipAfterCatchUp = true
 	}
 	return b
 }

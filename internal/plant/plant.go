@@ -39,4 +39,9 @@ type Bugs struct {
 	// first leader is gone no write is ever accepted. The liveness check
 	// catches it.
 	RefuseAfterFailover bool
+	// WatchSkipAfterCatchUp: the watch hub moves a watcher that has caught
+	// up from the history one revision too far as it joins the synced
+	// watchers, so the first revision published after that is never
+	// given to it. The watch check catches it.
+	WatchSkipAfterCatchUp bool
 }

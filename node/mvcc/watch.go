@@ -197,6 +197,10 @@ type watchHub struct {
 	// slots is a chunk of memory the responses of publish take their first
 	// event from, one allocation for many (see eventSlot).
 	slots []*mvccpb.Event
+
+	// skipAfterCatchUp is the simulator's planted bug (see
+	// PlantWatchSkipAfterCatchUp); false everywhere else.
+	skipAfterCatchUp bool
 }
 
 // eventSlotsChunk is how many one-event slots one allocation holds.
@@ -442,6 +446,7 @@ func (s *Store) AdoptWatchers(old *Store) {
 	}
 	h.nextID = max(h.nextID, oh.nextID)
 	h.limits = oh.limits
+	h.skipAfterCatchUp = oh.skipAfterCatchUp
 	*oh = *newWatchHub(old.rev)
 }
 
@@ -581,10 +586,24 @@ func (s *Store) syncWatchers() {
 		}
 		w.next = last + 1
 		if w.next > h.syncFloor() {
+			if h.skipAfterCatchUp {
+				// The planted bug: the watcher is moved past the revision
+				// it caught up to once more, as if next still named it,
+				// so the first revision published after it joins is lost.
+				w.next++
+			}
 			h.join(w)
 		}
 	}
 }
+
+// PlantWatchSkipAfterCatchUp plants a bug in the watch hub for the
+// simulator's tests of its watch check (the node sets it from its
+// Config.Planted; nothing else may): a watcher that catches up from the
+// history joins the synced watchers one revision too far on, and loses
+// the first revision published after it. AdoptWatchers carries it to the
+// Store that replaces this one.
+func (s *Store) PlantWatchSkipAfterCatchUp() { s.watch.skipAfterCatchUp = true }
 
 // history reads the events of revisions from..to (all committed) from the
 // backend, stopping after the revision at which maxEvents is reached, and
