@@ -235,9 +235,12 @@ func (n *Node) minLeaseTTL() int64 {
 	return (ms + 999) / 1000
 }
 
-// setExpiry starts (or restarts) a lease's countdown on the primary.
+// setExpiry starts (or restarts) a lease's countdown on the primary. It
+// counts from the next tick: a grant or keep-alive is applied between two
+// ticks, and counted from the last one the lease would run out up to a
+// tick before its TTL had passed.
 func (n *Node) setExpiry(l *lease, seconds int64) {
-	l.expiry = n.ticks + n.ticksFor(seconds)
+	l.expiry = n.ticks + 1 + n.ticksFor(seconds)
 	l.revoked = false
 	heap.Push(&n.lessor.expiries, expiryEntry{tick: l.expiry, id: l.id})
 }
