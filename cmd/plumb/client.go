@@ -28,6 +28,11 @@ import (
 // error, or could not be reached in time.
 const exitServerError = 1
 
+// exitBadConnection is etcdctl's code for a failed lease timetolive, list
+// or keep-alive (ExitBadConnection), the number of exitBadInput as it is in
+// etcdctl: a script written for etcdctl reads the same status.
+const exitBadConnection = 2
+
 // The --write-out formats. etcdctl's fields and protobuf are not offered.
 const (
 	formatSimple = "simple"
@@ -193,9 +198,12 @@ func emit(c *cli.Context, out *bytes.Buffer) error {
 
 // serverError reports err as etcdctl does, "Error: " and the message on
 // stderr, and exits 1; run prints nothing more for an empty exit message.
-func serverError(c *cli.Context, err error) error {
+func serverError(c *cli.Context, err error) error { return failure(c, exitServerError, err) }
+
+// failure reports err as serverError does, with etcdctl's code for it.
+func failure(c *cli.Context, code int, err error) error {
 	fmt.Fprintln(c.App.ErrWriter, "Error:", err)
-	return cli.Exit("", exitServerError)
+	return cli.Exit("", code)
 }
 
 // positional returns the command's arguments. urfave/cli stops parsing

@@ -169,6 +169,38 @@ type ctlCase struct {
 	// revisions says that revision numbers differ between the sides (each
 	// side writes) and are masked.
 	revisions bool
+	// lease, when positive, is the TTL of a lease granted afresh for each
+	// side: LEASE in args stands for its ID, and leased are key-value pairs
+	// under zz/ put with it after the reset.
+	lease  int64
+	leased []string
+	// ids says that lease IDs differ between the sides and are masked.
+	ids bool
+}
+
+// forSide grants the case's lease, if it has one, and puts its leased
+// keys; it returns the arguments with LEASE replaced by the lease's ID.
+func (r *refServer) forSide(t *testing.T, tc ctlCase) ctlCase {
+	t.Helper()
+	if tc.lease <= 0 {
+		return tc
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	lease, err := r.client.Grant(ctx, tc.lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(tc.leased); i += 2 {
+		if _, err := r.client.Put(ctx, tc.leased[i], tc.leased[i+1], clientv3.WithLease(lease.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.args = slices.Clone(tc.args)
+	for i, a := range tc.args {
+		tc.args[i] = strings.ReplaceAll(a, "LEASE", fmt.Sprintf("%x", lease.ID))
+	}
+	return tc
 }
 
 type outcome struct {
@@ -211,6 +243,14 @@ func withoutLogs(stderr string) string {
 // which everything is an argument).
 func (r *refServer) plumbRun(t *testing.T, tc ctlCase) outcome {
 	t.Helper()
+	restore := setStdin(t, tc.stdin)
+	defer restore()
+	code, stdout, stderr := plumb(t, r.plumbArgs(tc)...)
+	return outcome{code, stdout, stderr}
+}
+
+// plumbArgs are the case's arguments in plumb's words.
+func (r *refServer) plumbArgs(tc ctlCase) []string {
 	args := slices.Clone(tc.args)
 	if slices.Contains([]string{"put", "get", "del"}, args[0]) {
 		args = append([]string{"kv"}, args...)
@@ -222,10 +262,7 @@ func (r *refServer) plumbRun(t *testing.T, tc ctlCase) outcome {
 		}
 		args = slices.Insert(args, at, "--endpoints", r.endpoint)
 	}
-	restore := setStdin(t, tc.stdin)
-	defer restore()
-	code, stdout, stderr := plumb(t, args...)
-	return outcome{code, stdout, stderr}
+	return args
 }
 
 // setStdin points os.Stdin, which urfave/cli reads, at text.
@@ -262,6 +299,10 @@ func (r *refServer) resetZZ(t *testing.T, pairs []string) {
 var (
 	tookPattern     = regexp.MustCompile(`(took = |"took":")[0-9.]+[a-zµ]+`)
 	revisionPattern = regexp.MustCompile(`"((create_|mod_)?revision)":\d+`)
+	// A lease ID as the simple format prints it (alone, or in a lock's or
+	// a leader's key), and as JSON has it (responses and key-values).
+	leaseHexPattern  = regexp.MustCompile(`\b[0-9a-f]{16}\b`)
+	leaseJSONPattern = regexp.MustCompile(`"(ID|id|lease)":\d+`)
 )
 
 // comparable masks what differs between two runs: a health check's time,
@@ -274,6 +315,13 @@ func comparable(s string, revisions bool) string {
 	return s
 }
 
+// withoutLeaseIDs masks lease IDs, for outputs of two sides that each
+// granted their own.
+func withoutLeaseIDs(s string) string {
+	s = leaseHexPattern.ReplaceAllString(s, "LEASE")
+	return leaseJSONPattern.ReplaceAllString(s, `"$1":LEASE`)
+}
+
 // compare runs each case through etcdctl and plumb, in order.
 func (r *refServer) compare(t *testing.T, cases []ctlCase) {
 	t.Helper()
@@ -281,14 +329,19 @@ func (r *refServer) compare(t *testing.T, cases []ctlCase) {
 		if tc.reset != nil {
 			r.resetZZ(t, tc.reset)
 		}
-		want := r.etcdctlRun(t, tc)
+		want := r.etcdctlRun(t, r.forSide(t, tc))
 		if tc.reset != nil {
 			r.resetZZ(t, tc.reset)
 		}
-		got := r.plumbRun(t, tc)
-		if got.code != want.code ||
-			comparable(got.stdout, tc.revisions) != comparable(want.stdout, tc.revisions) ||
-			comparable(got.stderr, tc.revisions) != comparable(want.stderr, tc.revisions) {
+		got := r.plumbRun(t, r.forSide(t, tc))
+		same := func(a, b string) bool {
+			a, b = comparable(a, tc.revisions), comparable(b, tc.revisions)
+			if tc.ids {
+				a, b = withoutLeaseIDs(a), withoutLeaseIDs(b)
+			}
+			return a == b
+		}
+		if got.code != want.code || !same(got.stdout, want.stdout) || !same(got.stderr, want.stderr) {
 			t.Errorf("%q:\nplumb   exit %d, stdout:\n%s\nstderr:\n%s\netcdctl exit %d, stdout:\n%s\nstderr:\n%s",
 				tc.args, got.code, got.stdout, got.stderr, want.code, want.stdout, want.stderr)
 		}
@@ -534,6 +587,23 @@ func TestClientBadUsageExitsTwo(t *testing.T) {
 		{args: []string{"kv", "get", "a", "--command-timeout", "0s"}, want: "--command-timeout must be positive"},
 		{args: []string{"kv", "get", "a", "--dial-timeout", "soon"}, want: "invalid value"},
 		{args: []string{"kv", "get", "a"}, env: "ETCDCTL_DIAL_TIMEOUT=soon", want: `could not parse "soon" as duration value from environment variable "ETCDCTL_DIAL_TIMEOUT"`},
+		{args: []string{"lease", "grant"}, want: "lease grant command needs TTL argument"},
+		{args: []string{"lease", "grant", "ten"}, want: "bad TTL"},
+		{args: []string{"lease", "grant", "10", "-w", "table"}, want: `"table" is not an output format`},
+		{args: []string{"lease", "revoke"}, want: "lease revoke command needs 1 argument"},
+		{args: []string{"lease", "revoke", "zz"}, want: "bad lease ID arg"},
+		{args: []string{"lease", "timetolive"}, want: "lease timetolive command needs lease ID as argument"},
+		{args: []string{"lease", "timetolive", "1", "2"}, want: "lease timetolive command needs lease ID as argument"},
+		{args: []string{"lease", "keep-alive"}, want: "lease keep-alive command needs lease ID as argument"},
+		{args: []string{"lease", "keep-alive", "--once", "x"}, want: "bad lease ID arg"},
+		{args: []string{"lease", "list", "extra"}, want: `lease list takes no arguments, not "extra"`},
+		{args: []string{"lock"}, want: "lock takes a lock name argument and an optional command to execute"},
+		{args: []string{"lock", "a", "--ttl", "0"}, want: "--ttl must be positive, not 0"},
+		{args: []string{"lock", "a", "-w", "table"}, want: `"table" is not an output format`},
+		{args: []string{"elect"}, want: "elect takes one election name argument and an optional proposal argument"},
+		{args: []string{"elect", "a", "b", "c"}, want: "elect takes one election name argument"},
+		{args: []string{"elect", "a"}, want: "no proposal argument but -l not set"},
+		{args: []string{"elect", "-l", "a", "b"}, want: "proposal given but -l is set"},
 	} {
 		if name, value, ok := strings.Cut(tc.env, "="); ok {
 			t.Setenv(name, value)
@@ -551,12 +621,15 @@ func TestClientBadUsageExitsTwo(t *testing.T) {
 }
 
 func TestClientFlagsAfterArguments(t *testing.T) {
-	cmds := []*cli.Command{kvCommand(), memberCommand(), endpointCommand()}
+	cmds := []*cli.Command{kvCommand(), leaseCommand(), lockCommand(), electCommand(), memberCommand(), endpointCommand()}
 	for _, tc := range []struct{ args, want string }{
 		{"plumb kv put foo bar --endpoints x -w json --prev-kv", "plumb kv put --endpoints x -w json --prev-kv foo bar"},
 		{"plumb kv get foo --prefix --limit 2 --command-timeout=1s", "plumb kv get --prefix --limit 2 --command-timeout=1s foo"},
 		{"plumb kv put foo --endpoints x -- -bar --hex", "plumb kv put --endpoints x foo -- -bar --hex"},
 		{"plumb member update 8e9e05c52164694d --peer-urls http://a:2380", "plumb member update --peer-urls http://a:2380 8e9e05c52164694d"},
+		{"plumb lease keep-alive 694d --once -w json", "plumb lease keep-alive --once -w json 694d"},
+		{"plumb lock L --ttl 5 -- sh -c x --ttl", "plumb lock --ttl 5 L -- sh -c x --ttl"},
+		{"plumb elect E -l", "plumb elect -l E"},
 	} {
 		if got := strings.Join(interspersed(strings.Fields(tc.args), cmds), " "); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.args, got, tc.want)

@@ -32,7 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ErrWriter: stderr,
 		Commands: []*cli.Command{
 			simCommand(),
-			kvCommand(), memberCommand(), endpointCommand(),
+			kvCommand(), leaseCommand(), lockCommand(), electCommand(), memberCommand(), endpointCommand(),
 			nodeCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports below
