@@ -5,7 +5,8 @@
 // tests; it imports nothing from the project but linearizability (to check
 // the histories the tests record).
 //
-// etcdctl comes from ../shared/tools/etcd-ref (or PLUMB_ETCD_REF_DIR); the
-// tests that need it skip without it, unless PLUMB_REQUIRE_ETCD_REF=1 (CI)
-// makes its absence a failure.
+// etcdctl comes from ../shared/tools/etcd-ref (or PLUMB_ETCD_REF_DIR), and
+// so does etcd 3.7.3 itself for the tests that compare plumb's answers with
+// etcd's; the tests that need them skip without them, unless
+// PLUMB_REQUIRE_ETCD_REF=1 (CI) makes their absence a failure.
 package e2e
