@@ -28,10 +28,15 @@ import (
 // error, or could not be reached in time.
 const exitServerError = 1
 
-// exitBadConnection is etcdctl's code for a failed lease timetolive, list
-// or keep-alive (ExitBadConnection), the number of exitBadInput as it is in
-// etcdctl: a script written for etcdctl reads the same status.
-const exitBadConnection = 2
+// etcdctl's other failure codes, used where its commands use them, so that
+// a script written for etcdctl reads the same status (cobrautl's names).
+const (
+	// exitBadConnection: lease timetolive, list and keep-alive failed. It is
+	// the number of exitBadInput, as it is in etcdctl (ExitBadConnection).
+	exitBadConnection = 2
+	exitInvalidInput  = 3 // watch -i: stdin ended, failed, or held an unreadable line
+	exitInterrupted   = 5 // watch: the server canceled the watch
+)
 
 // The --write-out formats. etcdctl's fields and protobuf are not offered.
 const (

@@ -27,8 +27,8 @@ var rangeDeleteGrace = 2 * time.Second
 func kvCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "kv",
-		Usage:       "put, get and delete keys, as etcdctl put, get and del",
-		Subcommands: []*cli.Command{kvPutCommand(), kvGetCommand(), kvDelCommand()},
+		Usage:       "put, get, delete and watch keys, as etcdctl put, get, del and watch",
+		Subcommands: []*cli.Command{kvPutCommand(), kvGetCommand(), kvDelCommand(), kvWatchCommand()},
 	}
 }
 

@@ -1,6 +1,6 @@
 package main
 
-// The commands that run until something happens (lease keep-alive,
+// The commands that run until something happens (watch, lease keep-alive,
 // lock, elect) are compared as processes: etcdctl, and this test binary
 // run as plumb (TestMain), side by side against the same server, so that
 // the test can write while they run, feed their stdin, read their output
@@ -134,6 +134,12 @@ func (p *ctlProc) waitOutput(t *testing.T, what string, done func(stdout string)
 func (p *ctlProc) waitLines(t *testing.T, n int) {
 	t.Helper()
 	p.waitOutput(t, "output", func(out string) bool { return strings.Count(out, "\n") >= n })
+}
+
+// waitContains waits until the process printed s.
+func (p *ctlProc) waitContains(t *testing.T, s string) {
+	t.Helper()
+	p.waitOutput(t, strings.TrimSpace(s), func(out string) bool { return strings.Contains(out, s) })
 }
 
 // running says whether the process has not exited.

@@ -133,6 +133,8 @@ func startEtcd(t *testing.T) *refServer {
 	clientURL, peerURL := "http://"+freeAddr(t), "http://"+freeAddr(t)
 	startServer(t, filepath.Join(dir, "etcd"), []string{
 		"--name", "n1", "--data-dir", t.TempDir(), "--log-level", "error",
+		// watch --progress-notify is tested without waiting etcd's 10 minutes.
+		"--watch-progress-notify-interval", watchProgressInterval.String(),
 		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
 		"--initial-cluster", "n1=" + peerURL,
@@ -158,8 +160,12 @@ func clearEtcdctlEnv(t *testing.T) {
 	}
 }
 
+// watchProgressInterval is how often the test etcd sends a watch with
+// progress_notify its progress.
+const watchProgressInterval = 500 * time.Millisecond
+
 // ctlCase is one command line, in etcdctl's words: plumb's is the same with
-// kv before put, get and del.
+// kv before put, get, del and watch.
 type ctlCase struct {
 	args  []string
 	reset []string // key-value pairs under zz/ written afresh before each side runs
@@ -252,7 +258,7 @@ func (r *refServer) plumbRun(t *testing.T, tc ctlCase) outcome {
 // plumbArgs are the case's arguments in plumb's words.
 func (r *refServer) plumbArgs(tc ctlCase) []string {
 	args := slices.Clone(tc.args)
-	if slices.Contains([]string{"put", "get", "del"}, args[0]) {
+	if slices.Contains([]string{"put", "get", "del", "watch"}, args[0]) {
 		args = append([]string{"kv"}, args...)
 	}
 	if !tc.own {
@@ -587,6 +593,22 @@ func TestClientBadUsageExitsTwo(t *testing.T) {
 		{args: []string{"kv", "get", "a", "--command-timeout", "0s"}, want: "--command-timeout must be positive"},
 		{args: []string{"kv", "get", "a", "--dial-timeout", "soon"}, want: "invalid value"},
 		{args: []string{"kv", "get", "a"}, env: "ETCDCTL_DIAL_TIMEOUT=soon", want: `could not parse "soon" as duration value from environment variable "ETCDCTL_DIAL_TIMEOUT"`},
+		{args: []string{"kv", "watch"}, want: "bad number of arguments"},
+		{args: []string{"kv", "watch", "a", "b", "c"}, want: "watch takes KEY [RANGE_END], not 3 arguments"},
+		{args: []string{"kv", "watch", "a", "b", "--prefix"}, want: "`range_end` and `--prefix` are mutually exclusive"},
+		{args: []string{"kv", "watch", "a", "--"}, want: "found separator --, but no commands"},
+		{args: []string{"kv", "watch", "--", "echo"}, want: "bad number of arguments"},
+		{args: []string{"kv", "watch", "a"}, env: "ETCDCTL_WATCH_KEY=a", want: "found conflicting environment key"},
+		{args: []string{"kv", "watch", "a", "--", "echo"}, env: "ETCDCTL_WATCH_KEY=a", want: "found conflicting environment key"},
+		{args: []string{"kv", "watch", "a"}, env: "ETCDCTL_WATCH_RANGE_END=b", want: `ETCDCTL_WATCH_KEY is empty but got ETCDCTL_WATCH_RANGE_END="b"`},
+		{args: []string{"kv", "watch", "-i", "a"}, want: `watch -i reads its watches from stdin and takes no arguments, not "a"`},
+		{args: []string{"kv", "watch", "-i", "--prefix"}, want: "--prefix goes on each watch line of interactive mode"},
+		{args: []string{"kv", "watch", "--interactive", "--rev", "3"}, want: "--rev goes on each watch line"},
+		{args: []string{"kv", "watch", "a", "--rev", "x"}, want: "invalid value"},
+		{args: []string{"kv", "watch", "a", "--bogus"}, want: "flag provided but not defined: -bogus"},
+		{args: []string{"kv", "watch", "a", "-w", "table"}, want: `"table" is not an output format of plumb kv watch`},
+		{args: []string{"kv", "watch", "a", "--endpoints", "localhost"}, want: `"localhost" is not host:port`},
+		{args: []string{"kv", "watch", "a"}, env: "ETCDCTL_WRITE_OUT=fields", want: `"fields" is not an output format`},
 		{args: []string{"lease", "grant"}, want: "lease grant command needs TTL argument"},
 		{args: []string{"lease", "grant", "ten"}, want: "bad TTL"},
 		{args: []string{"lease", "grant", "10", "-w", "table"}, want: `"table" is not an output format`},
@@ -630,6 +652,8 @@ func TestClientFlagsAfterArguments(t *testing.T) {
 		{"plumb lease keep-alive 694d --once -w json", "plumb lease keep-alive --once -w json 694d"},
 		{"plumb lock L --ttl 5 -- sh -c x --ttl", "plumb lock --ttl 5 L -- sh -c x --ttl"},
 		{"plumb elect E -l", "plumb elect -l E"},
+		{"plumb kv watch k --rev 3 -- echo --prefix", "plumb kv watch --rev 3 k -- echo --prefix"},
+		{"plumb kv watch --prefix -- env", "plumb kv watch --prefix -- env"},
 	} {
 		if got := strings.Join(interspersed(strings.Fields(tc.args), cmds), " "); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.args, got, tc.want)
