@@ -1,12 +1,13 @@
 package main
 
-// The client commands (kv, member, endpoint) talk to any etcd v3 API server,
-// plumb's or etcd's, through etcd's own Go client. They take etcdctl 3.7's
-// flags, environment variables, output and exit codes where the two overlap,
-// so a user without etcdctl types the same things and a script reads the
-// same bytes. Two things differ on purpose: bad flags or arguments exit with
-// exitBadInput (etcdctl uses 128 or 4), and they are refused before anything
-// is sent, so a refused command never half-happened.
+// The client commands (kv, lease, lock, elect, member, endpoint) talk to
+// any etcd v3 API server, plumb's or etcd's, through etcd's own Go client.
+// They take etcdctl 3.7's flags, environment variables, output and exit
+// codes where the two overlap, so a user without etcdctl types the same
+// things and a script reads the same bytes. Two things differ on purpose:
+// bad flags or arguments exit with exitBadInput (etcdctl uses 128 or 4),
+// and they are refused before anything is sent, so a refused command never
+// half-happened. What else differs is said where it does.
 
 import (
 	"bytes"

@@ -2,7 +2,8 @@
 // etcdctl's flags and output, and the simulator's command line.
 //
 //	plumb node serve --name etcd1 --initial-cluster ...    # a member (package server)
-//	plumb kv put|get|del, member list|update, endpoint ... # a client, over etcd's Go client
+//	plumb kv put|get|del|watch, lease ..., lock, elect,    # a client, over etcd's Go client
+//	      member list|update, endpoint health|status
 //	plumb sim run scenarios/partition.yaml --seed 7        # a simulated run, checked (package sim)
 //
 // What belongs here: wiring and printing. Each command parses its flags
@@ -23,7 +24,11 @@
 // Exit status, for every command: 0 on success; 1 when a simulated check
 // failed or a run could not be judged, when a server answered a client
 // command with an error, or when a member could not start or stopped on
-// its own; 2 on bad input (flags, arguments, a scenario file). run returns
+// its own; 2 on bad input (flags, arguments, a scenario file). The client
+// commands keep etcdctl's other codes where etcdctl uses them: lease
+// timetolive, list and keep-alive exit 2 when the server fails them, kv
+// watch 5 when the server cancels the watch and 3 when -i's stdin ends,
+// and lock with a command exits with the command's status. run returns
 // the status instead of exiting, so tests call it directly.
 //
 // Imports: anything, from the project and outside (server, sim, faults,
