@@ -15,13 +15,28 @@
 #   put-1      put, 1 connection, 1 client, TOTAL_ONE requests
 #   range-l    linearizable range of one key, 100 connections, 1000 clients, TOTAL requests
 #   range-s    the same, serializable
-# It prints requests per second and p99 latency per system and round, the
-# median of the rounds, and plumb's ratio to etcd.
+#   watch      10,000 watchers (100 streams of 100, over 100 connections)
+#              on 100 keys, 100 watchers a key, while 1000 clients put
+#              WATCH_PUTS times to those keys: events delivered per second
+#              (WATCH_PUTS x 100 events in all)
+#   watch-latency  100 watchers of one key (10 streams of 10, over 3
+#              connections, one a member) while one client puts it 100
+#              times a second, LATENCY_PUTS times: put-to-event latency
+#   lease-keepalive  1000 clients over 100 connections, a lease each,
+#              LEASE_TOTAL keep-alives (each a KeepAliveOnce)
+# It prints, per system and round, requests per second (events per second
+# for watch) and p99 latency (p50 and p99 of the events for watch-latency),
+# then the median of the rounds and plumb's ratio to etcd. A run that
+# fails or passes RUN_TIMEOUT seconds is recorded as nan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-2}
 total=${TOTAL:-100000}
 total_one=${TOTAL_ONE:-3000}
+watch_puts=${WATCH_PUTS:-10000}
+latency_puts=${LATENCY_PUTS:-1000}
+lease_total=${LEASE_TOTAL:-100000}
+run_timeout=${RUN_TIMEOUT:-600}
 ref=$(../shared/tools/etcd-ref)
 work=$(mktemp -d)
 pids=()
@@ -67,20 +82,41 @@ stop() {
 
 endpoints=127.0.0.1:23790,127.0.0.2:23790,127.0.0.3:23790
 
-# run WORKLOAD: one benchmark; prints "requests/s p99-seconds".
+# run WORKLOAD: one benchmark; prints "requests/s p99-seconds", for watch
+# "events/s nan", for watch-latency "p50-seconds p99-seconds".
 run() {
-  local b=("$ref/benchmark" --endpoints "$endpoints")
+  local b=(timeout "$run_timeout" "$ref/benchmark" --endpoints "$endpoints") parse=rate
   case $1 in
     put-1000) b+=(--conns 100 --clients 1000 put --key-size 8 --sequential-keys --total "$total" --val-size 256) ;;
     put-1) b+=(--conns 1 --clients 1 put --key-size 8 --sequential-keys --total "$total_one" --val-size 256) ;;
     range-l | range-s)
       "$ref/etcdctl" --endpoints "$endpoints" put foo "$(head -c 256 /dev/zero | tr '\0' v)" > /dev/null
       b+=(--conns 100 --clients 1000 range foo --consistency "${1#range-}" --total "$total") ;;
+    watch)
+      b+=(--precise --conns 100 --clients 1000 watch --streams 100 --watch-per-stream 100
+        --watched-key-total 100 --key-space-size 100 --sequential-keys --key-size 8 --put-total "$watch_puts")
+      parse=watch ;;
+    watch-latency)
+      b+=(--precise --conns 3 --clients 3 watch-latency --streams 10 --watchers-per-stream 10
+        --put-rate 100 --put-total "$latency_puts" --key-size 8 --val-size 256)
+      parse=latency ;;
+    lease-keepalive) b+=(--conns 100 --clients 1000 lease-keepalive --total "$lease_total") ;;
   esac
-  "${b[@]}" 2>&1 | awk '/Requests\/sec:/ {rps=$2} /99% in/ {p99=$3} END {print rps, p99}'
+  # The tool prints one summary per measure; watch and watch-latency print
+  # two (watch creation, then events; puts, then events): the last counts.
+  "${b[@]}" 2>&1 | awk -v parse="$parse" '
+    /Summary:/ {rps = ""; p50 = ""; p99 = ""}
+    /Requests\/sec:/ {rps = $2}
+    /50% in/ {p50 = $3}
+    /99% in/ {p99 = $3}
+    END {
+      if (parse == "latency") print (p50 == "" ? "nan" : p50), (p99 == "" ? "nan" : p99)
+      else if (parse == "watch") print (rps == "" ? "nan" : rps), "nan"
+      else print (rps == "" ? "nan" : rps), (p99 == "" ? "nan" : p99)
+    }'
 }
 
-read -r -a workloads <<< "${WORKLOADS:-put-1000 put-1 range-l range-s}"
+read -r -a workloads <<< "${WORKLOADS:-put-1000 put-1 range-l range-s watch watch-latency lease-keepalive}"
 results="$work/results"
 : > "$results"
 for ((r = 1; r <= rounds; r++)); do
@@ -95,16 +131,34 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 python3 - "$results" <<'PY'
-import statistics, sys
+import math, statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
 by = {}
-for w, sys_, r, rps, p99 in rows:
-    by.setdefault((w, sys_), []).append((float(rps), float(p99)))
-print("| workload | plumb req/s | etcd req/s | ratio | plumb p99 | etcd p99 |")
-print("|---|---:|---:|---:|---:|---:|")
-for w in dict.fromkeys(k[0] for k in by):
-    p, e = by[(w, "plumb")], by[(w, "etcd")]
-    prps, erps = statistics.median(x[0] for x in p), statistics.median(x[0] for x in e)
-    pp99, ep99 = statistics.median(x[1] for x in p), statistics.median(x[1] for x in e)
-    print("| %s | %.0f | %.0f | %.2fx | %.1f ms | %.1f ms |" % (w, prps, erps, prps / erps, pp99 * 1e3, ep99 * 1e3))
+for w, sys_, r, a, b in rows:
+    by.setdefault((w, sys_), []).append((float(a), float(b)))
+def med(xs):
+    xs = [x for x in xs if not math.isnan(x)]
+    return statistics.median(xs) if xs else math.nan
+def ratio(p, e):
+    return "%.2fx" % (p / e) if e and not math.isnan(p) and not math.isnan(e) else "-"
+def ms(x):
+    return "-" if math.isnan(x) else "%.1f ms" % (x * 1e3)
+names = list(dict.fromkeys(k[0] for k in by))
+rates = [w for w in names if w != "watch-latency"]
+if rates:
+    print("| workload | plumb req/s | etcd req/s | ratio | plumb p99 | etcd p99 |")
+    print("|---|---:|---:|---:|---:|---:|")
+for w in rates:
+    p, e = by.get((w, "plumb"), []), by.get((w, "etcd"), [])
+    prps, erps = med(x[0] for x in p), med(x[0] for x in e)
+    pp99, ep99 = med(x[1] for x in p), med(x[1] for x in e)
+    print("| %s | %.0f | %.0f | %s | %s | %s |" % (w, prps, erps, ratio(prps, erps), ms(pp99), ms(ep99)))
+if "watch-latency" in names:
+    p, e = by.get(("watch-latency", "plumb"), []), by.get(("watch-latency", "etcd"), [])
+    pp50, ep50 = med(x[0] for x in p), med(x[0] for x in e)
+    pp99, ep99 = med(x[1] for x in p), med(x[1] for x in e)
+    print()
+    print("| workload | plumb p50 | etcd p50 | ratio | plumb p99 | etcd p99 | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| watch-latency | %s | %s | %s | %s | %s | %s |" % (ms(pp50), ms(ep50), ratio(pp50, ep50), ms(pp99), ms(ep99), ratio(pp99, ep99)))
 PY
