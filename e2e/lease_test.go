@@ -142,7 +142,8 @@ func refEtcdEndpoint(t *testing.T) string {
 // etcd 3.7.3 and of a follower of a plumb cluster (which forwards
 // keep-alive and time-to-live): the same gRPC codes and messages, the
 // same answers for an unknown lease (keep-alive TTL 0, time-to-live TTL
-// -1), and etcdctl's exit codes and messages for the same mistakes.
+// -1), each with a header, the same minimum TTL, and etcdctl's exit codes
+// and messages for the same mistakes.
 func TestLeaseErrorsMatchEtcd(t *testing.T) {
 	bin := etcdctl(t)
 	ref := refEtcdEndpoint(t)
@@ -177,18 +178,34 @@ func leaseErrors(t *testing.T, bin, endpoint string) string {
 		}
 		fmt.Fprintf(&out, "%s: ok\n", what)
 	}
+	hasHeader := func(h *pb.ResponseHeader) bool {
+		return h.GetClusterId() != 0 && h.GetMemberId() != 0 && h.GetRevision() != 0
+	}
 	g, err := lc.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 60, ID: 0x777})
 	note("grant 0x777", g, err)
+	if err == nil {
+		fmt.Fprintf(&out, "  ID %x TTL %d header %v\n", g.ID, g.TTL, hasHeader(g.Header))
+	}
+	g, err = lc.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 1})
+	note("grant TTL 1", g, err)
+	if err == nil {
+		fmt.Fprintf(&out, "  TTL %d (the minimum at a %dms election timeout)\n", g.TTL, electionMs)
+	}
 	g, err = lc.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 60, ID: 0x777})
 	note("grant 0x777 again", g, err)
 	g, err = lc.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 9000000001})
 	note("grant TTL 9000000001", g, err)
 	r, err := lc.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: unknown})
 	note("revoke of an unknown lease", r, err)
+	list, err := lc.LeaseLeases(ctx, &pb.LeaseLeasesRequest{})
+	note("leases", list, err)
+	if err == nil {
+		fmt.Fprintf(&out, "  %d leases, header %v\n", len(list.Leases), hasHeader(list.Header))
+	}
 	ttl, err := lc.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: unknown, Keys: true})
 	note("time-to-live of an unknown lease", ttl, err)
 	if err == nil {
-		fmt.Fprintf(&out, "  ID %x TTL %d granted %d keys %q\n", ttl.ID, ttl.TTL, ttl.GrantedTTL, ttl.Keys)
+		fmt.Fprintf(&out, "  ID %x TTL %d granted %d keys %q header %v\n", ttl.ID, ttl.TTL, ttl.GrantedTTL, ttl.Keys, hasHeader(ttl.Header))
 	}
 	stream, err := lc.LeaseKeepAlive(ctx)
 	if err != nil {
@@ -202,7 +219,7 @@ func leaseErrors(t *testing.T, bin, endpoint string) string {
 		}
 		note(fmt.Sprintf("keep-alive of %x", id), ka, err)
 		if err == nil {
-			fmt.Fprintf(&out, "  ID %x TTL %d\n", ka.ID, ka.TTL)
+			fmt.Fprintf(&out, "  ID %x TTL %d header %v\n", ka.ID, ka.TTL, hasHeader(ka.Header))
 		}
 	}
 	p, err := kv.Put(ctx, &pb.PutRequest{Key: []byte("k"), Value: []byte("v"), Lease: unknown})
