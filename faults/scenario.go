@@ -15,8 +15,8 @@ type Scenario struct {
 	Network     Network
 	Workload    Workload
 	Watchers    Watchers
-	Leases      Leases // lease holders; none without a leases section
-	Locks       Locks  // lock users; none without a locks section
+	Leases      Leases        // lease holders; none without a leases section
+	Locks       Locks         // lock users; none without a locks section
 	Duration    time.Duration // required; > 0, <= 1h
 	Faults      []Fault       // sorted by At, stable (file order for ties)
 	Expect      Expect
