@@ -195,6 +195,24 @@ func leaseErrors(t *testing.T, bin, endpoint string) string {
 	note("grant 0x777 again", g, err)
 	g, err = lc.LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 9000000001})
 	note("grant TTL 9000000001", g, err)
+	for _, req := range []*pb.LeaseGrantRequest{{TTL: -5}, {TTL: 60, ID: -7}, {TTL: 0}} {
+		g, err = lc.LeaseGrant(ctx, req)
+		note(fmt.Sprintf("grant %v", req), g, err)
+		if err == nil {
+			fmt.Fprintf(&out, "  TTL %d negative ID %v\n", g.TTL, g.ID < 0)
+		}
+	}
+	for _, id := range []int64{0, -7} {
+		ttl, err := lc.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: id})
+		note(fmt.Sprintf("time-to-live %d", id), ttl, err)
+		if err == nil {
+			// A remaining TTL depends on when it is read: etcd says 59 at
+			// once, plumb 60 until its next tick.
+			fmt.Fprintf(&out, "  ID %d TTL %v granted %d\n", ttl.ID, remaining(ttl.TTL), ttl.GrantedTTL)
+		}
+		r, err := lc.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: id})
+		note(fmt.Sprintf("revoke %d", id), r, err)
+	}
 	r, err := lc.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: unknown})
 	note("revoke of an unknown lease", r, err)
 	list, err := lc.LeaseLeases(ctx, &pb.LeaseLeasesRequest{})
@@ -238,4 +256,14 @@ func leaseErrors(t *testing.T, bin, endpoint string) string {
 		fmt.Fprintf(&out, "etcdctl %s: exit %d, stdout %q, stderr %q\n", strings.Join(args, " "), code, stdout, stderr)
 	}
 	return out.String()
+}
+
+// remaining writes a remaining TTL down as the comparison sees it: within
+// two seconds below 60 (the TTL of the leases it reads) as one range, any
+// other value as it is.
+func remaining(ttl int64) string {
+	if ttl > 57 && ttl <= 60 {
+		return "58-60"
+	}
+	return fmt.Sprint(ttl)
 }
