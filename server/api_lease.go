@@ -37,7 +37,10 @@ const (
 // peer URLs' /leases endpoints, plumb over a gRPC connection to the
 // leader's client URL), and retries, against whichever member leads by
 // then, until forwardTimeout. A forwarded request that reaches a member
-// that does not lead fails there: a request is forwarded once.
+// that does not lead fails there: a request is forwarded once. A forwarded
+// answer keeps the leader's header (etcd writes the forwarding member's
+// over it; clients read only its revision, which is the leader's when it
+// answered, never older than this member's).
 type leaseServer struct {
 	pb.UnimplementedLeaseServer
 	l   *loop
