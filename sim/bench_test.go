@@ -15,6 +15,8 @@ import (
 //   - events/s: simulated events per wall second, simulation only;
 //   - x-realtime: simulated seconds per wall second, simulation only;
 //   - ops-checked/s: history operations per second of the porcupine check;
+//   - watch-events-checked/s: watch events per second of the watch check
+//     (the scenarios with watchers);
 //   - x-realtime-checked: simulated seconds per wall second, both together.
 //
 // go test ./sim -run '^$' -bench Scenario -benchtime 20x
@@ -23,17 +25,18 @@ import (
 // a few megabytes, so the default collects far more often than it needs to.
 func BenchmarkScenario(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
-	for _, name := range []string{"baseline", "partition", "leader-kill", "ip-change", "flaky-network"} {
+	for _, name := range []string{"baseline", "partition", "leader-kill", "ip-change", "flaky-network", "watch"} {
 		b.Run(name, func(b *testing.B) {
 			sc, err := faults.Load("../scenarios/" + name + ".yaml")
 			if err != nil {
 				b.Fatal(err)
 			}
-			var simWall, checkWall time.Duration
-			var events, ops int
+			var simWall, checkWall, watchWall time.Duration
+			var events, ops, watchEvents int
 			var simTime time.Duration
 			for i := range b.N {
-				sc.Expect.Linearizable, sc.Expect.Durable = false, false // timed separately below
+				// Timed separately below.
+				sc.Expect.Linearizable, sc.Expect.Durable, sc.Expect.Watch = false, false, false
 				start := time.Now()
 				res := Run(sc, Options{Seed: uint64(i + 1)})
 				simWall += time.Since(start)
@@ -43,6 +46,15 @@ func BenchmarkScenario(b *testing.B) {
 				if lin.Verdict != linearizability.VerdictOK {
 					b.Fatalf("seed %d: %s", i+1, lin.Verdict)
 				}
+				if len(res.History.Watchers) > 0 {
+					start = time.Now()
+					wr := linearizability.CheckWatches(res.History, lin)
+					watchWall += time.Since(start)
+					if wr.Verdict != linearizability.VerdictOK {
+						b.Fatalf("seed %d: watch %s: %s", i+1, wr.Verdict, wr.Reason)
+					}
+					watchEvents += wr.Events
+				}
 				events += res.Events
 				ops += lin.Operations
 				simTime += res.SimTime
@@ -50,7 +62,10 @@ func BenchmarkScenario(b *testing.B) {
 			b.ReportMetric(float64(events)/simWall.Seconds(), "events/s")
 			b.ReportMetric(simTime.Seconds()/simWall.Seconds(), "x-realtime")
 			b.ReportMetric(float64(ops)/checkWall.Seconds(), "ops-checked/s")
-			b.ReportMetric(simTime.Seconds()/(simWall+checkWall).Seconds(), "x-realtime-checked")
+			if watchEvents > 0 {
+				b.ReportMetric(float64(watchEvents)/watchWall.Seconds(), "watch-events-checked/s")
+			}
+			b.ReportMetric(simTime.Seconds()/(simWall+checkWall+watchWall).Seconds(), "x-realtime-checked")
 		})
 	}
 }

@@ -219,23 +219,26 @@ func checkTrace(trace []byte, wantHash string) (map[string]int, error) {
 }
 
 // TestSameHashInAnotherProcess: nothing process-specific (map seeds,
-// addresses, time) reaches the run. The test binary runs itself again.
+// addresses, time) reaches the run, with watchers too. The test binary
+// runs itself again.
 func TestSameHashInAnotherProcess(t *testing.T) {
 	if os.Getenv("PLUMB_SIM_CHILD") != "" {
 		sc := load(t, os.Getenv("PLUMB_SIM_CHILD"))
 		fmt.Printf("hash=%s\n", Run(sc, Options{Seed: 11}).TraceHash)
 		return
 	}
-	path := filepath.Join(scenarioDir, "ip-change.yaml")
-	want := Run(load(t, path), Options{Seed: 11}).TraceHash
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSameHashInAnotherProcess$")
-	cmd.Env = append(os.Environ(), "PLUMB_SIM_CHILD="+path)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "hash="+want) {
-		t.Fatalf("this process: hash=%s; child process:\n%s", want, out)
+	for _, name := range []string{"ip-change.yaml", "watch.yaml"} {
+		path := filepath.Join(scenarioDir, name)
+		want := Run(load(t, path), Options{Seed: 11}).TraceHash
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSameHashInAnotherProcess$")
+		cmd.Env = append(os.Environ(), "PLUMB_SIM_CHILD="+path)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: child: %v\n%s", name, err, out)
+		}
+		if !strings.Contains(string(out), "hash="+want) {
+			t.Fatalf("%s: this process: hash=%s; child process:\n%s", name, want, out)
+		}
 	}
 }
 
@@ -278,7 +281,7 @@ func TestWasmSameHash(t *testing.T) {
 	}
 
 	var partition5 string // the wasm line of partition.yaml, seed 5
-	for _, name := range []string{"partition", "flaky-network"} {
+	for _, name := range []string{"partition", "flaky-network", "watch"} {
 		path := filepath.Join(scenarioDir, name+".yaml")
 		const seeds = 2
 		lines := runWasm(t, 0, "run", path, "--seed", "5", "--seeds", strconv.Itoa(seeds))
