@@ -218,8 +218,9 @@ func retryable(ctx context.Context, err error) bool {
 }
 
 // forwardFailed is what a client hears when the leader could not answer
-// in time: never "not leader" (clientv3 gives up on it), but etcd's no
-// leader or timeout, which clients retry, or the caller's own end.
+// in time: never "not leader", which a client of this member could do
+// nothing about (and clientv3 does not retry), but etcd's no leader or
+// timeout, which it retries, or the caller's own end.
 func forwardFailed(ctx context.Context, last error) error {
 	switch {
 	case ctx.Err() != nil:

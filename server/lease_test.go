@@ -414,3 +414,40 @@ func TestLeaseForwarding(t *testing.T) {
 	}
 	check("after the leader moved", c.members[third].ID())
 }
+
+// TestLeaseForwardingWithoutLeader: a member that has lost its quorum
+// cannot forward a keep-alive or a time-to-live; after etcd's request
+// timeout it answers etcd's "no leader" (Unavailable, which clients retry),
+// never "not leader", and a keep-alive stream ends with it.
+func TestLeaseForwardingWithoutLeader(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.waitLeader(0)
+	cli := clientOf(t, c.cfgs[leader])
+	id := grantT(t, cli, 60)
+	survivor := (leader + 1) % 3
+	for i, s := range c.members {
+		if i != survivor {
+			s.Stop()
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if lead, _ := c.lead(survivor); lead == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the survivor still knows a leader 5s after the others stopped")
+		}
+	}
+	lc := pb.NewLeaseClient(leaseConn(t, c.cfgs[survivor]))
+	ctx := context.Background()
+	start := time.Now()
+	if _, err := keepAlives(ctx, lc, int64(id)); !sameStatus(err, rpctypes.ErrGRPCNoLeader) {
+		t.Errorf("keep-alive without a leader: %v, want %v", err, rpctypes.ErrGRPCNoLeader)
+	}
+	if took, bound := time.Since(start), 5*time.Second+2*c.cfgs[survivor].ElectionTimeout; took < bound {
+		t.Errorf("keep-alive without a leader failed after %v, before the request timeout %v", took, bound)
+	}
+	if _, err := lc.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: int64(id)}); !sameStatus(err, rpctypes.ErrGRPCNoLeader) {
+		t.Errorf("time-to-live without a leader: %v, want %v", err, rpctypes.ErrGRPCNoLeader)
+	}
+}
