@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -25,9 +26,15 @@ const (
 	// whose client leaves even those unread is ended.
 	watchSendQueue   = 128
 	watchCtrlReserve = 16
-	// watchProgressInterval is etcd's progress report interval for
-	// watchers created with progress_notify.
-	watchProgressInterval = 10 * time.Minute
+	// watchProgressIntervalDefault and watchProgressIntervalMin are etcd's
+	// default and least period of progress responses to watchers created
+	// with progress_notify (--watch-progress-notify-interval).
+	watchProgressIntervalDefault = 10 * time.Minute
+	watchProgressIntervalMin     = 100 * time.Millisecond
+	// watchProgressJitterDivisor: each stream adds up to this fraction of
+	// the period, at random, as etcd does, so that streams opened together
+	// (a client that restarts) do not all report together.
+	watchProgressJitterDivisor = 10
 )
 
 // invalidWatchID is clientv3.InvalidWatchID: the ID of a create etcd
@@ -50,6 +57,10 @@ type watchServer struct {
 	pb.UnimplementedWatchServer
 	l               *loop
 	maxRequestBytes int
+	// progressInterval is --watch-progress-notify-interval: 0 or less
+	// means watchProgressIntervalDefault, and less than
+	// watchProgressIntervalMin is raised to it, as etcd does.
+	progressInterval time.Duration
 }
 
 // watchStream is one Watch call. Everything but out and ended is the
@@ -94,7 +105,7 @@ func (w *watchServer) Watch(gs pb.Watch_WatchServer) error {
 	}()
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- w.recv(ctx, gs, s) }()
-	ticker := time.NewTicker(watchProgressInterval)
+	ticker := time.NewTicker(w.streamProgressInterval())
 	defer ticker.Stop()
 	for {
 		select {
@@ -119,6 +130,19 @@ func (w *watchServer) Watch(gs pb.Watch_WatchServer) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// streamProgressInterval is the period of one stream's progress
+// responses: the setting within etcd's bounds, plus the stream's jitter.
+func (w *watchServer) streamProgressInterval() time.Duration {
+	d := w.progressInterval
+	switch {
+	case d <= 0:
+		d = watchProgressIntervalDefault
+	case d < watchProgressIntervalMin:
+		d = watchProgressIntervalMin
+	}
+	return d + rand.N(d/watchProgressJitterDivisor)
 }
 
 func (w *watchServer) recv(ctx context.Context, gs pb.Watch_WatchServer, s *watchStream) error {

@@ -34,6 +34,12 @@ type Config struct {
 	// EnablePprof is --enable-pprof: Go's profiles on the client port at
 	// /debug/pprof/, as etcd serves them.
 	EnablePprof bool
+
+	// WatchProgressNotifyInterval is --watch-progress-notify-interval: how
+	// often a watcher created with progress_notify that had no events gets
+	// a progress response. As in etcd, 0 or less means the default, 10
+	// minutes, and less than watchProgressIntervalMin is raised to it.
+	WatchProgressNotifyInterval time.Duration
 }
 
 // Cluster states, as --initial-cluster-state spells them.

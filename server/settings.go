@@ -128,6 +128,7 @@ var Settings = []Setting{
 	{"quota-backend-bytes", "0", "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
+	{"watch-progress-notify-interval", "10m", "Duration of periodic watch progress notifications (10m, 500ms; integer nanoseconds in the config file, as etcd takes it there)."},
 	{ConfigFileFlag, "", "Path to a YAML config file with the same keys as the flags; a setting given both there and as a flag or environment variable is an error."},
 }
 
@@ -189,6 +190,10 @@ func Resolve(src Sources) (Config, []string, error) {
 	}
 	if len(r.errs) > 0 {
 		return Config{}, r.warnings, errors.Join(r.errs...)
+	}
+	if d := c.WatchProgressNotifyInterval; d > 0 && d < watchProgressIntervalMin {
+		r.warnings = append(r.warnings, r.chosen["watch-progress-notify-interval"].describe("watch-progress-notify-interval",
+			fmt.Sprintf("%v is below the minimum, %v, which is used instead", d, watchProgressIntervalMin)))
 	}
 	if c.QuotaBackendBytes > quotaBackendBytesWarn {
 		r.warnings = append(r.warnings, r.chosen["quota-backend-bytes"].describe("quota-backend-bytes",
@@ -396,7 +401,11 @@ func (r *resolution) build() Config {
 			continue
 		}
 		f := settingFields[s.Name]
-		if err := f.parse(&c, v.raw); err != nil {
+		parse := f.parse
+		if fp, ok := fileParse[s.Name]; ok && v.src.kind == fromFile {
+			parse = fp
+		}
+		if err := parse(&c, v.raw); err != nil {
 			r.errs = append(r.errs, v.errorf(s.Name, err))
 			continue
 		}
@@ -446,6 +455,15 @@ func (r *resolution) annotate(err error) error {
 type settingField struct {
 	parse func(c *Config, raw string) error
 	check func(c *Config) error
+}
+
+// fileParse holds the settings whose config file form differs from the
+// command line's, as etcd's does; it parses them when they come from the
+// file instead of settingField.parse.
+var fileParse = map[string]func(c *Config, raw string) error{
+	"watch-progress-notify-interval": func(c *Config, raw string) error {
+		return parseFileDuration(&c.WatchProgressNotifyInterval, raw)
+	},
 }
 
 // settingFields has an entry for every setting but config-file.
@@ -501,6 +519,9 @@ var settingFields = map[string]settingField{
 	"enable-pprof": {
 		func(c *Config, raw string) error { return parseBool(&c.EnablePprof, raw) },
 		func(c *Config) error { return nil }},
+	"watch-progress-notify-interval": {
+		func(c *Config, raw string) error { return parseDuration(&c.WatchProgressNotifyInterval, raw) },
+		func(c *Config) error { return nil }}, // any: 0 or less is the default, too short is raised
 }
 
 // crossError is a problem with several settings together; Resolve adds
@@ -737,6 +758,32 @@ func checkElection(d time.Duration) error {
 	}
 	if d > electionTimeoutMaxMs*time.Millisecond {
 		return fmt.Errorf("%dms is too long, and should be set less than %dms", d.Milliseconds(), electionTimeoutMaxMs)
+	}
+	return nil
+}
+
+// parseDuration parses a Go duration (10m, 1m30s, 500ms), as etcd's
+// duration flags take them: a bare number other than 0 has no unit and is
+// refused.
+func parseDuration(dst *time.Duration, raw string) error {
+	d, err := time.ParseDuration(strings.TrimSpace(raw))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 10m or 500ms", raw)
+	}
+	*dst = d
+	return nil
+}
+
+// parseFileDuration parses a duration as etcd's config file gives it, a
+// whole number of nanoseconds (600000000000 for 10m), or as a Go duration,
+// which etcd's file refuses but which cannot be misread.
+func parseFileDuration(dst *time.Duration, raw string) error {
+	if ns, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64); err == nil {
+		*dst = time.Duration(ns)
+		return nil
+	}
+	if err := parseDuration(dst, raw); err != nil {
+		return fmt.Errorf("%q is neither a whole number of nanoseconds nor a duration such as 10m", raw)
 	}
 	return nil
 }
@@ -1069,7 +1116,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"compact-hash-check-time":              ignore(),
 	"compaction-batch-limit":               ignore(),
 	"compaction-sleep-interval":            ignore(),
-	"watch-progress-notify-interval":       ignore(),
 	"downgrade-check-time":                 ignore(),
 	"warning-apply-duration":               ignore(),
 	"warning-unary-request-duration":       ignore(),

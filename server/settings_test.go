@@ -33,6 +33,8 @@ func defaultConfig() Config {
 		MaxTxnOps:                128,
 		QuotaBackendBytes:        0,
 		LogLevel:                 "info",
+
+		WatchProgressNotifyInterval: 10 * time.Minute,
 	}
 }
 
@@ -562,6 +564,8 @@ func TestResolveConfigFiles(t *testing.T) {
 		MaxTxnOps:           256,
 		QuotaBackendBytes:   4294967296,
 		LogLevel:            "warn",
+
+		WatchProgressNotifyInterval: 10 * time.Minute,
 	}
 	for _, tc := range []resolveCase{
 		{name: "good", flags: map[string]string{ConfigFileFlag: "testdata/good.yaml"},
