@@ -257,10 +257,11 @@ func (l *loop) finish(err error) {
 }
 
 // mayTakeEffect reports whether a request handed to the node may change
-// the cluster even if no reply comes: everything but reads.
+// the cluster even if no reply comes: everything but reads (a keep-alive
+// renews its lease: it may have).
 func mayTakeEffect(req node.Request) bool {
 	switch {
-	case req.Range != nil, req.MemberList != nil:
+	case req.Range != nil, req.MemberList != nil, req.LeaseTimeToLive != nil, req.LeaseLeases != nil:
 		return false
 	case req.Txn != nil:
 		return !mvcc.IsTxnReadOnly(req.Txn)
