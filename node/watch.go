@@ -30,3 +30,7 @@ func (n *Node) RequestWatchProgress(ids ...mvcc.WatchID) { n.kv.RequestProgress(
 // responses from revision from on (a full stream): it catches up from the
 // history later, so a slow client never holds the member's memory.
 func (n *Node) DeferWatch(id mvcc.WatchID, from int64) error { return n.kv.Defer(id, from) }
+
+// Watchers returns how many watchers the member holds, and how many of
+// them are unsynced (catching up from the history: etcd's slow watchers).
+func (n *Node) Watchers() (total, unsynced int) { return n.kv.Watchers() }

@@ -266,6 +266,9 @@ func TestMetricsCountWatchersAndRenewals(t *testing.T) {
 	if got["etcd_debugging_mvcc_watcher_total"] != base["etcd_debugging_mvcc_watcher_total"]+2 {
 		t.Errorf("watcher gauge %v with two watchers open (%v before)", got["etcd_debugging_mvcc_watcher_total"], base["etcd_debugging_mvcc_watcher_total"])
 	}
+	if slow, ok := got["etcd_debugging_mvcc_slow_watcher_total"]; !ok || slow != 0 {
+		t.Errorf("slow watcher gauge %v (exported: %v) with both watchers synced", slow, ok)
+	}
 	if got["etcd_debugging_lease_renewed_total"] != base["etcd_debugging_lease_renewed_total"]+3 {
 		t.Errorf("renewals %v after three keep-alives (%v before)", got["etcd_debugging_lease_renewed_total"], base["etcd_debugging_lease_renewed_total"])
 	}

@@ -101,7 +101,7 @@ const (
 // may read: the node's lease counts and the watchers the loop routes.
 type loopCollector struct {
 	l                        *loop
-	watchers                 *prometheus.Desc
+	watchers, slowWatchers   *prometheus.Desc
 	granted, revoked, renews *prometheus.Desc
 }
 
@@ -110,6 +110,8 @@ func newLoopCollector(l *loop) *loopCollector {
 		l: l,
 		watchers: prometheus.NewDesc("etcd_debugging_mvcc_watcher_total",
 			"Total number of watchers.", nil, nil),
+		slowWatchers: prometheus.NewDesc("etcd_debugging_mvcc_slow_watcher_total",
+			"Total number of unsynced slow watchers.", nil, nil),
 		granted: prometheus.NewDesc("etcd_debugging_lease_granted_total",
 			"The total number of granted leases.", nil, nil),
 		revoked: prometheus.NewDesc("etcd_debugging_lease_revoked_total",
@@ -121,6 +123,7 @@ func newLoopCollector(l *loop) *loopCollector {
 
 func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.watchers
+	ch <- c.slowWatchers
 	ch <- c.granted
 	ch <- c.revoked
 	ch <- c.renews
@@ -130,11 +133,15 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeLoopWait)
 	defer cancel()
 	var st node.LeaseStats
-	var watchers int
-	if err := c.l.exec(ctx, func(n *node.Node) { st, watchers = n.LeaseStats(), len(c.l.watches) }); err != nil {
+	var watchers, slow int
+	if err := c.l.exec(ctx, func(n *node.Node) {
+		st, watchers = n.LeaseStats(), len(c.l.watches)
+		_, slow = n.Watchers()
+	}); err != nil {
 		return // the loop is gone, or too busy to answer: the scrape has the rest
 	}
 	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))
+	ch <- prometheus.MustNewConstMetric(c.slowWatchers, prometheus.GaugeValue, float64(slow))
 	ch <- prometheus.MustNewConstMetric(c.granted, prometheus.CounterValue, float64(st.Granted))
 	ch <- prometheus.MustNewConstMetric(c.revoked, prometheus.CounterValue, float64(st.Revoked))
 	ch <- prometheus.MustNewConstMetric(c.renews, prometheus.CounterValue, float64(st.Renewals))
