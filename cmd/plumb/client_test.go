@@ -305,9 +305,11 @@ func (r *refServer) resetZZ(t *testing.T, pairs []string) {
 var (
 	tookPattern     = regexp.MustCompile(`(took = |"took":")[0-9.]+[a-zµ]+`)
 	revisionPattern = regexp.MustCompile(`"((create_|mod_)?revision)":\d+`)
-	// A lease ID as the simple format prints it (alone, or in a lock's or
-	// a leader's key), and as JSON has it (responses and key-values).
+	// A lease ID as the simple format prints it, as it ends a lock's or a
+	// leader's key (without leading zeros), and as JSON has it (responses
+	// and key-values).
 	leaseHexPattern  = regexp.MustCompile(`\b[0-9a-f]{16}\b`)
+	leaseKeyPattern  = regexp.MustCompile(`/[0-9a-f]{1,16}\b`)
 	leaseJSONPattern = regexp.MustCompile(`"(ID|id|lease)":\d+`)
 )
 
@@ -324,7 +326,7 @@ func comparable(s string, revisions bool) string {
 // withoutLeaseIDs masks lease IDs, for outputs of two sides that each
 // granted their own.
 func withoutLeaseIDs(s string) string {
-	s = leaseHexPattern.ReplaceAllString(s, "LEASE")
+	s = leaseHexPattern.ReplaceAllString(leaseKeyPattern.ReplaceAllString(s, "/LEASE"), "LEASE")
 	return leaseJSONPattern.ReplaceAllString(s, `"$1":LEASE`)
 }
 
