@@ -278,7 +278,8 @@ func (n *Node) noteLeadership() {
 // what it would act on).
 func (n *Node) tickLeases() {
 	ls := n.lessor
-	if !ls.primary || n.lead != n.cfg.ID || n.applied < n.commit {
+	counting := ls.primary && n.lead == n.cfg.ID || n.followerCountsLeases()
+	if !counting || n.applied < n.commit {
 		return
 	}
 	budget := max(1, leaseRevokesPerSecond*n.cfg.TickMillis/1000)
@@ -300,7 +301,7 @@ func (n *Node) tickLeases() {
 		l.expiry = n.ticks + n.ticksFor(leaseRevokeRetrySeconds)
 		heap.Push(&ls.expiries, expiryEntry{tick: l.expiry, id: l.id})
 	}
-	if n.ticks >= ls.nextCheckpoint {
+	if ls.primary && n.ticks >= ls.nextCheckpoint {
 		ls.nextCheckpoint = n.ticks + n.cfg.LeaseCheckpointTicks
 		n.checkpointLeases()
 	}
@@ -450,7 +451,7 @@ func (n *Node) applyLeaseGrant(b backend.Batch, g *pb.LeaseGrantRequest) (*pb.Le
 	l := &lease{id: g.ID, ttl: max(g.TTL, n.minLeaseTTL()), keys: map[string]struct{}{}}
 	ls.leases[l.id] = l
 	b.Put(bucketLease, leaseKey(l.id), encodeLease(l))
-	if ls.primary {
+	if ls.primary || n.followerCountsLeases() {
 		n.setExpiry(l, l.ttl)
 	}
 	n.leasesGranted++
@@ -465,7 +466,7 @@ func (n *Node) applyLeaseRevoke(w *mvcc.Write, b backend.Batch, id int64) ([]str
 	if !ok {
 		return nil, ErrLeaseNotFound
 	}
-	keys := slices.SortedFunc(maps.Keys(l.keys), strings.Compare)
+	keys := n.revokedKeys(slices.SortedFunc(maps.Keys(l.keys), strings.Compare))
 	w.Revoke(keys)
 	delete(ls.leases, id)
 	b.Delete(bucketLease, leaseKey(id))

@@ -53,6 +53,23 @@ func (n *Node) plantWatch() {
 	}
 }
 
+// followerCountsLeases reports whether the planted FollowerLeaseExpiry
+// makes this member, though it is not the lessor's primary, count lease
+// time from the grants it applies and propose the revoke of the leases
+// that run out.
+func (n *Node) followerCountsLeases() bool {
+	return n.cfg.Planted.FollowerLeaseExpiry && !n.lessor.primary
+}
+
+// revokedKeys returns the keys a revoke deletes: all of them, or with the
+// planted RevokeLeavesKey all but the first.
+func (n *Node) revokedKeys(keys []string) []string {
+	if n.cfg.Planted.RevokeLeavesKey && len(keys) > 0 {
+		return keys[1:]
+	}
+	return keys
+}
+
 // refusesProposals reports whether the planted RefuseAfterFailover makes
 // this leader drop proposals: it has seen a leader after the first one.
 func (n *Node) refusesProposals() bool {

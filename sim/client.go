@@ -220,11 +220,17 @@ func (w *world) requestArrives(e *event) {
 
 // replyFrom sends a member's reply back to its client.
 func (w *world) replyFrom(m *member, rep node.Reply) {
+	if w.fwd.intercept(m, rep) {
+		return // a lease request forwarded to the leader, or the leader's answer to one
+	}
 	w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evReply, rep: &rep, index: m.idx})
 }
 
 // replyArrives completes a client's operation, unless it already timed out.
 func (w *world) replyArrives(e *event) {
+	if w.appReply(*e.rep) {
+		return
+	}
 	ci, seq := splitReplyID(e.rep.ID)
 	if ci == len(w.clients) {
 		w.operatorReply(seq, *e.rep)

@@ -104,11 +104,13 @@ func (w *world) ioDone(e *event) {
 // emit acts on a Process's output once its I/O is durable.
 func (w *world) emit(m *member, out node.Output) {
 	w.writes.noteApplied(m, out.Applied)
+	w.noteRevokes(out.Applied)
 	if out.LeaderChanged {
 		m.lead = out.Lead
 		w.record(TraceEvent{Kind: "leader", Node: m.name, Peer: w.nameOf(out.Lead), Term: out.Term})
 		if out.Lead == m.id {
 			w.stats.elections++
+			w.stats.elected = w.now
 		}
 	}
 	for _, env := range out.Messages {
@@ -118,6 +120,7 @@ func (w *world) emit(m *member, out node.Output) {
 		w.replyFrom(m, rep)
 	}
 	w.watchOutput(m, out.Watch)
+	w.lockWatchOutput(m, out.Watch)
 	switch {
 	case out.Err != nil:
 		w.crash(m, out.Err.Error())
@@ -162,6 +165,7 @@ func (w *world) crashStorage(m *member) {
 	// Applies whose I/O the crash cut may or may not have reached the disk
 	// (a sync before the crash point may hold them): their fate is unknown.
 	w.writes.cut(m.held.Applied)
+	w.cutRevokes(m.held.Applied)
 	m.held, m.ioUntil = node.Output{}, 0
 	if m.tornArmed {
 		m.disk.TearNextCrash()

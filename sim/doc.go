@@ -48,6 +48,28 @@
 //     (linearizability.Watcher);
 //   - the compactor (compact.go): etcd's revision-mode auto compaction,
 //     run on the leader, recorded in the history;
+//   - apps (app.go): the other applications that call the client API,
+//     each kind in a file of its own behind one interface, with request
+//     IDs and timers of their own. Lease holders (lease.go) are granted
+//     leases, keep them alive as clientv3 does (session.go), put keys with
+//     them and let some expire or revoke them; lock users (lock.go) take
+//     one lock with etcd's concurrency.Mutex recipe on a session lease,
+//     waiting on a watch of the key before theirs, make fenced writes (a
+//     cas on their own key) and release it, and some stall until their
+//     session expires under them. Their puts, txns, reads and deletes are
+//     in the history as the clients' are; their leases, and which writes
+//     carried which lease, in a lease record (linearizability.Leases),
+//     their attempts on the lock in a lock record (linearizability.Locks);
+//   - lease forwarding (forward.go): a member that is not the leader
+//     forwards a keep-alive (or time-to-live) to the leader it knows over
+//     the network between members, retrying every 50 ms up to etcd's
+//     request timeout, as plumb's server does, so a partition between the
+//     two keeps it from the leader;
+//   - revokes in the history (revoke.go): every revoke a member applied,
+//     an app's or the leader's of an expired lease, is put in the history
+//     after the run as a txn deleting exactly the keys the member reported
+//     it deleted, at its revision, so that every revision is still
+//     created by some write in the history;
 //   - the write ledger: members report (node.Config.ReportWrites) which
 //     proposal each request became and the revision each applied proposal
 //     created, which resolves the unknown writes for the check;
@@ -65,20 +87,29 @@
 //     write applied at two revisions), liveness (a write acknowledged
 //     within the bound after the last fault), durable (the history
 //     followed by the final reads of every caught-up member is still
-//     linearizable) and watch (every watcher's stream agrees with the
-//     history's revisions: linearizability.CheckWatches);
-//   - the planted bugs (Bugs, internal/plant), one per check, which the
-//     tests use to prove each check fails on what it is named for.
+//     linearizable), watch (every watcher's stream agrees with the
+//     history's revisions: linearizability.CheckWatches), lease (no lease
+//     expires while acknowledged keep-alives allowed it, revokes delete
+//     exactly their lease's keys, nothing is written with a lease after
+//     its revoke, stopped leases are gone by the end:
+//     linearizability.CheckLeases) and lock (no fenced write succeeds
+//     while another key owns the lock: linearizability.CheckLocks);
+//   - the planted bugs (Bugs, internal/plant), at least one per check but
+//     the lock check, which the tests use to prove each check fails on
+//     what it is named for (two lease bugs, one a lock's key left behind;
+//     no node bug in reach makes two lock holders: the lock check's rule
+//     is proven failing by package linearizability's tests).
 //
 // The determinism contract: a Run is a pure function of the scenario, the
 // seed and the code. Nothing here starts a goroutine, uses a channel,
 // reads the wall clock, uses global randomness or lets map order reach an
 // output. All randomness comes from named streams (network, clients,
-// faults, clock, disk, watchers, raft) derived from the one seed; raft's election timeouts
-// come from crypto/rand.Reader, which Run points at the raft stream for its
-// duration (so one process runs one simulation at a time: parallel seeds
-// need worker processes). The same seed gives the same trace hash twice, in
-// another process, and under GOOS=js (the tests prove all three).
+// faults, clock, disk, watchers, leases, locks, raft) derived from the one
+// seed; raft's election timeouts come from crypto/rand.Reader, which Run
+// points at the raft stream for its duration (so one process runs one
+// simulation at a time: parallel seeds need worker processes). The same
+// seed gives the same trace hash twice, in another process, and under
+// GOOS=js (the tests prove all three).
 //
 // Imports: node/..., faults and linearizability from the project; never
 // server or node/backend/bolt (they do not build for wasm), os or net.

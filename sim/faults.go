@@ -252,4 +252,7 @@ func (w *world) operatorReply(op uint64, rep node.Reply) {
 	for _, wt := range w.watchers {
 		wt.endpoints[m.idx] = m.clientURL()
 	}
+	for _, a := range w.apps {
+		a.moved(m.idx, m.clientURL())
+	}
 }

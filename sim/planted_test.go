@@ -25,6 +25,14 @@ func TestPlantedBugFailsItsCheck(t *testing.T) {
 		// 48 of watch.yaml's first 50 seeds catch it (seed 1 does): a
 		// watcher catches up from the history at every reconnect.
 		{BugWatchSkip, "watch.yaml", "watch", 5},
+		// All 50 of lease.yaml's first 50 seeds catch it (and of
+		// lock.yaml's): a follower revokes the first lease it saw granted
+		// a TTL later, whatever its keep-alives.
+		{BugFollowerLeaseExpiry, "lease.yaml", "lease", 3},
+		// All 50 of lock.yaml's first 50 seeds catch it (and of
+		// lease.yaml's): the first expired session leaves its lock key
+		// behind, and the lock is never free again.
+		{BugRevokeLeavesKey, "lock.yaml", "lease", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.bug, func(t *testing.T) {

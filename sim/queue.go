@@ -28,6 +28,8 @@ const (
 	evWatchReply                          // something on a watch stream reaches its watcher
 	evWatchTimer                          // a watcher's progress request or cancel comes due
 	evCompact                             // the leader's compactor runs
+	evAppTimer                            // an app's timer (app.go): index is the app, op the timer's kind
+	evLater                               // an app's deferred step (app.go): fn
 )
 
 // event is one thing that happens at a virtual instant. Fields beyond
@@ -36,7 +38,7 @@ type event struct {
 	at    int64  // virtual nanoseconds since the start of the run
 	seq   uint64 // tie-breaker: events at one instant run in the order scheduled
 	kind  eventKind
-	index int    // member, client, watcher or fault index, by kind
+	index int    // member, client, watcher, app or fault index, by kind
 	inc   uint32 // the member's incarnation, so a dead member's ticks are dropped
 	op    uint64 // client operation sequence number; a watcher timer's kind
 	id    uint64 // cut or network-change ID
@@ -48,6 +50,7 @@ type event struct {
 
 	wcall  *watchCall  // evWatchCall
 	wreply *watchReply // evWatchReply
+	fn     func()      // evLater
 }
 
 // eventQueue is a binary min-heap ordered by (at, seq). It is written out

@@ -22,6 +22,10 @@ const (
 	// streamWatchers draws what watchers watch, the members they watch on
 	// and when they act; a scenario without watchers draws nothing from it.
 	streamWatchers = "watchers"
+	// streamLeases and streamLocks draw what lease holders and lock users
+	// do and when; a scenario without them draws nothing from them.
+	streamLeases = "leases"
+	streamLocks  = "locks"
 )
 
 // newStream returns the named stream for seed.

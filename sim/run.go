@@ -36,13 +36,20 @@ const (
 	// BugWatchSkip: the watch hub loses the first revision published after
 	// a watcher catches up from the history. The watch check fails.
 	BugWatchSkip = "watch-skip"
+	// BugFollowerLeaseExpiry: followers count lease time too and revoke
+	// leases they never hear renewed. The lease check fails.
+	BugFollowerLeaseExpiry = "follower-lease-expiry"
+	// BugRevokeLeavesKey: a lease's revoke leaves its first key behind.
+	// The lease check fails.
+	BugRevokeLeavesKey = "revoke-leaves-key"
 )
 
 // stuckApplyIndex is where BugStuckApply stops n1.
 const stuckApplyIndex = 200
 
 // Bugs lists the bugs Options.PlantBug accepts.
-var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover, BugWatchSkip}
+var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover, BugWatchSkip,
+	BugFollowerLeaseExpiry, BugRevokeLeavesKey}
 
 // planted returns the bugs Options.PlantBug plants in member idx.
 func planted(bug string, idx int) plant.Bugs {
@@ -60,6 +67,10 @@ func planted(bug string, idx int) plant.Bugs {
 		b.RefuseAfterFailover = true
 	case BugWatchSkip:
 		b.WatchSkipAfterCatchUp = true
+	case BugFollowerLeaseExpiry:
+		b.FollowerLeaseExpiry = true
+	case BugRevokeLeavesKey:
+		b.RevokeLeavesKey = true
 	}
 	return b
 }
@@ -129,6 +140,10 @@ type Result struct {
 	// History again with it gives Check again.
 	Resolved map[int]linearizability.Resolution
 	Check    linearizability.Result
+	// Leases is the lease holders' and lock users' lease record, beside
+	// History (empty without them); Locks the lock users' record.
+	Leases linearizability.Leases
+	Locks  linearizability.Locks
 }
 
 const (
@@ -156,10 +171,14 @@ func Run(sc *faults.Scenario, opts Options) (res *Result) {
 		w = newWorld(sc, opts)
 		w.newClients()
 		w.newWatchers()
+		w.newForwarder()
+		w.newLeaseHolders()
+		w.newLockUsers()
 		w.scheduleCompactor()
 		w.scheduleFaults()
 		w.schedule(&event{at: w.endNs, kind: evSettleCheck})
 		w.loop()
+		w.finishApps()
 	})
 	if w == nil {
 		return res
@@ -237,6 +256,10 @@ func (w *world) dispatch(e *event) bool {
 		w.watchTimer(e)
 	case evCompact:
 		w.compact()
+	case evAppTimer:
+		w.apps[e.index].timer(e.op)
+	case evLater:
+		e.fn()
 	default:
 		panic(fmt.Sprintf("sim: unknown event kind %d", e.kind))
 	}
@@ -339,6 +362,9 @@ func (w *world) converged() (string, bool) {
 			return fmt.Sprintf("client %d has an operation in flight", c.idx+1), false
 		}
 	}
+	if s := w.appsInFlight(); s != "" {
+		return s, false
+	}
 	first := w.members[0]
 	if !first.alive() {
 		return first.name + " is down", false
@@ -383,6 +409,8 @@ func (w *world) summarise(res *Result) {
 	w.history.Compactions = w.compactions
 	w.history.Watchers = w.watchRecords()
 	res.History = w.history
+	res.Leases = w.leaseRec.rec
+	res.Locks = w.locks
 	for _, op := range w.history.Operations {
 		res.Ops++
 		switch op.Outcome {
@@ -477,6 +505,12 @@ func (w *world) check(res *Result) {
 	}
 	if exp.Watch && len(w.watchers) > 0 {
 		res.Checks = append(res.Checks, w.watchCheck())
+	}
+	if exp.Lease && (w.sc.Leases.Holders > 0 || w.sc.Locks.Users > 0) {
+		res.Checks = append(res.Checks, w.leaseCheck())
+	}
+	if exp.Lock && w.sc.Locks.Users > 0 {
+		res.Checks = append(res.Checks, w.lockCheck())
 	}
 	res.Verdict = VerdictOK
 	for _, c := range res.Checks {

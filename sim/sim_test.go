@@ -219,15 +219,15 @@ func checkTrace(trace []byte, wantHash string) (map[string]int, error) {
 }
 
 // TestSameHashInAnotherProcess: nothing process-specific (map seeds,
-// addresses, time) reaches the run, with watchers too. The test binary
-// runs itself again.
+// addresses, time) reaches the run, with watchers, lease holders and lock
+// users too. The test binary runs itself again.
 func TestSameHashInAnotherProcess(t *testing.T) {
 	if os.Getenv("PLUMB_SIM_CHILD") != "" {
 		sc := load(t, os.Getenv("PLUMB_SIM_CHILD"))
 		fmt.Printf("hash=%s\n", Run(sc, Options{Seed: 11}).TraceHash)
 		return
 	}
-	for _, name := range []string{"ip-change.yaml", "watch.yaml"} {
+	for _, name := range []string{"ip-change.yaml", "watch.yaml", "lease.yaml", "lock.yaml"} {
 		path := filepath.Join(scenarioDir, name)
 		want := Run(load(t, path), Options{Seed: 11}).TraceHash
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSameHashInAnotherProcess$")
@@ -281,7 +281,7 @@ func TestWasmSameHash(t *testing.T) {
 	}
 
 	var partition5 string // the wasm line of partition.yaml, seed 5
-	for _, name := range []string{"partition", "flaky-network", "watch"} {
+	for _, name := range []string{"partition", "flaky-network", "watch", "lease", "lock"} {
 		path := filepath.Join(scenarioDir, name+".yaml")
 		const seeds = 2
 		lines := runWasm(t, 0, "run", path, "--seed", "5", "--seeds", strconv.Itoa(seeds))

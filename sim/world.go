@@ -47,6 +47,8 @@ type member struct {
 	// watches get every election timeout.
 	streams []*watchStream
 	ticks   int
+	// lockWatches are the lock users' watches this incarnation serves.
+	lockWatches []*lockWatch
 
 	// Disk I/O in flight (see disk.go).
 	ioUntil          int64       // when the I/O in flight completes; 0 if none
@@ -83,7 +85,11 @@ type world struct {
 	nextIP    int
 
 	clients  []*client
-	nextHist int // next porcupine client ID
+	apps     []app // lease holders, lock users, the members' forwarding (app.go)
+	fwd      *forwarder
+	leaseRec *leaseRecord
+	locks    linearizability.Locks // the lock users' record
+	nextHist int                   // next porcupine client ID
 	history  linearizability.History
 	// watchers are the watching applications; watchEvents counts the
 	// events they recorded, and compactions what the compactor asked for.
@@ -197,6 +203,7 @@ func (l *writeLedger) resolutions(settled bool) map[int]linearizability.Resoluti
 type stats struct {
 	events        int
 	elections     int
+	elected       int64   // when a member last became the leader
 	okWrites      []int64 // return times of successful writes, in order
 	crashes       int
 	refusedStarts int // members whose disk failed its checks at start
@@ -229,6 +236,7 @@ func newWorld(sc *faults.Scenario, opts Options) *world {
 		tickNs:        int64(sc.Cluster.HeartbeatInterval),
 		endNs:         int64(sc.Duration),
 		writes:        newWriteLedger(),
+		leaseRec:      newLeaseRecord(),
 	}
 	w.net = newNetwork(sc.Network, sc.Cluster.Members, rand.New(newStream(opts.Seed, streamNetwork)))
 	var ids []uint64
@@ -287,6 +295,7 @@ func (w *world) start(m *member, initial []node.Member) {
 		Backend:        m.be,
 		ElectionTicks:  w.electionTicks,
 		HeartbeatTicks: 1,
+		TickMillis:     w.sc.Cluster.HeartbeatInterval.Milliseconds(), // one tick is one heartbeat interval
 		SnapshotCount:  w.sc.Cluster.SnapshotCount,
 		StartMillis:    w.now / 1e6,
 		ReportWrites:   true,
@@ -311,6 +320,7 @@ func (w *world) crash(m *member, why string) {
 	}
 	w.stats.countSnapshots(m)
 	w.closeStreams(m, "member crashed: "+why)
+	w.endLockWatches(m)
 	m.node, m.log, m.lead = nil, nil, 0
 	m.inc, m.ticks = m.inc+1, 0
 	w.crashStorage(m)

@@ -44,4 +44,15 @@ type Bugs struct {
 	// watchers, so the first revision published after that is never
 	// given to it. The watch check catches it.
 	WatchSkipAfterCatchUp bool
+	// FollowerLeaseExpiry: every member, not only the leader, counts lease
+	// time from the grants it applies and proposes the revoke of a lease
+	// it has not heard renewed; followers never hear keep-alives (the
+	// leader alone answers them), so leases kept alive are revoked a TTL
+	// after their grant. The lease check catches it.
+	FollowerLeaseExpiry bool
+	// RevokeLeavesKey: a lease's revoke deletes every key of the lease
+	// but the first (in key order), which stays with a lease that is gone;
+	// a lock user's key is the only key of its session, so an expired
+	// session's lock is never released. The lease check catches it.
+	RevokeLeavesKey bool
 }
