@@ -70,6 +70,25 @@ func TestSimRunViolationExitsOneWithReproduction(t *testing.T) {
 	}
 }
 
+// TestSimRunLeaseViolationSavesTheRecords: a run the lease check fails
+// saves the lease record beside the history, and the lock record for lock
+// users.
+func TestSimRunLeaseViolationSavesTheRecords(t *testing.T) {
+	dir := t.TempDir()
+	code, out, _ := plumb(t, "sim", "run", "../../scenarios/lock.yaml", "--plant-bug", "revoke-leaves-key", "--artifacts", dir)
+	if code != exitViolated || !strings.Contains(out, "FAIL lease") {
+		t.Fatalf("exit %d, want %d and the lease check failing:\n%s", code, exitViolated, out)
+	}
+	if !strings.Contains(out, "reproduce: go run ./cmd/plumb sim run ../../scenarios/lock.yaml --seed 1 --plant-bug revoke-leaves-key") {
+		t.Errorf("no reproduction command:\n%s", out)
+	}
+	for _, suffix := range []string{".history.json", ".leases.json", ".locks.json", ".trace.jsonl"} {
+		if fi, err := os.Stat(filepath.Join(dir, "lock-seed1"+suffix)); err != nil || fi.Size() == 0 {
+			t.Errorf("artifact %s: %v", suffix, err)
+		}
+	}
+}
+
 func TestBadInputExitsTwo(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("name: x\nduration: 30s\nfaults:\n  - {at: 5s, kill: n4}\n"), 0o644); err != nil {

@@ -244,8 +244,16 @@ func selfCommand() string {
 	return exe
 }
 
-// saveArtifacts writes a failed run's history, porcupine view and trace
-// (by running the seed again with tracing: runs are deterministic).
+// writeIndented writes v as indented JSON.
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", " ")
+	return enc.Encode(v)
+}
+
+// saveArtifacts writes a failed run's history, porcupine view, lease and
+// lock records and trace (by running the seed again with tracing: runs are
+// deterministic).
 func saveArtifacts(path string, res *sim.Result, f simFlags) []string {
 	if err := os.MkdirAll(f.artifacts, 0o755); err != nil {
 		return []string{"(could not save artifacts: " + err.Error() + ")"}
@@ -262,6 +270,13 @@ func saveArtifacts(path string, res *sim.Result, f simFlags) []string {
 	save(base+".history.json", func(w io.Writer) error { return linearizability.WriteJSON(w, res.History) })
 	if res.Check.Verdict != "" {
 		save(base+".html", func(w io.Writer) error { return linearizability.WriteHTML(w, res.Check) })
+	}
+	// The lease and lock records index into the history beside them.
+	if len(res.Leases.Leases) > 0 || len(res.Leases.Revokes) > 0 {
+		save(base+".leases.json", func(w io.Writer) error { return writeIndented(w, res.Leases) })
+	}
+	if len(res.Locks.Holds) > 0 {
+		save(base+".locks.json", func(w io.Writer) error { return writeIndented(w, res.Locks) })
 	}
 	sc, err := faults.Load(path)
 	if err != nil {
