@@ -223,6 +223,7 @@ func (c *caller) keepAliveAnswered(lc *leaseCall, rep node.Reply) {
 		// The server answers a lease it does not have with TTL 0.
 		ka.Outcome, ka.TTL = linearizability.OutcomeOK, rep.LeaseKeepAlive.GetTTL()
 	case node.OutcomeUnknown(rep.Err):
+		// It may have renewed the lease; the holder cannot know.
 		ka.Outcome, ka.Error = linearizability.OutcomeUnknown, rep.Err.Error()
 	default:
 		ka.Outcome, ka.Error = linearizability.OutcomeFailed, rep.Err.Error()
@@ -238,7 +239,7 @@ func (c *caller) keepAliveAnswered(lc *leaseCall, rep node.Reply) {
 		s.lastAck = w.now
 		s.gen++
 		w.appTimer(c.idx, w.now+ka.TTL*1e9/3, timerKind(tmKeepAlive, s.gen))
-	default:
+	default: // failed, or unanswered: the next one goes elsewhere, as a client's would
 		c.failed(rep.Err)
 	}
 }
