@@ -72,6 +72,16 @@ type lease struct {
 	// was proposed (it is then expired: keep-alives fail).
 	expiry  int64
 	revoked bool
+	// On the primary only, for this term: how many periodic checkpoints of
+	// the lease it proposed that have not applied yet, and whether a
+	// keep-alive's clear of its checkpoint is in flight. A keep-alive that
+	// renewed the lease while a periodic checkpoint was in flight would be
+	// undone by it (the checkpoint, applied after, records the remaining
+	// TTL from before the renewal, which a new leader would start from);
+	// a periodic checkpoint proposed after a clear, before the renewal,
+	// would do the same. See answerLease and checkpointLeases.
+	checkpoints int
+	clearing    bool
 }
 
 // startTTL is what a new leader counts down from.
@@ -260,13 +270,14 @@ func (n *Node) noteLeadership() {
 		for _, id := range ls.sortedIDs() {
 			l := ls.leases[id]
 			l.expiry, l.revoked = n.ticks+n.ticksFor(l.startTTL())+extend, false
+			l.checkpoints, l.clearing = 0, false
 			heap.Push(&ls.expiries, expiryEntry{tick: l.expiry, id: l.id})
 		}
 	case !leading && ls.primary:
 		ls.primary = false
 		ls.expiries = nil
 		for _, l := range ls.leases {
-			l.expiry, l.revoked = 0, false
+			l.expiry, l.revoked, l.checkpoints, l.clearing = 0, false, 0, false
 		}
 	}
 }
@@ -308,12 +319,21 @@ func (n *Node) tickLeases() {
 }
 
 // checkpointLeases records the remaining TTL of every lease that has used
-// some of it, in batches of maxLeaseCheckpointBatch.
+// some of it, in batches of maxLeaseCheckpointBatch, but a lease whose
+// keep-alive is clearing its checkpoint (its countdown is about to restart).
 func (n *Node) checkpointLeases() {
 	var cps []*pb.LeaseCheckpoint
+	propose := func() {
+		if n.proposeInternal(&pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{Checkpoints: cps}}) {
+			for _, cp := range cps {
+				n.lessor.leases[cp.ID].checkpoints++
+			}
+		}
+		cps = nil
+	}
 	for _, id := range n.lessor.sortedIDs() {
 		l := n.lessor.leases[id]
-		if l.revoked {
+		if l.revoked || l.clearing {
 			continue
 		}
 		left := (l.expiry - n.ticks) * n.cfg.TickMillis / 1000
@@ -322,28 +342,28 @@ func (n *Node) checkpointLeases() {
 		}
 		cps = append(cps, &pb.LeaseCheckpoint{ID: id, Remaining_TTL: left})
 		if len(cps) == maxLeaseCheckpointBatch {
-			n.proposeInternal(&pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{Checkpoints: cps}})
-			cps = nil
+			propose()
 		}
 	}
 	if len(cps) > 0 {
-		n.proposeInternal(&pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{Checkpoints: cps}})
+		propose()
 	}
 }
 
 // proposeInternal proposes what the member itself decided (a lease's
-// revoke or checkpoint), with nobody waiting. A proposal that raft drops
-// is made again when the lessor next decides it.
-func (n *Node) proposeInternal(r *pb.InternalRaftRequest) {
+// revoke or checkpoint), with nobody waiting, and reports whether raft took
+// it. A proposal that raft drops is made again when the lessor next
+// decides it.
+func (n *Node) proposeInternal(r *pb.InternalRaftRequest) bool {
 	if n.lead == 0 || n.refusesProposals() {
-		return
+		return false
 	}
 	r.ID, r.Header = n.cfg.ID, &pb.RequestHeader{ID: n.nextID()}
 	data, err := proto.Marshal(r)
 	if err != nil {
 		panic(fmt.Sprintf("node %s: encode %v: %v", FormatID(n.cfg.ID), r, err))
 	}
-	_ = n.rn.Propose(data)
+	return n.rn.Propose(data) == nil
 }
 
 // submitLease takes a client's lease request.
@@ -404,7 +424,7 @@ func (n *Node) answerLease(req Request) {
 		resp := &pb.LeaseTimeToLiveResponse{
 			Header:     n.header(),
 			ID:         l.id,
-			TTL:        max(0, (l.expiry-n.ticks)*n.cfg.TickMillis/1000),
+			TTL:        n.remainingSeconds(l),
 			GrantedTTL: l.ttl,
 		}
 		if req.LeaseTimeToLive.Keys {
@@ -419,8 +439,10 @@ func (n *Node) answerLease(req Request) {
 			n.fail(req, ErrLeaseNotFound)
 			return
 		}
-		if l.remaining > 0 {
-			// Clear the checkpoint first: see the top of this file.
+		if l.remaining > 0 || l.checkpoints > 0 {
+			// Clear the checkpoint first (see the top of this file): one
+			// applied, or one in flight that would apply after the renewal.
+			l.clearing = true
 			n.propose(req, &pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{
 				Checkpoints: []*pb.LeaseCheckpoint{{ID: l.id, Remaining_TTL: 0}},
 			}})
@@ -483,6 +505,11 @@ func (n *Node) applyLeaseCheckpoint(b backend.Batch, c *pb.LeaseCheckpointReques
 		}
 		l.remaining = cp.Remaining_TTL
 		b.Put(bucketLease, leaseKey(l.id), encodeLease(l))
+		if cp.Remaining_TTL == 0 {
+			l.clearing = false
+		} else if l.checkpoints > 0 {
+			l.checkpoints--
+		}
 	}
 }
 
@@ -511,4 +538,14 @@ func (n *Node) keepAliveAfterCheckpoint(req Request) Reply {
 		return Reply{Err: ErrLeaseNotFound}
 	}
 	return Reply{LeaseKeepAlive: n.renew(l)}
+}
+
+// remainingSeconds is a lease's time to live in whole seconds, truncated as
+// etcd's (its remaining duration's Seconds(), which is below the TTL as soon
+// as any time passed since the renewal: etcd answers 59 for a 60-second
+// lease just renewed). The lease runs out at the tick expiry, which comes
+// expiry-ticks-1 whole ticks and a fraction of one from now.
+func (n *Node) remainingSeconds(l *lease) int64 {
+	ms := (l.expiry - n.ticks - 1) * n.cfg.TickMillis
+	return max(0, (ms-1)/1000)
 }

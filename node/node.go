@@ -372,6 +372,7 @@ func New(c Config) (*Node, error) {
 		proposed:   map[uint64]*waiter{},
 		nextSuffix: uint64(cfg.StartMillis) << requestIDCounterBits & requestIDSuffixMask,
 	}
+	n.plantWatch()
 	// Request IDs must keep growing across restarts, or the session check
 	// would drop this member's new proposals; a clock that went back is no
 	// excuse. The session the backend holds may be behind the log (entries

@@ -25,10 +25,8 @@ func (n *Node) syncLazy() error {
 
 // applicable drops the committed entries the planted StopApplyingAt keeps
 // this member from applying: raft goes on (it takes them as applied), the
-// state machine does not. Every apply passes here first, so it also plants
-// the watch hub's bug (plantWatch).
+// state machine does not.
 func (n *Node) applicable(ents []*raftpb.Entry) []*raftpb.Entry {
-	n.plantWatch()
 	at := n.cfg.Planted.StopApplyingAt
 	if at == 0 {
 		return ents
@@ -42,11 +40,8 @@ func (n *Node) applicable(ents []*raftpb.Entry) []*raftpb.Entry {
 }
 
 // plantWatch plants WatchSkipAfterCatchUp in the key-value store's watch
-// hub. It runs at every Process's apply (with or without entries), the
-// first hook the planted bugs have after New opens the store; a reopened
-// store gets the hub's setting from AdoptWatchers. The simulator's
-// watchers are served only by a member that knows a leader, so one that
-// has processed a Ready since it started.
+// hub, wherever the node opens the store (New, and reload after a snapshot
+// install).
 func (n *Node) plantWatch() {
 	if n.cfg.Planted.WatchSkipAfterCatchUp {
 		n.kv.PlantWatchSkipAfterCatchUp()

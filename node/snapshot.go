@@ -201,6 +201,7 @@ func (n *Node) reload() error {
 		kv.AdoptWatchers(n.kv) // they catch up from the history the snapshot brought
 	}
 	n.kv, n.members, n.sessions, n.lessor = kv, ms, sessions, ls
+	n.plantWatch()
 	n.noteLeadership() // a follower's: no lease time to count
 	n.applied, _ = kv.ConsistentIndex()
 	return nil
