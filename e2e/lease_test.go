@@ -80,7 +80,7 @@ func TestEtcdctlLease(t *testing.T) {
 	}
 	expect(ctl(t, bin, eps, "put", "--lease="+id, "leased", "v"), "OK\n", "put --lease")
 	ttl := ctl(t, bin, eps, "lease", "timetolive", "--keys", id)
-	if !regexp.MustCompile(`^lease ` + id + ` granted with TTL\(60s\), remaining\((59|60)s\), attached keys\(\[leased\]\)\n$`).MatchString(ttl) {
+	if !regexp.MustCompile(`^lease ` + id + ` granted with TTL\(60s\), remaining\((58|59)s\), attached keys\(\[leased\]\)\n$`).MatchString(ttl) {
 		t.Errorf("lease timetolive --keys printed %q", ttl)
 	}
 	if list := ctl(t, bin, eps, "lease", "list"); !strings.HasPrefix(list, "found 1 leases\n") || !strings.Contains(list, id+"\n") {
@@ -206,8 +206,8 @@ func leaseErrors(t *testing.T, bin, endpoint string) string {
 		ttl, err := lc.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: id})
 		note(fmt.Sprintf("time-to-live %d", id), ttl, err)
 		if err == nil {
-			// A remaining TTL depends on when it is read: etcd says 59 at
-			// once, plumb 60 until its next tick.
+			// A remaining TTL depends on when it is read: 59 at once (the
+			// TTL truncated, as soon as any time has passed), 58 a second on.
 			fmt.Fprintf(&out, "  ID %d TTL %v granted %d\n", ttl.ID, remaining(ttl.TTL), ttl.GrantedTTL)
 		}
 		r, err := lc.LeaseRevoke(ctx, &pb.LeaseRevokeRequest{ID: id})
@@ -260,10 +260,11 @@ func leaseErrors(t *testing.T, bin, endpoint string) string {
 
 // remaining writes a remaining TTL down as the comparison sees it: within
 // two seconds below 60 (the TTL of the leases it reads) as one range, any
-// other value as it is.
+// other value (60 included: etcd never says it once any time has passed)
+// as it is.
 func remaining(ttl int64) string {
-	if ttl > 57 && ttl <= 60 {
-		return "58-60"
+	if ttl > 57 && ttl < 60 {
+		return "58-59"
 	}
 	return fmt.Sprint(ttl)
 }
