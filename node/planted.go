@@ -40,11 +40,14 @@ func (n *Node) applicable(ents []*raftpb.Entry) []*raftpb.Entry {
 }
 
 // plantWatch plants WatchSkipAfterCatchUp in the key-value store's watch
-// hub, wherever the node opens the store (New, and reload after a snapshot
+// hub and MaxCreateFiltersMod in its range filters, wherever the node opens the store (New, and reload after a snapshot
 // install).
 func (n *Node) plantWatch() {
 	if n.cfg.Planted.WatchSkipAfterCatchUp {
 		n.kv.PlantWatchSkipAfterCatchUp()
+	}
+	if n.cfg.Planted.MaxCreateFiltersMod {
+		n.kv.PlantMaxCreateFiltersMod()
 	}
 }
 

@@ -42,6 +42,11 @@ const (
 	// BugRevokeLeavesKey: a lease's revoke leaves its first key behind.
 	// The lease check fails.
 	BugRevokeLeavesKey = "revoke-leaves-key"
+	// BugLockMaxCreate: a range's max_create_revision filter compares mod
+	// revisions, so a lock waiter misses a predecessor that wrote since it
+	// was created and takes the lock while it is held. The lock check
+	// fails.
+	BugLockMaxCreate = "lock-max-create"
 )
 
 // stuckApplyIndex is where BugStuckApply stops n1.
@@ -49,7 +54,7 @@ const stuckApplyIndex = 200
 
 // Bugs lists the bugs Options.PlantBug accepts.
 var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover, BugWatchSkip,
-	BugFollowerLeaseExpiry, BugRevokeLeavesKey}
+	BugFollowerLeaseExpiry, BugRevokeLeavesKey, BugLockMaxCreate}
 
 // planted returns the bugs Options.PlantBug plants in member idx.
 func planted(bug string, idx int) plant.Bugs {
@@ -71,6 +76,8 @@ func planted(bug string, idx int) plant.Bugs {
 		b.FollowerLeaseExpiry = true
 	case BugRevokeLeavesKey:
 		b.RevokeLeavesKey = true
+	case BugLockMaxCreate:
+		b.MaxCreateFiltersMod = true
 	}
 	return b
 }

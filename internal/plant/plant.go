@@ -55,4 +55,13 @@ type Bugs struct {
 	// a lock user's key is the only key of its session, so an expired
 	// session's lock is never released. The lease check catches it.
 	RevokeLeavesKey bool
+	// MaxCreateFiltersMod: a range's max_create_revision filter is
+	// compared with each key's mod revision instead of its create
+	// revision. A lock waiter asks for the newest key created before its
+	// own (concurrency's waitDeletes); a predecessor that wrote since it
+	// was created (a holder's fenced writes) is filtered out, so the
+	// waiter takes the lock while the predecessor still holds it. No read
+	// of the linearizability history filters by revision: the lock check
+	// catches it.
+	MaxCreateFiltersMod bool
 }

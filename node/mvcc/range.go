@@ -116,7 +116,7 @@ func (v view) executeRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	if err := checkSortTarget(r); err != nil {
 		return nil, err
 	}
-	kvs := filterKVs(rr.kvs, r)
+	kvs := filterKVs(rr.kvs, r, v.s.maxCreateByMod)
 	sortKVs(kvs, r)
 	resp := &pb.RangeResponse{Header: &pb.ResponseHeader{Revision: rr.rev}, Count: int64(rr.count)}
 	if limit := r.GetLimit(); limit > 0 && int64(len(kvs)) > limit {
@@ -156,19 +156,31 @@ func hasRevisionFilters(r *pb.RangeRequest) bool {
 		r.GetMinCreateRevision() != 0 || r.GetMaxCreateRevision() != 0
 }
 
-func filterKVs(kvs []*mvccpb.KeyValue, r *pb.RangeRequest) []*mvccpb.KeyValue {
+// filterKVs applies a range's revision filters. maxCreateByMod is the
+// simulator's planted bug (Store.PlantMaxCreateFiltersMod), false
+// everywhere else.
+func filterKVs(kvs []*mvccpb.KeyValue, r *pb.RangeRequest, maxCreateByMod bool) []*mvccpb.KeyValue {
 	if !hasRevisionFilters(r) {
 		return kvs
 	}
 	minMod, maxMod := r.GetMinModRevision(), r.GetMaxModRevision()
 	minCreate, maxCreate := r.GetMinCreateRevision(), r.GetMaxCreateRevision()
 	return slices.DeleteFunc(kvs, func(kv *mvccpb.KeyValue) bool {
+		created := kv.CreateRevision
+		if maxCreateByMod {
+			created = kv.ModRevision
+		}
 		return (maxMod != 0 && kv.ModRevision > maxMod) ||
 			(minMod != 0 && kv.ModRevision < minMod) ||
-			(maxCreate != 0 && kv.CreateRevision > maxCreate) ||
+			(maxCreate != 0 && created > maxCreate) ||
 			(minCreate != 0 && kv.CreateRevision < minCreate)
 	})
 }
+
+// PlantMaxCreateFiltersMod plants a bug for the simulator's tests of its
+// checks (plant.Bugs.MaxCreateFiltersMod): max_create_revision filters by
+// mod revision.
+func (s *Store) PlantMaxCreateFiltersMod() { s.maxCreateByMod = true }
 
 // checkSortTarget rejects a sort target etcd does not know (etcd panics).
 // Every such request sorts (its order is never the index's), so the check

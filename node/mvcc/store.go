@@ -38,6 +38,10 @@ type Store struct {
 
 	// leasedAtOpen is every live key's lease as Open found them (lease.go).
 	leasedAtOpen map[string]int64
+
+	// maxCreateByMod is the simulator's planted bug (see
+	// PlantMaxCreateFiltersMod); false everywhere else.
+	maxCreateByMod bool
 }
 
 // Open returns the Store held in be: it rebuilds the key index from the
