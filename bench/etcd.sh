@@ -161,7 +161,9 @@ def med(xs):
 def ratio(p, e):
     return "%.2fx" % (p / e) if e and not math.isnan(p) and not math.isnan(e) else "-"
 def ms(x):
-    return "-" if math.isnan(x) else "%.1f ms" % (x * 1e3)
+    if math.isnan(x):
+        return "-"
+    return ("%.2f ms" if x < 1e-3 else "%.1f ms") % (x * 1e3)
 names = list(dict.fromkeys(k[0] for k in by))
 rates = [w for w in names if w != "watch-latency"]
 if rates:
