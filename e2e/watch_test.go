@@ -72,3 +72,41 @@ func TestEtcdctlWatch(t *testing.T) {
 		t.Fatalf("etcdctl watch printed %q as the writes came, want %q", got, live)
 	}
 }
+
+// TestEtcdctlWatchProgressNotify: `etcdctl watch --progress-notify` on an
+// idle key gets plumb's periodic progress responses at
+// --watch-progress-notify-interval, each at the cluster's revision.
+func TestEtcdctlWatchProgressNotify(t *testing.T) {
+	bin := etcdctl(t)
+	c := newCluster(t, 3, "--watch-progress-notify-interval", "200ms")
+	eps := c.endpoints()
+	ctl(t, bin, eps, "put", "other", "x")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--endpoints", eps[0], "watch", "--progress-notify", "idle")
+	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	start := time.Now()
+	sc := bufio.NewScanner(stdout)
+	var got []string
+	for len(got) < 3 && sc.Scan() {
+		got = append(got, sc.Text())
+	}
+	// The revision: the put of "other" is the cluster's second.
+	want := []string{"progress notify: 2", "progress notify: 2", "progress notify: 2"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("etcdctl watch --progress-notify printed %q, want %q", got, want)
+	}
+	// Three at 200ms (plus up to a tenth of jitter) come well within 2s; at
+	// the default 10 minutes none would.
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("three progress notifications took %v at a 200ms interval", took)
+	}
+}

@@ -173,7 +173,7 @@ func (s *Server) listen() error {
 	pb.RegisterClusterServer(s.clientGRPC, &clusterServer{l: s.loop})
 	pb.RegisterMaintenanceServer(s.clientGRPC, &maintenanceServer{l: s.loop, quota: s.quotaBytes()})
 	pb.RegisterAuthServer(s.clientGRPC, &authServer{l: s.loop})
-	pb.RegisterWatchServer(s.clientGRPC, &watchServer{l: s.loop, maxRequestBytes: int(s.cfg.MaxRequestBytes)})
+	pb.RegisterWatchServer(s.clientGRPC, &watchServer{l: s.loop, maxRequestBytes: int(s.cfg.MaxRequestBytes), progressInterval: s.cfg.WatchProgressNotifyInterval})
 	s.leader = &leaderConn{l: s.loop}
 	pb.RegisterLeaseServer(s.clientGRPC, &leaseServer{l: s.loop, fwd: s.leader, ttls: s.metrics.leaseTTLs,
 		forwardTimeout: 5*time.Second + 2*s.cfg.ElectionTimeout})
