@@ -341,10 +341,11 @@ func (l *loop) endStream(n *node.Node, s *watchStream) {
 
 // requestProgress is etcd's stream-level progress request: one response
 // with WatchId -1 once every watcher of the stream is synced, at a
-// revision each has every event up to.
+// revision each has every event up to; none on a stream without watchers,
+// as etcd.
 func (l *loop) requestProgress(n *node.Node, s *watchStream) {
-	if s.progressWait != nil {
-		return // one is on its way already
+	if s.progressWait != nil || len(s.ids) == 0 {
+		return // one is on its way already, or no watcher to speak for
 	}
 	s.progressWait = map[mvcc.WatchID]bool{}
 	s.progressRev = n.Status().Revision
@@ -400,7 +401,8 @@ func (l *loop) routeWatch(n *node.Node, resps []mvcc.WatchResponse) {
 			// once the client is told.
 			delete(l.watches, wr.WatchID)
 			delete(r.s.ids, r.id)
-			l.queue(n, r.s, &pb.WatchResponse{Header: l.watchHeader(wr.Revision), WatchId: r.id,
+			// etcd's compaction cancel carries no revision in its header.
+			l.queue(n, r.s, &pb.WatchResponse{Header: l.watchHeader(0), WatchId: r.id,
 				Canceled: true, CompactRevision: wr.CompactRevision}, true)
 			l.progressed(n, r.s, wr.WatchID)
 			continue
