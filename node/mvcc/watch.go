@@ -101,9 +101,13 @@ type WatchLimits struct {
 
 // DefaultWatchLimits are etcd's where etcd has them (512 watchers and 1000
 // revisions per synchronization; etcd bounds a slow watcher by its
-// channel's 128 responses, plumb by events).
+// channel's 128 responses, plumb by events). etcd has no bound on a
+// member's watchers; plumb's is well above what etcd's users run (a
+// Kubernetes API server keeps a few thousand) and what etcd's benchmark
+// tool opens (10,000 in bench/etcd.sh), and keeps a runaway client from
+// exhausting the member's memory.
 var DefaultWatchLimits = WatchLimits{
-	Watchers:      10_000,
+	Watchers:      100_000,
 	PendingEvents: 1024,
 	SyncRevisions: 1000,
 	SyncEvents:    1000,
