@@ -477,6 +477,7 @@ func (n *Node) applyLeaseGrant(b backend.Batch, g *pb.LeaseGrantRequest) (*pb.Le
 		n.setExpiry(l, l.ttl)
 	}
 	n.leasesGranted++
+	n.countGrantTTL(l.ttl)
 	return &pb.LeaseGrantResponse{ID: l.id, TTL: l.ttl}, nil
 }
 
@@ -513,16 +514,43 @@ func (n *Node) applyLeaseCheckpoint(b backend.Batch, c *pb.LeaseCheckpointReques
 	}
 }
 
+// LeaseTTLBuckets is how many powers of two LeaseStats.TTLs counts grants
+// by (etcd's lease TTL histogram: 1 second to 2^23 seconds, about three
+// months).
+const LeaseTTLBuckets = 24
+
 // LeaseStats counts this member's leases and lease events since it
-// started, for metrics.
+// started, for metrics. Every member counts the grants it applies, as
+// etcd's members do.
 type LeaseStats struct {
 	Leases                     int
 	Granted, Revoked, Renewals int
+	// TTLs[i] counts the grants applied with a TTL of at most 2^i seconds
+	// and more than 2^(i-1) (TTLs[0]: at most 1); TTLOver those above
+	// 2^(LeaseTTLBuckets-1); TTLSum adds up every TTL granted.
+	TTLs    [LeaseTTLBuckets]uint64
+	TTLOver uint64
+	TTLSum  int64
 }
 
 // LeaseStats reports the member's leases.
 func (n *Node) LeaseStats() LeaseStats {
-	return LeaseStats{Leases: len(n.lessor.leases), Granted: n.leasesGranted, Revoked: n.leasesRevoked, Renewals: n.leaseRenewals}
+	st := n.leaseStats
+	st.Leases, st.Granted, st.Revoked, st.Renewals = len(n.lessor.leases), n.leasesGranted, n.leasesRevoked, n.leaseRenewals
+	return st
+}
+
+// countGrantTTL counts a granted TTL in LeaseStats' buckets.
+func (n *Node) countGrantTTL(ttl int64) {
+	st := &n.leaseStats
+	st.TTLSum += ttl
+	for i := range LeaseTTLBuckets {
+		if ttl <= int64(1)<<i {
+			st.TTLs[i]++
+			return
+		}
+	}
+	st.TTLOver++
 }
 
 // keepAliveAfterCheckpoint answers a keep-alive whose lease's checkpoint

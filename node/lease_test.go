@@ -79,6 +79,14 @@ func TestLeaseLifecycle(t *testing.T) {
 	if ttl.Err != nil || ttl.LeaseTimeToLive.GrantedTTL != 60 || ttl.LeaseTimeToLive.TTL < 59 || fmt.Sprintf("%s", ttl.LeaseTimeToLive.Keys) != "[a b]" {
 		t.Fatalf("time-to-live: %v %v", ttl.Err, ttl.LeaseTimeToLive)
 	}
+	for _, m := range c.ids {
+		// Every member counts the grants it applies (etcd's TTL histogram):
+		// 2s in the bucket of 2^1, 60s in that of 2^6.
+		st := c.nodes[m].LeaseStats()
+		if st.TTLs[1] != 1 || st.TTLs[6] != 1 || st.TTLSum != 62 {
+			t.Fatalf("member %x counts the granted TTLs as %v (sum %d)", m, st.TTLs, st.TTLSum)
+		}
+	}
 	ls := c.do(f, node.Request{LeaseLeases: &pb.LeaseLeasesRequest{}})
 	if ls.Err != nil || len(ls.LeaseLeases.Leases) != 2 {
 		t.Fatalf("leases: %v %v", ls.Err, ls.LeaseLeases)

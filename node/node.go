@@ -300,6 +300,7 @@ type Node struct {
 	// lessor holds the leases (lease.go); the counts are for LeaseStats.
 	lessor                                      *lessor
 	leasesGranted, leasesRevoked, leaseRenewals int
+	leaseStats                                  LeaseStats // the TTL buckets
 
 	publishAfterTick int64 // when to (re)publish this member's attributes
 	leadersSeen      int   // leaders this member has followed or been, since it started

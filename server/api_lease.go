@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
@@ -45,8 +44,6 @@ type leaseServer struct {
 	pb.UnimplementedLeaseServer
 	l   *loop
 	fwd *leaderConn
-	// ttls observes the TTL of each lease granted here.
-	ttls prometheus.Observer
 	// forwardTimeout bounds a forwarded request, its retries included
 	// (etcd's request timeout: 5s and two election timeouts).
 	forwardTimeout time.Duration
@@ -54,9 +51,6 @@ type leaseServer struct {
 
 func (s *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
 	rep, err := s.l.do(ctx, node.Request{LeaseGrant: r})
-	if err == nil {
-		s.ttls.Observe(float64(rep.LeaseGrant.TTL))
-	}
 	return rep.LeaseGrant, toGRPC(err)
 }
 

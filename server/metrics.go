@@ -37,8 +37,6 @@ type metrics struct {
 	peerRefused prometheus.Counter
 	// snapshotsReceiving counts the snapshot streams being received now.
 	snapshotsReceiving prometheus.Gauge
-	// leaseTTLs are the TTLs of the leases granted through this member.
-	leaseTTLs prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -77,15 +75,10 @@ func newMetrics() *metrics {
 			Help: "Peer messages refused for naming another cluster or another member."}),
 		snapshotsReceiving: prometheus.NewGauge(prometheus.GaugeOpts{Name: "plumb_network_snapshots_receiving",
 			Help: fmt.Sprintf("Snapshots being received from peers now (a member takes at most %d at once).", snapshotStreamsMax)}),
-		// etcd observes every grant on every member as it applies it; the
-		// node does not say, so this member observes the grants it answers.
-		leaseTTLs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_debugging_lease_ttl_total",
-			Help:    "Bucketed histogram of lease TTLs (of the leases granted through this member).",
-			Buckets: prometheus.ExponentialBuckets(1, 2, 24)}), // etcd's: 1 second to 3 months
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
 		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
-		m.snapshotsReceiving, m.leaseTTLs,
+		m.snapshotsReceiving,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -103,6 +96,7 @@ type loopCollector struct {
 	l                        *loop
 	watchers, slowWatchers   *prometheus.Desc
 	granted, revoked, renews *prometheus.Desc
+	ttls                     *prometheus.Desc
 }
 
 func newLoopCollector(l *loop) *loopCollector {
@@ -118,6 +112,10 @@ func newLoopCollector(l *loop) *loopCollector {
 			"The total number of revoked leases.", nil, nil),
 		renews: prometheus.NewDesc("etcd_debugging_lease_renewed_total",
 			"The number of renewed leases seen by the leader.", nil, nil),
+		// etcd's buckets: 1 second to 2^23 seconds (about 3 months); every
+		// member counts the grants it applies, as etcd's do.
+		ttls: prometheus.NewDesc("etcd_debugging_lease_ttl_total",
+			"Bucketed histogram of lease TTLs.", nil, nil),
 	}
 }
 
@@ -127,6 +125,7 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.granted
 	ch <- c.revoked
 	ch <- c.renews
+	ch <- c.ttls
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -145,4 +144,12 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.granted, prometheus.CounterValue, float64(st.Granted))
 	ch <- prometheus.MustNewConstMetric(c.revoked, prometheus.CounterValue, float64(st.Revoked))
 	ch <- prometheus.MustNewConstMetric(c.renews, prometheus.CounterValue, float64(st.Renewals))
+	buckets := make(map[float64]uint64, node.LeaseTTLBuckets)
+	var count uint64
+	for i, n := range st.TTLs {
+		count += n
+		buckets[float64(int64(1)<<i)] = count
+	}
+	count += st.TTLOver
+	ch <- prometheus.MustNewConstHistogram(c.ttls, count, float64(st.TTLSum), buckets)
 }

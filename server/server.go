@@ -175,7 +175,7 @@ func (s *Server) listen() error {
 	pb.RegisterAuthServer(s.clientGRPC, &authServer{l: s.loop})
 	pb.RegisterWatchServer(s.clientGRPC, &watchServer{l: s.loop, maxRequestBytes: int(s.cfg.MaxRequestBytes), progressInterval: s.cfg.WatchProgressNotifyInterval})
 	s.leader = &leaderConn{l: s.loop}
-	pb.RegisterLeaseServer(s.clientGRPC, &leaseServer{l: s.loop, fwd: s.leader, ttls: s.metrics.leaseTTLs,
+	pb.RegisterLeaseServer(s.clientGRPC, &leaseServer{l: s.loop, fwd: s.leader,
 		forwardTimeout: 5*time.Second + 2*s.cfg.ElectionTimeout})
 	s.metrics.reg.MustRegister(newLoopCollector(s.loop))
 	var err error
