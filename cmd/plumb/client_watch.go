@@ -58,6 +58,7 @@ func kvWatchCommand() *cli.Command {
 		// comes before any argument, and `watch -- CMD` (the key from
 		// ETCDCTL_WATCH_KEY) has to tell the command from a key.
 		SkipFlagParsing: true,
+		HideHelpCommand: true, // it has no subcommands to list
 		Action:          kvWatch,
 	}
 }
