@@ -197,25 +197,7 @@ func (c *checked) creates() bool {
 	if c.resolved {
 		return true
 	}
-	if c.unknown {
-		return false
-	}
-	op := c.op
-	switch op.Kind {
-	case KindPut:
-		return true
-	case KindCAS:
-		return op.Succeeded
-	case KindDelete:
-		return op.Deleted > 0
-	case KindTxn:
-		for _, t := range op.Ops {
-			if t.Kind == KindPut || t.Deleted > 0 {
-				return true
-			}
-		}
-	}
-	return false
+	return !c.unknown && changed(c.op)
 }
 
 // span is the store's revision just before and just after c took effect:
