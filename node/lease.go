@@ -455,7 +455,7 @@ func (n *Node) answerLease(req Request) {
 // renew restarts a lease's countdown on the primary.
 func (n *Node) renew(l *lease) *pb.LeaseKeepAliveResponse {
 	n.setExpiry(l, l.ttl)
-	n.leaseRenewals++
+	n.leaseStats.Renewals++
 	return &pb.LeaseKeepAliveResponse{Header: n.header(), ID: l.id, TTL: l.ttl}
 }
 
@@ -476,7 +476,7 @@ func (n *Node) applyLeaseGrant(b backend.Batch, g *pb.LeaseGrantRequest) (*pb.Le
 	if ls.primary || n.followerCountsLeases() {
 		n.setExpiry(l, l.ttl)
 	}
-	n.leasesGranted++
+	n.leaseStats.Granted++
 	n.countGrantTTL(l.ttl)
 	return &pb.LeaseGrantResponse{ID: l.id, TTL: l.ttl}, nil
 }
@@ -493,7 +493,7 @@ func (n *Node) applyLeaseRevoke(w *mvcc.Write, b backend.Batch, id int64) ([]str
 	w.Revoke(keys)
 	delete(ls.leases, id)
 	b.Delete(bucketLease, leaseKey(id))
-	n.leasesRevoked++
+	n.leaseStats.Revoked++
 	return keys, nil
 }
 
@@ -536,7 +536,7 @@ type LeaseStats struct {
 // LeaseStats reports the member's leases.
 func (n *Node) LeaseStats() LeaseStats {
 	st := n.leaseStats
-	st.Leases, st.Granted, st.Revoked, st.Renewals = len(n.lessor.leases), n.leasesGranted, n.leasesRevoked, n.leaseRenewals
+	st.Leases = len(n.lessor.leases)
 	return st
 }
 

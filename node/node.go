@@ -298,9 +298,8 @@ type Node struct {
 	appliedWrites  []AppliedWrite
 
 	// lessor holds the leases (lease.go); the counts are for LeaseStats.
-	lessor                                      *lessor
-	leasesGranted, leasesRevoked, leaseRenewals int
-	leaseStats                                  LeaseStats // the TTL buckets
+	lessor     *lessor
+	leaseStats LeaseStats // the counts since start (Leases is filled on demand)
 
 	publishAfterTick int64 // when to (re)publish this member's attributes
 	leadersSeen      int   // leaders this member has followed or been, since it started
@@ -327,22 +326,11 @@ func New(c Config) (*Node, error) {
 		return nil, err
 	}
 	be := backend.NewDeferred(cfg.Backend)
-	kv, err := mvcc.Open(be)
-	if err != nil {
-		return nil, fmt.Errorf("node: open key-value state: %w", err)
-	}
-	ms, err := loadMembership(be)
+	st, err := openState(be)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	sessions, err := loadProposers(be)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	ls, err := loadLessor(be, kv.Leased())
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
+	kv, sessions := st.kv, st.sessions
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.ElectionTicks,
@@ -367,13 +355,13 @@ func New(c Config) (*Node, error) {
 		log:        cfg.Log,
 		be:         be,
 		kv:         kv,
-		members:    ms,
+		members:    st.members,
 		sessions:   sessions,
-		lessor:     ls,
+		lessor:     st.lessor,
 		proposed:   map[uint64]*waiter{},
 		nextSuffix: uint64(cfg.StartMillis) << requestIDCounterBits & requestIDSuffixMask,
 	}
-	n.plantWatch()
+	n.plantStore()
 	// Request IDs must keep growing across restarts, or the session check
 	// would drop this member's new proposals; a clock that went back is no
 	// excuse. The session the backend holds may be behind the log (entries

@@ -39,10 +39,10 @@ func (n *Node) applicable(ents []*raftpb.Entry) []*raftpb.Entry {
 	return ents
 }
 
-// plantWatch plants WatchSkipAfterCatchUp in the key-value store's watch
-// hub and MaxCreateFiltersMod in its range filters, wherever the node opens the store (New, and reload after a snapshot
-// install).
-func (n *Node) plantWatch() {
+// plantStore plants the key-value store's bugs (WatchSkipAfterCatchUp in
+// its watch hub, MaxCreateFiltersMod in its range filters) wherever the
+// node opens the store: New, and reload after a snapshot install.
+func (n *Node) plantStore() {
 	if n.cfg.Planted.WatchSkipAfterCatchUp {
 		n.kv.PlantWatchSkipAfterCatchUp()
 	}

@@ -178,30 +178,47 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	return nil
 }
 
-// reload rebuilds the in-memory views of the backend: key index,
-// membership and sessions.
+// appliedState is the in-memory view of the backend's replicated state.
+type appliedState struct {
+	kv       *mvcc.Store
+	members  *membership
+	sessions proposers
+	lessor   *lessor
+}
+
+// openState builds the in-memory views of the backend: the key index,
+// membership, proposer sessions and leases, for New and for reload.
+func openState(be backend.Backend) (appliedState, error) {
+	var st appliedState
+	var err error
+	if st.kv, err = mvcc.Open(be); err != nil {
+		return st, fmt.Errorf("open key-value state: %w", err)
+	}
+	if st.members, err = loadMembership(be); err != nil {
+		return st, err
+	}
+	if st.sessions, err = loadProposers(be); err != nil {
+		return st, err
+	}
+	if st.lessor, err = loadLessor(be, st.kv.Leased()); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// reload rebuilds the in-memory views of the backend (openState) after a
+// snapshot install; the watchers move to the new key-value state.
 func (n *Node) reload() error {
-	kv, err := mvcc.Open(n.be)
-	if err != nil {
-		return fmt.Errorf("node %s: reopen key-value state: %w", FormatID(n.cfg.ID), err)
-	}
-	ms, err := loadMembership(n.be)
+	st, err := openState(n.be)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", FormatID(n.cfg.ID), err)
 	}
-	sessions, err := loadProposers(n.be)
-	if err != nil {
-		return fmt.Errorf("node %s: %w", FormatID(n.cfg.ID), err)
-	}
-	ls, err := loadLessor(n.be, kv.Leased())
-	if err != nil {
-		return fmt.Errorf("node %s: %w", FormatID(n.cfg.ID), err)
-	}
+	kv := st.kv
 	if n.kv != nil {
 		kv.AdoptWatchers(n.kv) // they catch up from the history the snapshot brought
 	}
-	n.kv, n.members, n.sessions, n.lessor = kv, ms, sessions, ls
-	n.plantWatch()
+	n.kv, n.members, n.sessions, n.lessor = kv, st.members, st.sessions, st.lessor
+	n.plantStore()
 	n.noteLeadership() // a follower's: no lease time to count
 	n.applied, _ = kv.ConsistentIndex()
 	return nil
