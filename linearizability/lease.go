@@ -570,9 +570,9 @@ func (rp *keyReplay) apply(w replayWrite, lease int64) {
 	case KindDelete:
 		del(op.Key, op.End)
 	case KindTxn:
+		lease = 0 // a txn's puts carry no lease in these records
 		for _, t := range op.Ops {
 			if t.Kind == KindPut {
-				lease = 0 // a txn's puts carry no lease in these records
 				put(t.Key)
 				continue
 			}

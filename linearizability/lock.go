@@ -2,6 +2,7 @@ package linearizability
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -128,10 +129,8 @@ func CheckLocks(h History, l Locks, resolved map[int]Resolution) LockResult {
 	}
 	under := func(k string) bool { return strings.HasPrefix(k, l.Prefix) }
 	rp := newReplay(&h, resolved, under)
-	unsure := false // a write of unknown revision may have touched the prefix
-	for _, s := range rp.spans {
-		unsure = unsure || spanMeetsPrefix(s[0], s[1], l.Prefix)
-	}
+	// A write of unknown revision may have touched the prefix.
+	unsure := slices.ContainsFunc(rp.spans, func(s [2]string) bool { return spanMeetsPrefix(s[0], s[1], l.Prefix) })
 	for _, w := range rp.writes {
 		rp.apply(w, 0)
 		hd := fenced[w.op]
@@ -171,11 +170,5 @@ func CheckLocks(h History, l Locks, resolved map[int]Resolution) LockResult {
 // spanMeetsPrefix reports whether the key or range [key, end) (end as an
 // Operation's) holds some key under prefix.
 func spanMeetsPrefix(key, end, prefix string) bool {
-	if strings.HasPrefix(key, prefix) {
-		return true
-	}
-	if end == "" || key >= PrefixEnd(prefix) && PrefixEnd(prefix) != EndAll {
-		return false
-	}
-	return end == EndAll || end > prefix
+	return overlaps(TxnOp{Key: key, End: end}, TxnOp{Key: prefix, End: PrefixEnd(prefix)})
 }

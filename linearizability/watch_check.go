@@ -324,10 +324,8 @@ func (c *streamCheck) event(ev *WatchEvent, at int64) string {
 			ev, formatTime(at), rev, formatTime(rc.call))
 	}
 	var ch *keyChange
-	for i := range rc.changes {
-		if rc.changes[i].key == ev.Key {
-			ch = &rc.changes[i]
-		}
+	if i := slices.IndexFunc(rc.changes, func(c keyChange) bool { return c.key == ev.Key }); i >= 0 {
+		ch = &rc.changes[i] // a revision changes a key at most once
 	}
 	if ch == nil {
 		return fmt.Sprintf("phantom: %s, but revision %d did not change the key (it changed %s)", ev, rev, describeChanges(rc.changes))
@@ -482,5 +480,5 @@ func describeChanges(chs []keyChange) string {
 }
 
 func describeKV(kv *KV) string {
-	return fmt.Sprintf("%q mod %d create %d version %d", kv.Value, kv.ModRevision, kv.CreateRevision, kv.Version)
+	return (&kvState{exists: true, value: kv.Value, mod: kv.ModRevision, create: kv.CreateRevision, version: kv.Version}).describe()
 }
