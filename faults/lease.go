@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -123,7 +124,7 @@ func (p *parser) leases(n *yaml.Node, l *Leases, c Cluster) error {
 		return s.err
 	}
 	if l.Expire+l.Revoke > 1 {
-		return p.errorf(cmpNode(s.f.get("revoke"), s.f.get("expire"), n), "leases: expire %v and revoke %v are more than 1 together (they are shares of the leases)", l.Expire, l.Revoke)
+		return p.errorf(cmp.Or(s.f.get("revoke"), s.f.get("expire"), n), "leases: expire %v and revoke %v are more than 1 together (they are shares of the leases)", l.Expire, l.Revoke)
 	}
 	return p.leaseTTL(at, s, n, &l.TTL, c)
 }
@@ -155,23 +156,13 @@ func (p *parser) leaseTTL(at path, s *section, n *yaml.Node, ttl *time.Duration,
 	if s.err != nil {
 		return s.err
 	}
-	v := cmpNode(s.f.get("ttl"), n)
+	v := cmp.Or(s.f.get("ttl"), n)
 	switch {
 	case *ttl%time.Second != 0:
 		return p.errorf(v, "%s%v is not a whole number of seconds (etcd's TTLs are in seconds)", at.dot("ttl").prefix(), *ttl)
 	case *ttl < c.MinLeaseTTL():
 		return p.errorf(v, "%s%v is less than etcd's minimum for this cluster, %v (one and a half election timeouts of %v, rounded up to a second)",
 			at.dot("ttl").prefix(), *ttl, c.MinLeaseTTL(), c.ElectionTimeout)
-	}
-	return nil
-}
-
-// cmpNode returns the first node that is not nil, to blame a line.
-func cmpNode(ns ...*yaml.Node) *yaml.Node {
-	for _, n := range ns {
-		if n != nil {
-			return n
-		}
 	}
 	return nil
 }
