@@ -354,9 +354,7 @@ func (l *loop) requestProgress(n *node.Node, s *watchStream) {
 		s.progressWait[nid] = true
 		ids = append(ids, nid)
 	}
-	if len(ids) > 0 {
-		n.RequestWatchProgress(ids...)
-	}
+	n.RequestWatchProgress(ids...)
 	l.maybeProgress(n, s)
 }
 

@@ -139,7 +139,7 @@ func (cc clientConfig) session(ctx context.Context, ttlSeconds int) (*clientv3.C
 		client.Close()
 		return nil, nil, err
 	}
-	session, err := concurrency.NewSession(client, concurrency.WithLease(lease.ID), concurrency.WithTTL(ttlSeconds))
+	session, err := concurrency.NewSession(client, concurrency.WithLease(lease.ID))
 	if err != nil {
 		client.Close()
 		return nil, nil, err
