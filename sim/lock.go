@@ -411,8 +411,11 @@ func (u *lockUser) endHold() {
 	u.attempt++
 	u.cancelWatch()
 	if u.stalled {
+		// Its session ran out while it stalled: mark it gone (the state is
+		// idle already, so that is all sessionGone does here), and the next
+		// attempt takes a new one. Returning here left the user idle for
+		// good, with no attempt scheduled.
 		u.sessionGone(u.sess, "it stalled")
-		return
 	}
 	u.next(u.exp(int64(u.w.sc.Locks.Every)))
 }

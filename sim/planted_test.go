@@ -33,7 +33,7 @@ func TestPlantedBugFailsItsCheck(t *testing.T) {
 		// lease.yaml's): the first expired session leaves its lock key
 		// behind, and the lock is never free again.
 		{BugRevokeLeavesKey, "lock.yaml", "lease", 3},
-		// 14 of lock.yaml's first 50 seeds catch it, the first at seed 4:
+		// 8 of lock.yaml's first 50 seeds catch it, the first at seed 4:
 		// a waiter misses its predecessor only when that holder made a
 		// fenced write after the waiter's key was created.
 		{BugLockMaxCreate, "lock.yaml", "lock", 10},
