@@ -1,12 +1,9 @@
 package node
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
@@ -232,185 +229,6 @@ func (n *Node) applyAttributes(b backend.Batch, r *membershippb.ClusterMemberAtt
 	n.members.put(b, updated)
 }
 
-// applyConfChange validates a conf change against the applied membership
-// (rejecting it by giving raft NodeId 0, as etcd does), applies it to raft
-// and to the membership, and answers its waiter.
-func (n *Node) applyConfChange(b backend.Batch, e *raftpb.Entry, fresh bool, replies []Reply) []Reply {
-	var cc raftpb.ConfChange
-	if err := proto.Unmarshal(e.Data, &cc); err != nil {
-		panic(fmt.Sprintf("node %s: conf change %d does not decode: %v", FormatID(n.cfg.ID), e.GetIndex(), err))
-	}
-	var pm proposedMember
-	if len(cc.Context) > 0 {
-		if err := json.Unmarshal(cc.Context, &pm); err != nil {
-			panic(fmt.Sprintf("node %s: conf change %d has a bad member: %v", FormatID(n.cfg.ID), e.GetIndex(), err))
-		}
-	}
-	m := pm.Member
-	key := make([]byte, 8)
-	binary.BigEndian.PutUint64(key, e.GetIndex())
-	var verdict error
-	if fresh {
-		verdict = n.validateConfChange(&cc, m)
-		if verdict != nil {
-			b.Put(bucketConfRejected, key, []byte(verdict.Error()))
-		}
-	} else if _, rejected := b.Get(bucketConfRejected, key); rejected {
-		verdict = ErrIDExists // the reason does not matter on replay
-	}
-	if verdict != nil {
-		cc.NodeId = proto.Uint64(0)
-	}
-	n.confState = n.rn.ApplyConfChange(&cc)
-	if !fresh {
-		return replies
-	}
-	if verdict == nil {
-		n.applyMembership(b, &cc, m)
-	}
-	waiting, ok := n.waiterFor(pm.Proposer, cc.GetId())
-	if !ok {
-		return replies
-	}
-	n.finishInto(waiting, n.memberReply(waiting.req, m, verdict), &replies)
-	return replies
-}
-
-// proposedMember is a member conf change's context: the member, and the
-// member that proposed the change, whose waiter its apply answers (a conf
-// change's Id is a request ID, which two members can share: see
-// waiterFor). The member's fields stay at the top level, so an entry
-// written before Proposer existed decodes with Proposer 0 (no waiter).
-type proposedMember struct {
-	Member
-	Proposer uint64 `json:"proposer,omitempty"`
-}
-
-func (n *Node) validateConfChange(cc *raftpb.ConfChange, m Member) error {
-	id := cc.GetNodeId()
-	_, exists := n.members.members[id]
-	switch cc.GetType() {
-	case raftpb.ConfChangeAddNode:
-		if n.members.removed[id] {
-			return ErrIDRemoved
-		}
-		if exists {
-			return ErrIDExists
-		}
-		return n.urlsFree(id, m.PeerURLs)
-	case raftpb.ConfChangeRemoveNode:
-		if n.members.removed[id] {
-			return ErrIDRemoved
-		}
-		if !exists {
-			return ErrMemberNotFound
-		}
-	case raftpb.ConfChangeUpdateNode:
-		if !exists {
-			return ErrMemberNotFound
-		}
-		return n.urlsFree(id, m.PeerURLs)
-	default:
-		return ErrLearnerNotSupported
-	}
-	return nil
-}
-
-// urlsFree checks that no member but id owns any of urls.
-func (n *Node) urlsFree(id uint64, urls []string) error {
-	for _, u := range urls {
-		if owner, ok := n.members.peerURLOwner(u); ok && owner != id {
-			return ErrPeerURLExist
-		}
-	}
-	return nil
-}
-
-func (n *Node) applyMembership(b backend.Batch, cc *raftpb.ConfChange, m Member) {
-	id := cc.GetNodeId()
-	switch cc.GetType() {
-	case raftpb.ConfChangeAddNode:
-		m.ID = id
-		n.members.put(b, m)
-	case raftpb.ConfChangeRemoveNode:
-		n.members.remove(b, id)
-		if id == n.cfg.ID {
-			n.removed = true
-		}
-	case raftpb.ConfChangeUpdateNode:
-		cur := cloneMember(*n.members.members[id])
-		cur.PeerURLs = slices.Clone(m.PeerURLs)
-		n.members.put(b, cur)
-	}
-}
-
-func (n *Node) memberReply(req Request, m Member, err error) Reply {
-	if err != nil {
-		return Reply{Err: err}
-	}
-	h, members := n.header(), n.pbMembers()
-	switch {
-	case req.MemberAdd != nil:
-		return Reply{MemberAdd: &pb.MemberAddResponse{Header: h, Member: pbMember(m), Members: members}}
-	case req.MemberRemove != nil:
-		return Reply{MemberRemove: &pb.MemberRemoveResponse{Header: h, Members: members}}
-	default:
-		return Reply{MemberUpdate: &pb.MemberUpdateResponse{Header: h, Members: members}}
-	}
-}
-
-// submitMemberChange checks a member request against this member's applied
-// membership (the definitive check happens again at apply) and proposes it
-// as a raft conf change whose Id is the request's proposal ID.
-func (n *Node) submitMemberChange(req Request) {
-	cc := &raftpb.ConfChange{}
-	var m Member
-	switch {
-	case req.MemberAdd != nil:
-		if req.MemberAdd.IsLearner {
-			n.fail(req, ErrLearnerNotSupported)
-			return
-		}
-		m = Member{PeerURLs: slices.Clone(req.MemberAdd.PeerURLs)}
-		// etcd salts an added member's ID with the time of the add; the
-		// applied index is our deterministic stand-in, unique over time.
-		m.ID = MemberID(m.PeerURLs, FormatID(n.cfg.ClusterID), strconv.FormatUint(n.applied, 10))
-		cc.Type = raftpb.ConfChangeAddNode.Enum()
-	case req.MemberRemove != nil:
-		m.ID = req.MemberRemove.ID
-		cc.Type = raftpb.ConfChangeRemoveNode.Enum()
-	default:
-		cur, ok := n.members.members[req.MemberUpdate.ID]
-		if !ok {
-			n.fail(req, ErrMemberNotFound)
-			return
-		}
-		m = cloneMember(*cur)
-		m.PeerURLs = slices.Clone(req.MemberUpdate.PeerURLs)
-		cc.Type = raftpb.ConfChangeUpdateNode.Enum()
-	}
-	if err := n.validateConfChange(&raftpb.ConfChange{Type: cc.Type, NodeId: proto.Uint64(m.ID)}, m); err != nil {
-		n.fail(req, err)
-		return
-	}
-	if n.lead == 0 {
-		n.fail(req, ErrNoLeader)
-		return
-	}
-	ctx, err := json.Marshal(proposedMember{Member: m, Proposer: n.cfg.ID})
-	if err != nil {
-		n.fail(req, fmt.Errorf("node: encode member: %w", err))
-		return
-	}
-	id := n.nextID()
-	cc.Id, cc.NodeId, cc.Context = proto.Uint64(id), proto.Uint64(m.ID), ctx
-	if err := n.rn.ProposeConfChange(cc); err != nil {
-		n.fail(req, proposeError(err))
-		return
-	}
-	n.wait(req, id)
-}
-
 // maybePublish proposes this member's name and client URLs when the
 // replicated ones differ, once per election timeout until they match.
 func (n *Node) maybePublish() {
@@ -447,5 +265,5 @@ func (n *Node) pbMembers() []*pb.Member {
 }
 
 func pbMember(m Member) *pb.Member {
-	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: slices.Clone(m.PeerURLs), ClientURLs: slices.Clone(m.ClientURLs)}
+	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: slices.Clone(m.PeerURLs), ClientURLs: slices.Clone(m.ClientURLs), IsLearner: m.IsLearner}
 }

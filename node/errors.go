@@ -42,6 +42,22 @@ var (
 	ErrMemberBadURLs = errors.New("etcdserver: given member URLs are invalid")
 	// ErrIDRemoved: the member ID was removed from the cluster and cannot return.
 	ErrIDRemoved = errors.New("etcdserver: ID removed")
+	// ErrMemberNotLearner: promote names a member that already votes.
+	ErrMemberNotLearner = errors.New("etcdserver: can only promote a learner member")
+	// ErrLearnerNotReady: promote names a learner whose log is not yet
+	// within 10% of the leader's.
+	ErrLearnerNotReady = errors.New("etcdserver: can only promote a learner member which is in sync with leader")
+	// ErrTooManyLearners: member add of a learner beyond Config.MaxLearners.
+	ErrTooManyLearners = errors.New("etcdserver: too many learner members in cluster")
+	// ErrNotEnoughStartedMembers: the change would leave fewer started
+	// voters than a quorum (with the strict reconfiguration check), or
+	// remove the last voter.
+	ErrNotEnoughStartedMembers = errors.New("etcdserver: re-configuration failed due to not enough started members")
+	// ErrUnhealthy: with the strict reconfiguration check, a voter the
+	// change needs is not reachable from the leader.
+	ErrUnhealthy = errors.New("etcdserver: unhealthy cluster")
+	// ErrNotSupportedForLearner: a learner serves serializable reads only.
+	ErrNotSupportedForLearner = errors.New("etcdserver: rpc not supported for learner")
 	// ErrEmptyRequest: a Request with no operation set.
 	ErrEmptyRequest = errors.New("etcdserver: empty request")
 	// ErrStopped: the member is shutting down or was removed. A node

@@ -22,6 +22,9 @@ type Member struct {
 	Name       string   `json:"name,omitempty"`
 	PeerURLs   []string `json:"peerURLs"`
 	ClientURLs []string `json:"clientURLs,omitempty"`
+	// IsLearner: the member receives the log but does not vote, and
+	// counts in no quorum, until it is promoted.
+	IsLearner bool `json:"isLearner,omitempty"`
 }
 
 // MemberID derives a member's ID the way etcd does: from its sorted peer URLs
@@ -113,6 +116,20 @@ func (ms *membership) sorted() []Member {
 	})
 	return out
 }
+
+// voters counts the members that vote.
+func (ms *membership) voters() int {
+	n := 0
+	for _, m := range ms.members {
+		if !m.IsLearner {
+			n++
+		}
+	}
+	return n
+}
+
+// learners counts the members that are learners.
+func (ms *membership) learners() int { return len(ms.members) - ms.voters() }
 
 // peerURLOwner returns the member that has url among its peer URLs.
 func (ms *membership) peerURLOwner(url string) (uint64, bool) {

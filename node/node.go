@@ -79,7 +79,13 @@ type Config struct {
 	// does not give it its whole TTL again (default: 5 minutes, etcd's
 	// --experimental-lease-checkpoint-interval).
 	LeaseCheckpointTicks int64
-	Logger               raft.Logger // nil: raft's messages are dropped
+	// MaxLearners is etcd's --max-learners (default DefaultMaxLearners).
+	MaxLearners int
+	// SkipReconfigCheck turns off etcd's strict reconfiguration check
+	// (--strict-reconfig-check=false): member add and remove no longer
+	// refuse changes that leave too few started or reachable voters.
+	SkipReconfigCheck bool
+	Logger            raft.Logger // nil: raft's messages are dropped
 	// ReportWrites fills Output.Proposed and Output.Applied, for drivers that
 	// check histories (the simulator); the server leaves it off.
 	ReportWrites bool
@@ -125,6 +131,9 @@ func (c *Config) withDefaults() Config {
 	if out.LeaseCheckpointTicks == 0 {
 		out.LeaseCheckpointTicks = 5 * 60 * 1000 / out.TickMillis
 	}
+	if out.MaxLearners == 0 {
+		out.MaxLearners = DefaultMaxLearners
+	}
 	if out.Logger == nil {
 		out.Logger = discardLogger{}
 	}
@@ -143,6 +152,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("node: election ticks (%d) must exceed heartbeat ticks (%d) > 0", c.ElectionTicks, c.HeartbeatTicks)
 	case c.RequestTimeoutTicks <= 0, c.MaxPendingRequests <= 0, c.MaxTxnOps <= 0, c.MaxRequestBytes <= 0:
 		return errors.New("node: request limits must be positive")
+	case c.MaxLearners < 0:
+		return fmt.Errorf("node: max learners %d must not be negative", c.MaxLearners)
 	case c.SnapshotCount <= 0 || c.SnapshotCatchUpEntries < 0:
 		return fmt.Errorf("node: snapshot count %d must be positive", c.SnapshotCount)
 	}
@@ -238,6 +249,7 @@ type Status struct {
 	ClusterID          uint64
 	LeaderTransferee   uint64
 	Removed, Stopped   bool
+	IsLearner          bool
 	ConsistentIndex    uint64
 }
 
@@ -301,6 +313,10 @@ type Node struct {
 	lessor     *lessor
 	leaseStats LeaseStats // the counts since start (Leases is filled on demand)
 
+	// heardTick: the tick at which a message from each peer last
+	// reached this member (see active).
+	heardTick map[uint64]int64
+
 	publishAfterTick int64 // when to (re)publish this member's attributes
 	leadersSeen      int   // leaders this member has followed or been, since it started
 }
@@ -359,6 +375,7 @@ func New(c Config) (*Node, error) {
 		sessions:   sessions,
 		lessor:     st.lessor,
 		proposed:   map[uint64]*waiter{},
+		heardTick:  map[uint64]int64{},
 		nextSuffix: uint64(cfg.StartMillis) << requestIDCounterBits & requestIDSuffixMask,
 	}
 	n.plantStore()
@@ -505,6 +522,7 @@ func (n *Node) Step(env Envelope) error {
 	case n.members.removed[m.GetFrom()]:
 		return fmt.Errorf("%w: %s", ErrRemovedMember, FormatID(m.GetFrom()))
 	}
+	n.heardTick[m.GetFrom()] = n.ticks
 	if m.GetType() == raftpb.MsgProp && n.refusesProposals() {
 		return nil // the planted RefuseAfterFailover: a forwarded proposal is dropped
 	}
@@ -734,6 +752,7 @@ func (n *Node) Status() Status {
 		SnapshotsInstalled: n.snapshotsInstalled,
 		LeaderTransferee:   bs.LeadTransferee,
 		Removed:            n.removed,
+		IsLearner:          n.IsLearner(),
 		Stopped:            n.stopped(),
 		ConsistentIndex:    ci,
 	}

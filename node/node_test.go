@@ -32,6 +32,7 @@ type cluster struct {
 	nextReq uint64
 	tune    func(*node.Config)              // adjusts every member's config, if set
 	watch   map[uint64][]mvcc.WatchResponse // what each member's watchers said
+	refused int                             // messages refused as from a removed member
 }
 
 func newCluster(t *testing.T, size int) *cluster { return newClusterTuned(t, size, nil) }
@@ -56,6 +57,11 @@ func newClusterTuned(t *testing.T, size int, tune func(*node.Config)) *cluster {
 func (c *cluster) start(id uint64) {
 	cfg := node.Config{ID: id, ClusterID: c.cid, InitialMembers: c.initial,
 		Log: c.logs[id], Backend: c.bes[id], StartMillis: int64(len(c.nodes)) * 1000}
+	for _, m := range c.initial {
+		if m.ID == id {
+			cfg.Name = m.Name
+		}
+	}
 	if c.tune != nil {
 		c.tune(&cfg)
 	}
@@ -108,7 +114,13 @@ func (c *cluster) settle() {
 			n, ok := c.nodes[to]
 			delivered := ok && !c.cut[to] && !c.cut[from]
 			if delivered {
-				if err := n.Step(m); err != nil {
+				// A member that was removed refuses everything: the
+				// others learn of its removal by applying it.
+				err := n.Step(m)
+				switch {
+				case errors.Is(err, node.ErrRemovedMember):
+					c.refused++
+				case err != nil && !errors.Is(err, node.ErrStopped):
 					c.t.Fatalf("step: %v", err)
 				}
 			}

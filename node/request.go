@@ -20,9 +20,6 @@ var ErrProposalDropped = errors.New("etcdserver: raft proposal dropped")
 // ErrIDExists: member add names an ID that is already a member.
 var ErrIDExists = errors.New("etcdserver: ID exists")
 
-// ErrLearnerNotSupported: plumb does not have learner members yet.
-var ErrLearnerNotSupported = errors.New("etcdserver: learner members are not supported")
-
 // Request is one client request. Exactly one operation is set. Requests use
 // etcd's own messages so that the server passes them through unchanged.
 type Request struct {
@@ -38,7 +35,15 @@ type Request struct {
 	MemberAdd    *pb.MemberAddRequest
 	MemberRemove *pb.MemberRemoveRequest
 	MemberUpdate *pb.MemberUpdateRequest
-	Alarm        *pb.AlarmRequest
+	// MemberPromote, like MemberAdd and MemberRemove, is answered by the
+	// leader alone (see reconfig.go): elsewhere it fails with
+	// ErrNotLeader and the driver forwards it.
+	MemberPromote *pb.MemberPromoteRequest
+	Alarm         *pb.AlarmRequest
+	// MemberAddUnix is the time of a MemberAdd in Unix seconds, which
+	// salts the new member's ID as etcd's does: the server passes the
+	// wall clock, the simulator its virtual time. Required with MemberAdd.
+	MemberAddUnix int64
 
 	// Leases (lease.go). KeepAlive and TimeToLive are answered by the
 	// leader alone: elsewhere they fail with ErrNotLeader and the driver
@@ -56,16 +61,17 @@ type Reply struct {
 	ID  uint64
 	Err error
 
-	Range        *pb.RangeResponse
-	Put          *pb.PutResponse
-	DeleteRange  *pb.DeleteRangeResponse
-	Txn          *pb.TxnResponse
-	Compaction   *pb.CompactionResponse
-	MemberList   *pb.MemberListResponse
-	MemberAdd    *pb.MemberAddResponse
-	MemberRemove *pb.MemberRemoveResponse
-	MemberUpdate *pb.MemberUpdateResponse
-	Alarm        *pb.AlarmResponse
+	Range         *pb.RangeResponse
+	Put           *pb.PutResponse
+	DeleteRange   *pb.DeleteRangeResponse
+	Txn           *pb.TxnResponse
+	Compaction    *pb.CompactionResponse
+	MemberList    *pb.MemberListResponse
+	MemberAdd     *pb.MemberAddResponse
+	MemberRemove  *pb.MemberRemoveResponse
+	MemberUpdate  *pb.MemberUpdateResponse
+	MemberPromote *pb.MemberPromoteResponse
+	Alarm         *pb.AlarmResponse
 
 	LeaseGrant      *pb.LeaseGrantResponse
 	LeaseRevoke     *pb.LeaseRevokeResponse
@@ -86,6 +92,8 @@ func (n *Node) Submit(req Request) {
 		n.fail(req, ErrStopped)
 	case n.waiters.live >= n.cfg.MaxPendingRequests:
 		n.fail(req, ErrTooManyRequests)
+	case n.IsLearner() && !learnerServes(req):
+		n.fail(req, ErrNotSupportedForLearner)
 	case req.Range != nil:
 		n.submitRange(req)
 	case req.Txn != nil:
@@ -104,7 +112,7 @@ func (n *Node) Submit(req Request) {
 		n.replies = append(n.replies, Reply{ID: req.ID, MemberList: &pb.MemberListResponse{
 			Header: n.header(), Members: n.pbMembers(),
 		}})
-	case req.MemberAdd != nil, req.MemberRemove != nil, req.MemberUpdate != nil:
+	case req.MemberAdd != nil, req.MemberRemove != nil, req.MemberUpdate != nil, req.MemberPromote != nil:
 		req, err := withCheckedPeerURLs(req)
 		if err != nil {
 			n.fail(req, err)

@@ -2,26 +2,26 @@ package server
 
 import (
 	"context"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc"
 
 	"github.com/plumbdb/plumb/node"
 )
 
 // clusterServer is etcd's Cluster service. Membership is replicated state:
-// member update and remove are raft conf changes, answered once applied.
+// member add, remove, promote and update are raft conf changes, answered
+// once applied. Add, remove and promote are the leader's to judge (it
+// alone knows which members are reachable and how far a learner has
+// caught up, see node/reconfig.go): a member that does not lead forwards
+// them to the leader, once, and retries only while the request was
+// certainly not proposed (no leader, or not the leader).
 type clusterServer struct {
 	pb.UnimplementedClusterServer
-	l *loop
+	l   *loop
+	fwd *forwarder
 }
-
-// errJoinNotSupported: a member added now could not start, since plumb
-// cannot yet bootstrap a member into a running cluster; adding one would
-// only raise the quorum.
-var errJoinNotSupported = status.Error(codes.Unimplemented,
-	"plumb: member add is not supported yet: a new member cannot join a running cluster, and adding one would raise the quorum")
 
 func (c *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
 	rep, err := c.l.do(ctx, node.Request{MemberList: r})
@@ -33,11 +33,37 @@ func (c *clusterServer) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequ
 	return rep.MemberUpdate, toGRPC(err)
 }
 
-func (c *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
-	rep, err := c.l.do(ctx, node.Request{MemberRemove: r})
-	return rep.MemberRemove, toGRPC(err)
+// MemberAdd salts the new member's ID with the time of the add, as etcd
+// does, so the same peer URLs added again later get another ID.
+func (c *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	return onLeader(ctx, c.fwd, notProposed,
+		func(ctx context.Context) (*pb.MemberAddResponse, error) {
+			rep, err := c.l.do(ctx, node.Request{MemberAdd: r, MemberAddUnix: time.Now().Unix()})
+			return rep.MemberAdd, toGRPC(err)
+		},
+		func(ctx context.Context, cc grpc.ClientConnInterface) (*pb.MemberAddResponse, error) {
+			return pb.NewClusterClient(cc).MemberAdd(ctx, r)
+		})
 }
 
-func (c *clusterServer) MemberAdd(context.Context, *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
-	return nil, errJoinNotSupported
+func (c *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	return onLeader(ctx, c.fwd, notProposed,
+		func(ctx context.Context) (*pb.MemberRemoveResponse, error) {
+			rep, err := c.l.do(ctx, node.Request{MemberRemove: r})
+			return rep.MemberRemove, toGRPC(err)
+		},
+		func(ctx context.Context, cc grpc.ClientConnInterface) (*pb.MemberRemoveResponse, error) {
+			return pb.NewClusterClient(cc).MemberRemove(ctx, r)
+		})
+}
+
+func (c *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	return onLeader(ctx, c.fwd, notProposed,
+		func(ctx context.Context) (*pb.MemberPromoteResponse, error) {
+			rep, err := c.l.do(ctx, node.Request{MemberPromote: r})
+			return rep.MemberPromote, toGRPC(err)
+		},
+		func(ctx context.Context, cc grpc.ClientConnInterface) (*pb.MemberPromoteResponse, error) {
+			return pb.NewClusterClient(cc).MemberPromote(ctx, r)
+		})
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/plumbdb/plumb/node"
 )
 
-// Bounds of lease forwarding.
+// Bounds of forwarding to the leader.
 const (
 	// forwardRetryWait is the pause between two attempts to reach the
 	// leader (etcd's throttle on its own forwarding loop).
@@ -26,7 +26,7 @@ const (
 	// forwardedKey marks a request one member forwarded to another, in
 	// its gRPC metadata: the receiver answers it itself or fails it, and
 	// never forwards it again.
-	forwardedKey = "plumb-lease-forwarded"
+	forwardedKey = "plumb-forwarded"
 )
 
 // leaseServer is etcd's Lease service. Grant and revoke go through raft,
@@ -43,10 +43,17 @@ const (
 type leaseServer struct {
 	pb.UnimplementedLeaseServer
 	l   *loop
-	fwd *leaderConn
-	// forwardTimeout bounds a forwarded request, its retries included
-	// (etcd's request timeout: 5s and two election timeouts).
-	forwardTimeout time.Duration
+	fwd *forwarder
+}
+
+// forwarder runs requests only the leader answers (lease keep-alive and
+// time-to-live, member add, remove and promote) on the leader.
+type forwarder struct {
+	l    *loop
+	conn *leaderConn
+	// timeout bounds a forwarded request, its retries included (etcd's
+	// request timeout: 5s and two election timeouts).
+	timeout time.Duration
 }
 
 func (s *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
@@ -67,13 +74,13 @@ func (s *leaseServer) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest)
 // LeaseTimeToLive answers etcd's TTL -1 for a lease the leader does not
 // have, not an error.
 func (s *leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
-	resp, err := onLeader(ctx, s,
+	resp, err := onLeader(ctx, s.fwd, idempotent,
 		func(ctx context.Context) (*pb.LeaseTimeToLiveResponse, error) {
 			rep, err := s.l.do(ctx, node.Request{LeaseTimeToLive: r})
 			return rep.LeaseTimeToLive, toGRPC(err)
 		},
-		func(ctx context.Context, c pb.LeaseClient) (*pb.LeaseTimeToLiveResponse, error) {
-			return c.LeaseTimeToLive(ctx, r)
+		func(ctx context.Context, c grpc.ClientConnInterface) (*pb.LeaseTimeToLiveResponse, error) {
+			return pb.NewLeaseClient(c).LeaseTimeToLive(ctx, r)
 		})
 	if sameStatus(err, rpctypes.ErrGRPCLeaseNotFound) {
 		h, herr := s.header(ctx)
@@ -107,13 +114,13 @@ func (s *leaseServer) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error
 }
 
 func (s *leaseServer) keepAlive(ctx context.Context, req *pb.LeaseKeepAliveRequest) (*pb.LeaseKeepAliveResponse, error) {
-	resp, err := onLeader(ctx, s,
+	resp, err := onLeader(ctx, s.fwd, idempotent,
 		func(ctx context.Context) (*pb.LeaseKeepAliveResponse, error) {
 			rep, err := s.l.do(ctx, node.Request{LeaseKeepAlive: req})
 			return rep.LeaseKeepAlive, toGRPC(err)
 		},
-		func(ctx context.Context, c pb.LeaseClient) (*pb.LeaseKeepAliveResponse, error) {
-			return forwardKeepAlive(ctx, c, req)
+		func(ctx context.Context, c grpc.ClientConnInterface) (*pb.LeaseKeepAliveResponse, error) {
+			return forwardKeepAlive(ctx, pb.NewLeaseClient(c), req)
 		})
 	if sameStatus(err, rpctypes.ErrGRPCLeaseNotFound) {
 		h, herr := s.header(ctx)
@@ -148,26 +155,39 @@ func (s *leaseServer) header(ctx context.Context) (*pb.ResponseHeader, error) {
 	return h, nil
 }
 
+// retries says which failures of a forwarded request onLeader tries again.
+type retries int
+
+const (
+	// idempotent: any failure that may pass (see retryable). For requests
+	// that are safe to repeat: a keep-alive, a time-to-live.
+	idempotent retries = iota
+	// notProposed: only failures that say the request was never proposed
+	// (no leader, not the leader). For a member change, whose repeat after
+	// an unknown outcome would fail on the change the first one made.
+	notProposed
+)
+
 // onLeader runs a request only the leader answers: local (the node), and
-// when the node says it does not lead, remote on the leader, retrying while
-// the leader is unknown, unreachable or moving, up to forwardTimeout.
-// Both return gRPC status errors.
-func onLeader[R any](ctx context.Context, s *leaseServer,
+// when the node says it does not lead, remote on the leader, retrying as r
+// allows while the leader is unknown, unreachable or moving, up to the
+// forwarder's timeout. Both return gRPC status errors.
+func onLeader[R any](ctx context.Context, f *forwarder, r retries,
 	local func(context.Context) (R, error),
-	remote func(context.Context, pb.LeaseClient) (R, error),
+	remote func(context.Context, grpc.ClientConnInterface) (R, error),
 ) (R, error) {
 	resp, err := local(ctx)
-	moved := sameStatus(err, rpctypes.ErrGRPCNotLeader) || sameStatus(err, rpctypes.ErrGRPCLeaderChanged)
+	moved := sameStatus(err, rpctypes.ErrGRPCNotLeader) || (r == idempotent && sameStatus(err, rpctypes.ErrGRPCLeaderChanged))
 	if !moved || forwarded(ctx) {
 		return resp, err
 	}
-	fctx, cancel := context.WithTimeout(ctx, s.forwardTimeout)
+	fctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	out := metadata.AppendToOutgoingContext(fctx, forwardedKey, "1")
 	for {
-		var c pb.LeaseClient
+		var c grpc.ClientConnInterface
 		var self bool
-		c, self, err = s.fwd.leader(fctx)
+		c, self, err = f.conn.leader(fctx)
 		switch {
 		case err != nil:
 		case self: // this member has been elected meanwhile
@@ -175,14 +195,18 @@ func onLeader[R any](ctx context.Context, s *leaseServer,
 		default:
 			resp, err = remote(out, c)
 		}
-		if !retryable(fctx, err) {
+		again := retryable(fctx, err)
+		if r == notProposed {
+			again = sameStatus(err, rpctypes.ErrGRPCNotLeader) || sameStatus(err, rpctypes.ErrGRPCNoLeader)
+		}
+		if !again {
 			return resp, err
 		}
 		var zero R
 		select {
 		case <-fctx.Done():
 			return zero, forwardFailed(ctx, err)
-		case <-s.l.done:
+		case <-f.l.done:
 			return zero, toGRPC(node.ErrStopped)
 		case <-time.After(forwardRetryWait):
 		}
@@ -251,7 +275,7 @@ type leaderConn struct {
 // leader returns a client of the leader, or self when this member leads.
 // Without a known leader, or one that has not published a client URL yet,
 // it fails with etcd's no leader.
-func (f *leaderConn) leader(ctx context.Context) (c pb.LeaseClient, self bool, err error) {
+func (f *leaderConn) leader(ctx context.Context) (c grpc.ClientConnInterface, self bool, err error) {
 	var lead, id uint64
 	var m node.Member
 	var known bool
@@ -283,7 +307,7 @@ func (f *leaderConn) leader(ctx context.Context) (c pb.LeaseClient, self bool, e
 	if err != nil {
 		return nil, false, err
 	}
-	return pb.NewLeaseClient(conn), false, nil
+	return conn, false, nil
 }
 
 func (f *leaderConn) dial(lead uint64, target string) (*grpc.ClientConn, error) {

@@ -31,6 +31,12 @@ type Config struct {
 
 	LogLevel string // --log-level: debug, info, warn or error
 
+	// StrictReconfigCheck is --strict-reconfig-check: member add, remove
+	// and promote that would leave too few started or reachable voters
+	// are refused (see node/reconfig.go).
+	StrictReconfigCheck bool
+	MaxLearners         uint64 // --max-learners
+
 	// EnablePprof is --enable-pprof: Go's profiles on the client port at
 	// /debug/pprof/, as etcd serves them.
 	EnablePprof bool

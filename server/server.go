@@ -144,6 +144,8 @@ func (s *Server) openStorage() error {
 		MaxRequestBytes:   int(cfg.MaxRequestBytes),
 		SnapshotCount:     int(cfg.SnapshotCount),
 		QuotaBackendBytes: cfg.QuotaBackendBytes,
+		MaxLearners:       int(cfg.MaxLearners),
+		SkipReconfigCheck: !cfg.StrictReconfigCheck,
 		StartMillis:       time.Now().UnixMilli(),
 		Logger:            raftLogger{s.logger},
 	})
@@ -170,13 +172,13 @@ func (s *Server) listen() error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
 	pb.RegisterKVServer(s.clientGRPC, &kvServer{l: s.loop})
-	pb.RegisterClusterServer(s.clientGRPC, &clusterServer{l: s.loop})
+	s.leader = &leaderConn{l: s.loop}
+	fwd := &forwarder{l: s.loop, conn: s.leader, timeout: 5*time.Second + 2*s.cfg.ElectionTimeout}
+	pb.RegisterClusterServer(s.clientGRPC, &clusterServer{l: s.loop, fwd: fwd})
 	pb.RegisterMaintenanceServer(s.clientGRPC, &maintenanceServer{l: s.loop, quota: s.quotaBytes()})
 	pb.RegisterAuthServer(s.clientGRPC, &authServer{l: s.loop})
 	pb.RegisterWatchServer(s.clientGRPC, &watchServer{l: s.loop, maxRequestBytes: int(s.cfg.MaxRequestBytes), progressInterval: s.cfg.WatchProgressNotifyInterval})
-	s.leader = &leaderConn{l: s.loop}
-	pb.RegisterLeaseServer(s.clientGRPC, &leaseServer{l: s.loop, fwd: s.leader,
-		forwardTimeout: 5*time.Second + 2*s.cfg.ElectionTimeout})
+	pb.RegisterLeaseServer(s.clientGRPC, &leaseServer{l: s.loop, fwd: fwd})
 	s.metrics.reg.MustRegister(newLoopCollector(s.loop))
 	var err error
 	if s.self, err = newSelfClient(); err != nil {

@@ -82,6 +82,7 @@ const (
 	quotaBackendBytesWarn = 8 << 30 // etcd warns above this size
 	configFileBytesMax    = 1 << 20
 	nameSuggestDistance   = 2 // edits for a "did you mean"
+	maxLearnersMax        = 1000
 )
 
 const (
@@ -128,6 +129,8 @@ var Settings = []Setting{
 	{"quota-backend-bytes", "0", "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
+	{"strict-reconfig-check", "true", "Reject reconfiguration requests that would cause quorum loss."},
+	{"max-learners", "1", "Sets the maximum number of learners that can be available in the cluster membership."},
 	{"watch-progress-notify-interval", "10m", "Duration of periodic watch progress notifications (10m, 500ms; integer nanoseconds in the config file, as etcd takes it there)."},
 	{ConfigFileFlag, "", "Path to a YAML config file with the same keys as the flags; a setting given both there and as a flag or environment variable is an error."},
 }
@@ -138,7 +141,7 @@ var computedDefault = map[string]bool{"data-dir": true, "initial-cluster": true}
 
 // boolSetting holds the settings that are switches: the command line takes
 // them as etcd does, --enable-pprof with no value.
-var boolSetting = map[string]bool{"enable-pprof": true}
+var boolSetting = map[string]bool{"enable-pprof": true, "strict-reconfig-check": true}
 
 // IsBool reports whether s is a switch (a bool flag on the command line;
 // "true" or "false" everywhere else).
@@ -519,6 +522,12 @@ var settingFields = map[string]settingField{
 	"enable-pprof": {
 		func(c *Config, raw string) error { return parseBool(&c.EnablePprof, raw) },
 		func(c *Config) error { return nil }},
+	"strict-reconfig-check": {
+		func(c *Config, raw string) error { return parseBool(&c.StrictReconfigCheck, raw) },
+		func(c *Config) error { return nil }},
+	"max-learners": {
+		func(c *Config, raw string) error { return parseCount(&c.MaxLearners, raw) },
+		func(c *Config) error { return checkRange(c.MaxLearners, 1, maxLearnersMax) }},
 	"watch-progress-notify-interval": {
 		func(c *Config, raw string) error { return parseDuration(&c.WatchProgressNotifyInterval, raw) },
 		func(c *Config) error { return nil }}, // any: 0 or less is the default, too short is raised
@@ -1098,7 +1107,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 
 	"max-snapshots":                        ignore("5"),
 	"max-wals":                             ignore("5"),
-	"strict-reconfig-check":                ignore("true"),
 	"pre-vote":                             ignore("true"),
 	"initial-election-tick-advance":        ignore("true"),
 	"backend-bbolt-freelist-type":          ignore("map"),
@@ -1121,7 +1129,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"warning-unary-request-duration":       ignore(),
 	"memory-mlock":                         ignore("false"),
 	"bootstrap-defrag-threshold-megabytes": ignore("0"),
-	"max-learners":                         ignore("1"),
 	"snapshot-catchup-entries":             ignore(),
 	"feature-gates":                        ignore(),
 }

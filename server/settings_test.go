@@ -33,6 +33,8 @@ func defaultConfig() Config {
 		MaxTxnOps:                128,
 		QuotaBackendBytes:        0,
 		LogLevel:                 "info",
+		StrictReconfigCheck:      true,
+		MaxLearners:              1,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
 	}
@@ -564,6 +566,8 @@ func TestResolveConfigFiles(t *testing.T) {
 		MaxTxnOps:           256,
 		QuotaBackendBytes:   4294967296,
 		LogLevel:            "warn",
+		StrictReconfigCheck: true,
+		MaxLearners:         1,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
 	}
@@ -579,7 +583,6 @@ func TestResolveConfigFiles(t *testing.T) {
 		{name: "written for etcd", env: []string{"PLUMB_CONFIG_FILE=testdata/etcd-style.yaml"}, exact: true,
 			wantErr: []string{`testdata/etcd-style.yaml:51: auto-compaction-retention: "1": plumb does not support automatic compaction yet; remove it or set it to "0"`},
 			wantWarn: []string{
-				`testdata/etcd-style.yaml:25: strict-reconfig-check: ignoring "false"`,
 				`testdata/etcd-style.yaml:52: cipher-suites: ignoring "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"`,
 			}},
 	} {
@@ -595,8 +598,11 @@ func TestResolveEtcdStyleFileWithoutCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := strings.Replace(string(data), `auto-compaction-retention: "1"`, `auto-compaction-retention: "0"`, 1)
-	resolveCase{file: file, wantWarn: []string{"strict-reconfig-check", "cipher-suites"},
+	resolveCase{file: file, wantWarn: []string{"cipher-suites"},
 		check: func(t *testing.T, c Config) {
+			if c.StrictReconfigCheck {
+				t.Error("strict-reconfig-check: false in the file left the check on")
+			}
 			if !c.EnablePprof {
 				t.Error("enable-pprof: true in the file did not enable pprof")
 			}
@@ -772,6 +778,7 @@ func TestValidate(t *testing.T) {
 		{"snapshot count zero", func(c *Config) { c.SnapshotCount = 0 }, []string{"--snapshot-count: must be at least 1"}},
 		{"request too large", func(c *Config) { c.MaxRequestBytes = 64<<20 + 1 }, []string{"--max-request-bytes: must be at most 67108864"}},
 		{"no txn ops", func(c *Config) { c.MaxTxnOps = 0 }, []string{"--max-txn-ops: must be at least 1"}},
+		{"no learners", func(c *Config) { c.MaxLearners = 0 }, []string{"--max-learners: must be at least 1"}},
 		{"negative quota", func(c *Config) { c.QuotaBackendBytes = -1 }, []string{"--quota-backend-bytes: must not be negative"}},
 		{"bad log level", func(c *Config) { c.LogLevel = "trace" }, []string{`--log-level: "trace" is not one of debug, info, warn, error`}},
 		{"several at once", func(c *Config) { c.Name = ""; c.MaxTxnOps = 0 },
