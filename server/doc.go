@@ -23,11 +23,17 @@
 // member derives its ID and the cluster's from --initial-cluster and
 // --initial-cluster-token, as etcd does (bootstrap.go).
 //
-// The peer port (transport.go) carries raft messages over gRPC: a client
-// stream per peer, in a codec of our own whose every frame names the
-// cluster, the sender and the receiver, and a chunked stream per snapshot.
-// Queues are bounded; a message that does not fit is dropped and raft told
-// the peer is unreachable. The client port speaks etcd's v3 gRPC API (KV,
+// The peer port (transport.go) serves HTTP, as etcd's rafthttp does: per
+// peer, one long-lived message stream (transport_stream.go: a POST that
+// upgrades its connection, after which one goroutine writes frames
+// straight to the connection, flushing when its queue is empty, and one
+// goroutine on the other side reads them straight into the loop's inbox,
+// so a message takes no more hand-offs than in etcd) and one request per
+// snapshot, in chunks (transport_snapshot.go). Every frame names the
+// cluster, the sender and the receiver (peer_codec.go). Queues are bounded;
+// a message that does not fit is dropped and raft told the peer is
+// unreachable; every dial, handshake and write has a deadline, so a dead
+// peer never holds the loop. The client port speaks etcd's v3 gRPC API (KV,
 // Cluster, Maintenance, Auth, Watch, Lease, and etcd's Lock and Election)
 // with etcd's error codes, and on the same port HTTP /health, /version and
 // /metrics (Prometheus), split by cmux.

@@ -38,7 +38,7 @@ type Options struct {
 }
 
 // Server is one production member: the node driven by a goroutine with
-// the wall clock, on the WAL and bbolt in --data-dir, peers over gRPC on the
+// the wall clock, on the WAL and bbolt in --data-dir, peers over HTTP on the
 // peer URLs and etcd's v3 API (gRPC and HTTP) on the client URLs.
 type Server struct {
 	cfg     Config
@@ -51,7 +51,6 @@ type Server struct {
 	loop *loop
 	tr   *transport
 
-	peerGRPC   *grpc.Server
 	clientGRPC *grpc.Server
 	// self is the member's client of its own services (Lock, Election);
 	// leader is the Lease service's connection to the leader.
@@ -164,7 +163,6 @@ func (s *Server) openStorage() error {
 
 // listen binds every peer and client URL, or none.
 func (s *Server) listen() error {
-	s.peerGRPC = s.tr.newPeerServer()
 	s.clientGRPC = grpc.NewServer(
 		grpc.MaxRecvMsgSize(int(s.cfg.MaxRequestBytes)+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
@@ -228,7 +226,7 @@ func (s *Server) serve() {
 	peers := len(s.cfg.ListenPeerURLs)
 	for i, l := range s.listeners {
 		if i < peers {
-			s.goServe("peer", l.Addr(), func() error { return s.peerGRPC.Serve(l) })
+			s.goServe("peer", l.Addr(), func() error { return s.tr.serve(l) })
 			continue
 		}
 		m := cmux.New(l)
@@ -340,9 +338,6 @@ func (s *Server) closeAll() error {
 	}
 	if s.loop != nil {
 		close(s.loop.stop) // a loop that already ended on its own ignores it
-	}
-	if s.peerGRPC != nil {
-		s.peerGRPC.Stop()
 	}
 	if s.clientGRPC != nil {
 		s.clientGRPC.Stop()

@@ -13,16 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/plumbdb/plumb/node"
 )
@@ -199,24 +192,6 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
-// TestFrameCodec: a frame survives the codec, and a truncated one is an
-// error, not a frame.
-func TestFrameCodec(t *testing.T) {
-	in := &frame{ClusterID: 1 << 60, From: 2, To: 3, DataBytes: 4, Body: []byte("body")}
-	b, err := frameCodec{}.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out frame
-	if err := (frameCodec{}).Unmarshal(b, &out); err != nil || out.ClusterID != in.ClusterID || out.From != 2 || out.To != 3 ||
-		out.DataBytes != 4 || string(out.Body) != "body" {
-		t.Fatalf("round trip: %+v %v", out, err)
-	}
-	if err := (frameCodec{}).Unmarshal(b[:3], &out); err == nil {
-		t.Fatal("a truncated frame decoded")
-	}
-}
-
 // TestPprofSwitch: --enable-pprof serves Go's profiles on the client port;
 // without it they are not there.
 func TestPprofSwitch(t *testing.T) {
@@ -269,51 +244,6 @@ func TestSystemdNotify(t *testing.T) {
 	s.Stop()
 	if got := read(); got != "STOPPING=1" {
 		t.Fatalf("notification on stop %q, want STOPPING=1", got)
-	}
-}
-
-// TestPeerRefusesStrangers: a frame from another cluster (a member of
-// another cluster on a reused address) or for another member is refused
-// before raft sees it, the sender is told why, and the refusal is counted.
-func TestPeerRefusesStrangers(t *testing.T) {
-	cfg := oneMember(t, t.TempDir())
-	s := startT(t, cfg)
-	defer s.Stop()
-	target, err := dialTarget(cfg.ListenPeerURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(frameCodec{})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for i, tc := range []struct {
-		name        string
-		cluster, to uint64
-		want        string
-	}{
-		{"another cluster", s.ClusterID() + 1, s.ID(), "from cluster"},
-		{"another member", s.ClusterID(), s.ID() + 1, "is for member"},
-	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		stream, err := conn.NewStream(ctx, &peerServiceDesc.Streams[0], peerMessagesMethod)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := proto.Marshal(&raftpb.Message{From: proto.Uint64(42), To: proto.Uint64(tc.to), Type: raftpb.MessageType_MsgHeartbeat.Enum()})
-		if err := stream.SendMsg(&frame{ClusterID: tc.cluster, From: 42, To: tc.to, Body: body}); err != nil {
-			t.Fatal(err)
-		}
-		err = stream.RecvMsg(&frame{})
-		cancel()
-		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: the stream ended with %v, want FailedPrecondition naming %q", tc.name, err, tc.want)
-		}
-		if got := testutil.ToFloat64(s.metrics.peerRefused); got != float64(i+1) {
-			t.Errorf("%s: %v refusals counted, want %d", tc.name, got, i+1)
-		}
 	}
 }
 

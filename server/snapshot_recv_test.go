@@ -2,66 +2,98 @@ package server
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/plumbdb/plumb/node"
 )
 
 // strangerID is the member ID the tests' frames claim: anyone who can
 // reach the peer port can claim one.
 const strangerID = 42
 
-// peerConn dials the member's peer port as a peer would.
-func peerConn(t *testing.T, cfg Config) *grpc.ClientConn {
-	t.Helper()
-	target, err := dialTarget(cfg.ListenPeerURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(frameCodec{}), grpc.MaxCallSendMsgSize(maxPeerFrameBytes)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+// snapshotSender is a snapshot request to a member, sent as a peer sends
+// one (Expect: 100-continue), whose body the test writes frame by frame.
+type snapshotSender struct {
+	s      *Server
+	body   *io.PipeWriter
+	answer chan snapshotAnswer
 }
 
-// openSnapshot opens a snapshot stream to s and sends its head, which
-// announces dataBytes of state; the caller sends the chunks, or not.
-func openSnapshot(ctx context.Context, t *testing.T, conn *grpc.ClientConn, s *Server, dataBytes uint64) grpc.ClientStream {
+// snapshotAnswer is how the member answered a snapshot request: its
+// status and reason, or the request's error.
+type snapshotAnswer struct {
+	code   int
+	reason string
+	err    error
+}
+
+// openSnapshot sends s a snapshot request announcing dataBytes of state,
+// and its head frame unless the member refused it first; the caller sends
+// the chunks, or not.
+func openSnapshot(ctx context.Context, t *testing.T, s *Server, dataBytes uint64) *snapshotSender {
 	t.Helper()
-	stream, err := conn.NewStream(ctx, &peerServiceDesc.Streams[1], peerSnapshotMethod)
+	target, err := dialTarget(s.cfg.ListenPeerURLs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
+	pr, pw := io.Pipe()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+target+peerSnapshotPath, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Expect", "100-continue")
+	req.Header.Set(headerClusterID, node.FormatID(s.ClusterID()))
+	req.Header.Set(headerFrom, node.FormatID(strangerID))
+	req.Header.Set(headerTo, node.FormatID(s.ID()))
+	req.Header.Set(headerSnapshotBytes, strconv.FormatUint(dataBytes, 10))
+	ss := &snapshotSender{s: s, body: pw, answer: make(chan snapshotAnswer, 1)}
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second, DisableKeepAlives: true}}
+	go func() {
+		resp, err := client.Do(req)
+		if err != nil {
+			ss.answer <- snapshotAnswer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		reason, err := io.ReadAll(resp.Body)
+		ss.answer <- snapshotAnswer{code: resp.StatusCode, reason: string(reason), err: err}
+	}()
 	msg := &raftpb.Message{Type: raftpb.MessageType_MsgSnap.Enum(), From: proto.Uint64(strangerID), To: proto.Uint64(s.ID()),
 		Term: proto.Uint64(1), Snapshot: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(1), Term: proto.Uint64(1)}}}
 	body, err := proto.Marshal(msg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := stream.SendMsg(&frame{ClusterID: s.ClusterID(), From: strangerID, To: s.ID(), DataBytes: dataBytes, Body: body}); err != nil {
-		t.Fatal(err)
-	}
-	return stream
+	ss.send(&frame{ClusterID: s.ClusterID(), From: strangerID, To: s.ID(), DataBytes: dataBytes, Body: body})
+	return ss
 }
 
-// endOf closes the sending side and returns how the member ended the stream.
-func endOf(stream grpc.ClientStream) error {
-	if err := stream.CloseSend(); err != nil {
-		return err
-	}
-	return stream.RecvMsg(&frame{})
+// send writes f to the request's body; it reports false once the member
+// answered without taking it (the client then closes the body).
+func (ss *snapshotSender) send(f *frame) bool {
+	_, err := ss.body.Write(appendFrame(nil, f))
+	return err == nil
+}
+
+// sendChunk sends a chunk of n bytes of data.
+func (ss *snapshotSender) sendChunk(n int) bool {
+	return ss.send(&frame{ClusterID: ss.s.ClusterID(), From: strangerID, To: ss.s.ID(), Body: make([]byte, n)})
+}
+
+// end ends the request's body and returns the member's answer.
+func (ss *snapshotSender) end() snapshotAnswer {
+	ss.body.Close()
+	return <-ss.answer
 }
 
 // gauge reads a gauge from the member's registry by name; ok is false
@@ -89,19 +121,18 @@ func TestSnapshotReceiveGrowsWithData(t *testing.T) {
 	cfg := oneMember(t, t.TempDir())
 	s := startT(t, cfg)
 	defer s.Stop()
-	conn := peerConn(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	stream := openSnapshot(ctx, t, conn, s, announced)
-	if err := stream.SendMsg(&frame{ClusterID: s.ClusterID(), From: strangerID, To: s.ID(), Body: make([]byte, snapshotChunkBytes)}); err != nil {
-		t.Fatal(err)
+	stream := openSnapshot(ctx, t, s, announced)
+	if !stream.sendChunk(snapshotChunkBytes) {
+		t.Fatal("the member did not take the first chunk")
 	}
-	err := endOf(stream)
+	a := stream.end()
 	runtime.ReadMemStats(&after)
-	if err == nil || !strings.Contains(err.Error(), "cut off") {
-		t.Fatalf("a snapshot that stops short ended with %v, want it reported cut off", err)
+	if a.code != http.StatusBadRequest || !strings.Contains(a.reason, "cut off") {
+		t.Fatalf("a snapshot that stops short was answered %+v, want 400 and it reported cut off", a)
 	}
 	if got := after.TotalAlloc - before.TotalAlloc; got > allocMax {
 		t.Fatalf("receiving %d bytes of a snapshot announced at %d allocated %d bytes, want at most %d",
@@ -140,34 +171,32 @@ func TestSnapshotOverQuotaRefused(t *testing.T) {
 	cfg.QuotaBackendBytes = 1 << 20
 	s := startT(t, cfg)
 	defer s.Stop()
-	conn := peerConn(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	err := endOf(openSnapshot(ctx, t, conn, s, 64<<20))
-	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "quota") {
-		t.Errorf("a snapshot of 64 MiB to a member with a 1 MiB quota ended with %v, want ResourceExhausted naming the quota", err)
+	a := openSnapshot(ctx, t, s, 64<<20).end()
+	if a.code != http.StatusRequestEntityTooLarge || !strings.Contains(a.reason, "quota") {
+		t.Errorf("a snapshot of 64 MiB to a member with a 1 MiB quota was answered %+v, want 413 naming the quota", a)
 	}
 
-	stream := openSnapshot(ctx, t, conn, s, 3<<19) // 1.5 MiB, in two chunks of 1 MiB
+	stream := openSnapshot(ctx, t, s, 3<<19) // 1.5 MiB, in two chunks of 1 MiB
 	for range 2 {
-		if err := stream.SendMsg(&frame{ClusterID: s.ClusterID(), From: strangerID, To: s.ID(), Body: make([]byte, 1<<20)}); err != nil {
-			break // the member ended the stream; endOf says why
+		if !stream.sendChunk(1 << 20) {
+			break // the member answered; end says how
 		}
 	}
-	if err := endOf(stream); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "longer than announced") {
-		t.Errorf("a snapshot longer than announced ended with %v, want InvalidArgument", err)
+	if a := stream.end(); a.code != http.StatusBadRequest || !strings.Contains(a.reason, "longer than announced") {
+		t.Errorf("a snapshot longer than announced was answered %+v, want 400", a)
 	}
 }
 
 // TestSnapshotStreamsBounded: a member receives at most snapshotStreamsMax
-// snapshots at once; another is refused with ResourceExhausted at once,
+// snapshots at once; another is refused with 429 at once,
 // and a slot is free again when a stream ends.
 func TestSnapshotStreamsBounded(t *testing.T) {
 	cfg := oneMember(t, t.TempDir())
 	s := startT(t, cfg)
 	defer s.Stop()
-	conn := peerConn(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const receiving = "plumb_network_snapshots_receiving"
@@ -186,12 +215,11 @@ func TestSnapshotStreamsBounded(t *testing.T) {
 	for range 2 {
 		sctx, scancel := context.WithCancel(ctx)
 		held = append(held, scancel)
-		openSnapshot(sctx, t, conn, s, 1<<20) // announced, never sent: the stream holds its slot
+		openSnapshot(sctx, t, s, 1<<20) // announced, never sent: the request holds its slot
 	}
 	sawTwo := waitReceiving(2)
-	err := endOf(openSnapshot(ctx, t, conn, s, 1<<20))
-	if status.Code(err) != codes.ResourceExhausted {
-		t.Fatalf("a third snapshot stream ended with %v, want ResourceExhausted at once", err)
+	if a := openSnapshot(ctx, t, s, 1<<20).end(); a.code != http.StatusTooManyRequests {
+		t.Fatalf("a third snapshot request was answered %+v, want 429 at once", a)
 	}
 	if !sawTwo {
 		t.Errorf("%s never read 2 while two snapshots were held open", receiving)
@@ -201,8 +229,8 @@ func TestSnapshotStreamsBounded(t *testing.T) {
 	if !waitReceiving(1) {
 		t.Fatalf("%s did not drop to 1 after a sender went away", receiving)
 	}
-	if err := endOf(openSnapshot(ctx, t, conn, s, 1<<20)); err == nil || !strings.Contains(err.Error(), "cut off") {
-		t.Errorf("a snapshot stream once a slot was free ended with %v, want it taken (then cut off)", err)
+	if a := openSnapshot(ctx, t, s, 1<<20).end(); !strings.Contains(a.reason, "cut off") {
+		t.Errorf("a snapshot request once a slot was free was answered %+v, want it taken (then cut off)", a)
 	}
 	held[1]()
 	if !waitReceiving(0) {

@@ -4,31 +4,56 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/plumbdb/plumb/node"
 )
 
 // Limits of the peer transport, each a named bound.
 const (
-	peerQueueMsgs       = 4096     // messages waiting per peer (etcd's streamBufSize)
-	inboxMsgs           = 4096     // received messages waiting for the loop (etcd's recvBufSize)
-	snapshotChunkBytes  = 1 << 20  // a snapshot travels in chunks of this size
-	maxPeerFrameBytes   = 64 << 20 // the largest frame on the peer port
-	peerBackoffMin      = 50 * time.Millisecond
-	peerBackoffMax      = 2 * time.Second
-	peerDialTimeout     = 2 * time.Second
+	peerQueueMsgs      = 4096     // messages waiting per peer (etcd's streamBufSize)
+	inboxMsgs          = 4096     // received messages waiting for the loop (etcd's recvBufSize)
+	snapshotChunkBytes = 1 << 20  // a snapshot travels in chunks of this size
+	maxPeerFrameBytes  = 64 << 20 // the largest frame on the peer port
+	peerBackoffMin     = 50 * time.Millisecond
+	peerBackoffMax     = 2 * time.Second
+	peerDialTimeout    = 2 * time.Second
+	// peerHandshakeTimeout bounds the upgrade of a message stream, from
+	// the request to the 101, and how long a snapshot's sender waits for
+	// the receiver's go-ahead (100 Continue) before sending its data.
+	peerHandshakeTimeout = 2 * time.Second
+	// peerWriteTimeout bounds each write to a peer's connection (etcd's
+	// ConnWriteTimeout): a peer that takes nothing for this long is dead,
+	// and its stream is dropped and dialled again.
+	peerWriteTimeout = 5 * time.Second
+	// peerHeaderTimeout bounds how long the peer port waits for a
+	// request's headers.
+	peerHeaderTimeout = 10 * time.Second
+	// peerWriteBufferBytes and peerReadBufferBytes size a message
+	// stream's buffers: a batch of queued messages goes out in writes of
+	// up to this, and is read in reads of up to this.
+	peerWriteBufferBytes = 64 << 10
+	peerReadBufferBytes  = 64 << 10
+	// peerBatchMsgs is the most messages a stream writes between two
+	// flushes while its queue stays full, so that no message waits in
+	// the buffer behind an endless run of others.
+	peerBatchMsgs = 256
+	// peerReasonBytes bounds the text a peer sends to say why it ended a
+	// stream or refused a request.
+	peerReasonBytes = 4 << 10
+	// peerLingerTimeout is how long a receiver that ends a stream with a
+	// reason waits for its sender to stop sending, so that the reason is
+	// read before the connection is reset.
+	peerLingerTimeout = 500 * time.Millisecond
+	// peerLingerBytes bounds what it reads (and drops) meanwhile.
+	peerLingerBytes     = 1 << 20
 	snapshotSendTimeout = 10 * time.Minute
 	// snapshotStreamsMax bounds the snapshots received at once: only the
 	// leader sends a member snapshots, one at a time, so two leave room
@@ -48,11 +73,19 @@ type peerReport struct {
 	delivered bool
 }
 
-// transport carries raft messages between members over gRPC streams on the
-// peer URLs: one long-lived client stream per peer for ordinary messages,
-// and one stream per snapshot, sent in chunks. Sending never blocks the
-// loop: each peer has a bounded queue, and a message that does not fit is
-// dropped and the peer reported unreachable (raft sends it again).
+// transport carries raft messages between members over HTTP on the peer
+// URLs: one long-lived message stream per peer (transport_stream.go), and
+// one request per snapshot, sent in chunks (transport_snapshot.go). Every
+// frame names the cluster, the sender and the receiver (peer_codec.go).
+// Sending never blocks the loop: each peer has a bounded queue, and a
+// message that does not fit is dropped and the peer reported unreachable
+// (raft sends it again); every dial, handshake and write has a deadline.
+//
+// A message takes as few hand-offs as etcd's rafthttp gives it: the loop
+// queues it, the peer's one writer goroutine encodes it straight into the
+// connection's buffer (flushed when the queue is empty), and the
+// receiver's one reader goroutine decodes it straight off the connection
+// into inbox, which the loop reads.
 type transport struct {
 	self, clusterID uint64
 	logger          *slog.Logger
@@ -65,10 +98,24 @@ type transport struct {
 	// received (at most snapshotStreamsMax).
 	snapshotBytesMax uint64
 	snapshotSlots    chan struct{}
+	// mux is the peer port's HTTP handler: the raft stream and snapshot
+	// routes are the transport's; server.go may register more (anything
+	// not registered gets 404). server is the peer port's HTTP server
+	// (serve), snapshots the client that sends snapshots.
+	mux       *http.ServeMux
+	server    *http.Server
+	snapshots *http.Client
 
 	mu    sync.Mutex
 	peers map[uint64]*peer
-	wg    sync.WaitGroup
+	wg    sync.WaitGroup // the peers' goroutines
+	// inbound holds the received streams' connections (hijacked from the
+	// HTTP server, which no longer closes them) so that stop can close
+	// them; handlers counts the peer handlers running, and closing refuses
+	// new ones once stop began.
+	inbound  map[net.Conn]struct{}
+	handlers sync.WaitGroup
+	closing  bool
 }
 
 // peer is the sending side towards one member at one address. A member
@@ -83,7 +130,7 @@ type peer struct {
 }
 
 func newTransport(self, clusterID uint64, quotaBytes int64, logger *slog.Logger, m *metrics) *transport {
-	return &transport{
+	t := &transport{
 		self:             self,
 		clusterID:        clusterID,
 		logger:           logger,
@@ -93,8 +140,20 @@ func newTransport(self, clusterID uint64, quotaBytes int64, logger *slog.Logger,
 		stopped:          make(chan struct{}),
 		snapshotBytesMax: snapshotBytesMax(quotaBytes),
 		snapshotSlots:    make(chan struct{}, snapshotStreamsMax),
+		mux:              http.NewServeMux(),
 		peers:            map[uint64]*peer{},
+		inbound:          map[net.Conn]struct{}{},
 	}
+	t.mux.HandleFunc("POST "+peerStreamPath, t.serveStream)
+	t.mux.HandleFunc("POST "+peerSnapshotPath, t.serveSnapshot)
+	t.server = &http.Server{Handler: t.mux, ReadHeaderTimeout: peerHeaderTimeout}
+	t.snapshots = &http.Client{Transport: &http.Transport{
+		Proxy:                 nil, // peers are reached directly, whatever HTTP_PROXY says
+		DialContext:           (&net.Dialer{Timeout: peerDialTimeout}).DialContext,
+		ExpectContinueTimeout: peerHandshakeTimeout,
+		DisableKeepAlives:     true, // snapshots are rare; no idle connections to keep
+	}}
+	return t
 }
 
 // snapshotBytesMax is the largest snapshot a member with a backend quota
@@ -111,8 +170,15 @@ func snapshotBytesMax(quotaBytes int64) uint64 {
 	return q + q/2 + snapshotSlackBytes
 }
 
+// serve serves the peer port on l until stop; it returns
+// http.ErrServerClosed then.
+func (t *transport) serve(l net.Listener) error {
+	return t.server.Serve(l)
+}
+
 // update makes the peer set match the applied membership: a goroutine pair
-// per member other than this one, at its first peer URL.
+// per member other than this one, at its first peer URL. It only starts
+// goroutines: the dialling is theirs, so the loop never waits on it.
 func (t *transport) update(members []node.Member) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -130,7 +196,7 @@ func (t *transport) update(members []node.Member) {
 		}
 	}
 	for id, u := range want {
-		if _, ok := t.peers[id]; ok {
+		if _, ok := t.peers[id]; ok || t.closing {
 			continue
 		}
 		target, err := dialTarget(u)
@@ -141,15 +207,9 @@ func (t *transport) update(members []node.Member) {
 		ctx, cancel := context.WithCancel(context.Background())
 		p := &peer{id: id, url: u, target: target, cancel: cancel,
 			queue: make(chan *raftpb.Message, peerQueueMsgs), snaps: make(chan *raftpb.Message, 1)}
-		conn, err := t.dial(p)
-		if err != nil {
-			cancel()
-			t.logger.Error("peer: cannot set up a connection", "peer", node.FormatID(id), "url", u, "err", err)
-			continue
-		}
 		t.peers[id] = p
 		t.wg.Add(1)
-		go t.runPeer(ctx, p, conn)
+		go t.runPeer(ctx, p)
 		t.logger.Info("peer added", "peer", node.FormatID(id), "url", u)
 	}
 }
@@ -186,16 +246,53 @@ func (t *transport) send(envs []node.Envelope) []peerReport {
 	return out
 }
 
-// stop ends every peer's goroutines and waits for them.
+// stop closes the peer port (its listener and the connections it still
+// serves, the received streams' too), ends every peer's goroutines and
+// waits for them and for the peer handlers.
 func (t *transport) stop() {
 	close(t.stopped)
+	if err := t.server.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		t.logger.Warn("closing the peer port", "err", err)
+	}
 	t.mu.Lock()
+	t.closing = true
+	for c := range t.inbound {
+		c.Close() // its handler's read fails, and the handler ends
+	}
 	for id, p := range t.peers {
 		p.cancel()
 		delete(t.peers, id)
 	}
 	t.mu.Unlock()
 	t.wg.Wait()
+	t.handlers.Wait()
+}
+
+// enter counts a peer handler in, and holds conn (when not nil) for stop
+// to close; it reports false once stop began, when the handler must not
+// go on. A handler that entered calls leave with the same conn.
+func (t *transport) enter(conn net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing {
+		return false
+	}
+	t.handlers.Add(1)
+	if conn != nil {
+		t.inbound[conn] = struct{}{}
+	}
+	return true
+}
+
+// leave counts a peer handler out, closing conn (when not nil).
+func (t *transport) leave(conn net.Conn) {
+	if conn != nil {
+		t.mu.Lock()
+		delete(t.inbound, conn)
+		t.mu.Unlock()
+		conn.Close()
+	}
+	t.handlers.Done()
 }
 
 func dialTarget(rawURL string) (string, error) {
@@ -209,32 +306,24 @@ func dialTarget(rawURL string) (string, error) {
 	return u.Host, nil
 }
 
-func (t *transport) dial(p *peer) (*grpc.ClientConn, error) {
-	return grpc.NewClient("passthrough:///"+p.target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(frameCodec{}), grpc.MaxCallSendMsgSize(maxPeerFrameBytes)),
-	)
-}
-
-// runPeer runs a peer's two senders over its one connection (gRPC
-// multiplexes their streams) and closes it once both have ended.
-func (t *transport) runPeer(ctx context.Context, p *peer, conn *grpc.ClientConn) {
+// runPeer runs a peer's two senders, the message stream and the
+// snapshots, until the peer is removed or the transport stops.
+func (t *transport) runPeer(ctx context.Context, p *peer) {
 	defer t.wg.Done()
-	defer conn.Close()
 	var snapshots sync.WaitGroup
 	snapshots.Add(1)
-	go func() { defer snapshots.Done(); t.runSnapshots(ctx, conn, p) }()
-	t.runStream(ctx, conn, p)
+	go func() { defer snapshots.Done(); t.runSnapshots(ctx, p) }()
+	t.runStream(ctx, p)
 	snapshots.Wait()
 }
 
 // runStream keeps one message stream open to the peer, reconnecting with
-// exponential back-off, and pumps the peer's queue into it.
-func (t *transport) runStream(ctx context.Context, conn *grpc.ClientConn, p *peer) {
+// exponential back-off, and writes the peer's queue into it.
+func (t *transport) runStream(ctx context.Context, p *peer) {
 	backoff := peerBackoffMin
 	active := false
 	for ctx.Err() == nil {
-		err := t.pump(ctx, conn, p, &active)
+		err := t.stream(ctx, p, &active)
 		if ctx.Err() != nil {
 			return
 		}
@@ -251,41 +340,6 @@ func (t *transport) runStream(ctx context.Context, conn *grpc.ClientConn, p *pee
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, peerBackoffMax)
-	}
-}
-
-// pump opens a stream and sends the peer's messages until the stream or
-// the context fails.
-func (t *transport) pump(ctx context.Context, conn *grpc.ClientConn, p *peer, active *bool) error {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := conn.NewStream(sctx, &peerServiceDesc.Streams[0], peerMessagesMethod)
-	if err != nil {
-		return err
-	}
-	for {
-		var m *raftpb.Message
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case m = <-p.queue:
-		}
-		body, err := proto.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("encode message: %w", err)
-		}
-		if err := stream.SendMsg(&frame{ClusterID: t.clusterID, From: t.self, To: p.id, Body: body}); err != nil {
-			if errors.Is(err, io.EOF) { // the peer ended the stream: learn why
-				err = stream.RecvMsg(&frame{})
-			}
-			t.report(peerReport{to: p.id})
-			return err
-		}
-		if !*active {
-			*active = true
-			t.metrics.peerActive.WithLabelValues(node.FormatID(p.id)).Set(1)
-			t.logger.Info("peer became active", "peer", node.FormatID(p.id), "url", p.url)
-		}
 	}
 }
 
@@ -312,14 +366,14 @@ func (t *transport) report(r peerReport) {
 }
 
 // runSnapshots sends the peer's snapshots, one at a time.
-func (t *transport) runSnapshots(ctx context.Context, conn *grpc.ClientConn, p *peer) {
+func (t *transport) runSnapshots(ctx context.Context, p *peer) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case m := <-p.snaps:
 			start := time.Now()
-			err := t.sendSnapshot(ctx, conn, p, m)
+			err := t.sendSnapshot(ctx, p, m)
 			if err != nil {
 				t.logger.Warn("snapshot send failed", "peer", node.FormatID(p.id), "index", m.GetSnapshot().GetMetadata().GetIndex(), "err", err)
 			} else {
@@ -334,194 +388,4 @@ func (t *transport) runSnapshots(ctx context.Context, conn *grpc.ClientConn, p *
 			}
 		}
 	}
-}
-
-func (t *transport) sendSnapshot(ctx context.Context, conn *grpc.ClientConn, p *peer, m *raftpb.Message) error {
-	ctx, cancel := context.WithTimeout(ctx, snapshotSendTimeout)
-	defer cancel()
-	data := m.GetSnapshot().GetData()
-	head := proto.CloneOf(m)
-	head.Snapshot.Data = nil
-	body, err := proto.Marshal(head)
-	if err != nil {
-		return fmt.Errorf("encode snapshot message: %w", err)
-	}
-	stream, err := conn.NewStream(ctx, &peerServiceDesc.Streams[1], peerSnapshotMethod)
-	if err != nil {
-		return err
-	}
-	first := &frame{ClusterID: t.clusterID, From: t.self, To: p.id, DataBytes: uint64(len(data)), Body: body}
-	if err := stream.SendMsg(first); err != nil {
-		return snapshotStreamErr(stream, err)
-	}
-	for off := 0; off < len(data); off += snapshotChunkBytes {
-		chunk := data[off:min(off+snapshotChunkBytes, len(data))]
-		if err := stream.SendMsg(&frame{ClusterID: t.clusterID, From: t.self, To: p.id, Body: chunk}); err != nil {
-			return snapshotStreamErr(stream, err)
-		}
-	}
-	if err := stream.CloseSend(); err != nil {
-		return err
-	}
-	return stream.RecvMsg(&frame{}) // the receiver acknowledges once raft has it
-}
-
-func snapshotStreamErr(stream grpc.ClientStream, err error) error {
-	if errors.Is(err, io.EOF) {
-		return stream.RecvMsg(&frame{})
-	}
-	return err
-}
-
-// The peer service, declared by hand: two client streams of frames, in
-// the frame codec.
-const (
-	peerServiceName    = "plumb.peer.v1.Raft"
-	peerMessagesMethod = "/" + peerServiceName + "/Messages"
-	peerSnapshotMethod = "/" + peerServiceName + "/Snapshot"
-)
-
-type peerHandler interface {
-	messages(grpc.ServerStream) error
-	snapshot(grpc.ServerStream) error
-}
-
-var peerServiceDesc = grpc.ServiceDesc{
-	ServiceName: peerServiceName,
-	HandlerType: (*peerHandler)(nil),
-	Streams: []grpc.StreamDesc{
-		{StreamName: "Messages", ClientStreams: true,
-			Handler: func(srv any, s grpc.ServerStream) error { return srv.(peerHandler).messages(s) }},
-		{StreamName: "Snapshot", ClientStreams: true,
-			Handler: func(srv any, s grpc.ServerStream) error { return srv.(peerHandler).snapshot(s) }},
-	},
-	Metadata: "plumb/server/transport.go",
-}
-
-// newPeerServer returns the gRPC server of the peer port.
-func (t *transport) newPeerServer() *grpc.Server {
-	s := grpc.NewServer(grpc.ForceServerCodec(frameCodec{}), grpc.MaxRecvMsgSize(maxPeerFrameBytes))
-	s.RegisterService(&peerServiceDesc, t)
-	return s
-}
-
-// check refuses a frame from another cluster or for another member, and
-// decodes its message. A sender whose frame says one thing and whose
-// message another is refused too.
-func (t *transport) check(f *frame) (*raftpb.Message, error) {
-	if f.ClusterID != t.clusterID {
-		return nil, fmt.Errorf("%w: the frame is from cluster %s, this member %s is in cluster %s",
-			node.ErrClusterMismatch, node.FormatID(f.ClusterID), node.FormatID(t.self), node.FormatID(t.clusterID))
-	}
-	if f.To != t.self {
-		return nil, fmt.Errorf("%w: the frame is for member %s, this is member %s", node.ErrWrongMember, node.FormatID(f.To), node.FormatID(t.self))
-	}
-	m := &raftpb.Message{}
-	if err := proto.Unmarshal(f.Body, m); err != nil {
-		return nil, fmt.Errorf("decode message from %s: %w", node.FormatID(f.From), err)
-	}
-	if m.GetFrom() != f.From || m.GetTo() != f.To {
-		return nil, fmt.Errorf("message from %s to %s arrived in a frame from %s to %s",
-			node.FormatID(m.GetFrom()), node.FormatID(m.GetTo()), node.FormatID(f.From), node.FormatID(f.To))
-	}
-	return m, nil
-}
-
-func (t *transport) refuse(f *frame, err error) error {
-	t.metrics.peerRefused.Inc()
-	t.logger.Warn("refused a peer message", "from", node.FormatID(f.From), "cluster", node.FormatID(f.ClusterID), "err", err)
-	return status.Error(codes.FailedPrecondition, err.Error())
-}
-
-func (t *transport) messages(s grpc.ServerStream) error {
-	for {
-		f := &frame{}
-		if err := s.RecvMsg(f); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		m, err := t.check(f)
-		if err != nil {
-			return t.refuse(f, err)
-		}
-		select {
-		case t.inbox <- node.Envelope{ClusterID: f.ClusterID, Message: m}:
-		case <-t.stopped:
-			return status.Error(codes.Unavailable, "member is stopping")
-		default: // the loop is behind: drop, as a lossy network would; raft resends
-			t.metrics.peerDropped.Inc()
-		}
-	}
-}
-
-func (t *transport) snapshot(s grpc.ServerStream) error {
-	head := &frame{}
-	if err := s.RecvMsg(head); err != nil {
-		return err
-	}
-	m, err := t.check(head)
-	if err != nil {
-		return t.refuse(head, err)
-	}
-	if m.GetType() != raftpb.MessageType_MsgSnap || m.GetSnapshot() == nil {
-		return status.Error(codes.InvalidArgument, "the snapshot stream carries a message that is not a snapshot")
-	}
-	if head.DataBytes > t.snapshotBytesMax {
-		return status.Errorf(codes.ResourceExhausted,
-			"snapshot of %d bytes is over this member's limit of %d (from its backend quota, --quota-backend-bytes)", head.DataBytes, t.snapshotBytesMax)
-	}
-	select {
-	case t.snapshotSlots <- struct{}{}:
-		t.metrics.snapshotsReceiving.Inc()
-		defer func() { <-t.snapshotSlots; t.metrics.snapshotsReceiving.Dec() }()
-	default:
-		return status.Errorf(codes.ResourceExhausted,
-			"this member is already receiving %d snapshots, the most it takes at once; send it again later", snapshotStreamsMax)
-	}
-	data, err := receiveSnapshotData(s, head)
-	if err != nil {
-		return err
-	}
-	m.Snapshot.Data = data
-	select {
-	case t.inbox <- node.Envelope{ClusterID: head.ClusterID, Message: m}:
-	case <-t.stopped:
-		return status.Error(codes.Unavailable, "member is stopping")
-	case <-s.Context().Done():
-		return s.Context().Err()
-	}
-	return s.SendMsg(&frame{ClusterID: t.clusterID, From: t.self, To: head.From})
-}
-
-// receiveSnapshotData reads a snapshot's chunks until it has the bytes its
-// head announced. The buffer grows with the data that arrived, never
-// ahead of it: an announced size is only a claim.
-func receiveSnapshotData(s grpc.ServerStream, head *frame) ([]byte, error) {
-	var data []byte
-	for uint64(len(data)) < head.DataBytes {
-		chunk := &frame{}
-		if err := s.RecvMsg(chunk); err != nil {
-			return nil, fmt.Errorf("snapshot from %s cut off at %d of %d bytes: %w", node.FormatID(head.From), len(data), head.DataBytes, err)
-		}
-		if uint64(len(data)+len(chunk.Body)) > head.DataBytes {
-			return nil, status.Error(codes.InvalidArgument, "snapshot data longer than announced")
-		}
-		data = appendChunk(data, chunk.Body, head.DataBytes)
-	}
-	return data, nil
-}
-
-// appendChunk appends chunk to data, doubling data's capacity when it is
-// short, but never past announcedBytes. The caller has checked that
-// len(data)+len(chunk) <= announcedBytes.
-func appendChunk(data, chunk []byte, announcedBytes uint64) []byte {
-	need := len(data) + len(chunk)
-	if need > cap(data) {
-		grown := make([]byte, len(data), min(uint64(max(2*cap(data), need)), announcedBytes))
-		copy(grown, data)
-		data = grown
-	}
-	return append(data, chunk...)
 }
