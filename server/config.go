@@ -21,6 +21,30 @@ type Config struct {
 	InitialClusterState string // --initial-cluster-state: "new" or "existing"
 	InitialClusterToken string // --initial-cluster-token
 
+	// DNS discovery (see discovery_srv.go): the initial cluster comes from
+	// the SRV records _etcd-server._tcp[-NAME].DOMAIN, as etcd builds it,
+	// instead of --initial-cluster.
+	DiscoverySRV     string // --discovery-srv: DOMAIN
+	DiscoverySRVName string // --discovery-srv-name: NAME, the records' suffix
+	// DiscoverySRVResolver is plumb's --discovery-srv-resolver, HOST:PORT
+	// of the DNS server asked instead of /etc/resolv.conf's, for the SRV
+	// records and for every host name the member resolves (peer URLs
+	// included). "" means the system's resolver.
+	DiscoverySRVResolver string
+
+	// v3 discovery (see discovery.go): the members of a new cluster find
+	// each other through the keys of an existing cluster, as etcd 3.7's
+	// --discovery-token and --discovery-endpoints do. The token is also the
+	// new cluster's --initial-cluster-token, as in etcd.
+	DiscoveryEndpoints []string // --discovery-endpoints: the existing cluster's client URLs
+	DiscoveryToken     string   // --discovery-token
+	// The discovery client's timeouts; 0 means etcd's default (2s, 5s, 2s
+	// and 6s).
+	DiscoveryDialTimeout      time.Duration // --discovery-dial-timeout
+	DiscoveryRequestTimeout   time.Duration // --discovery-request-timeout
+	DiscoveryKeepAliveTime    time.Duration // --discovery-keepalive-time
+	DiscoveryKeepAliveTimeout time.Duration // --discovery-keepalive-timeout
+
 	HeartbeatInterval time.Duration // --heartbeat-interval, in ms on the command line
 	ElectionTimeout   time.Duration // --election-timeout, in ms on the command line
 

@@ -73,6 +73,9 @@ func Start(cfg Config, opts Options, logger *slog.Logger) (_ *Server, err error)
 			s.closeAll()
 		}
 	}()
+	if err := discoverCluster(&s.cfg, logger); err != nil {
+		return nil, err
+	}
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}

@@ -59,7 +59,8 @@ import (
 //     saying plumb does not support it yet.
 //  7. Computed defaults, as etcd's: --data-dir is "<name>.etcd" and
 //     --initial-cluster is "<name>=<url>" for each of
-//     --initial-advertise-peer-urls.
+//     --initial-advertise-peer-urls, unless --discovery-srv or
+//     --discovery-endpoints is to make it.
 //  8. As in etcd, --advertise-client-urls is required when
 //     --listen-client-urls is set (anywhere), and
 //     --initial-advertise-peer-urls when --listen-peer-urls is set and
@@ -121,6 +122,15 @@ var Settings = []Setting{
 	{"initial-cluster", "default=http://localhost:2380", "Initial cluster configuration for bootstrapping, name=url,...; unset, it is ${name}=${initial-advertise-peer-urls}."},
 	{"initial-cluster-state", ClusterStateNew, "Initial cluster state ('new' or 'existing')."},
 	{"initial-cluster-token", "etcd-cluster", "Initial cluster token for the cluster during bootstrap."},
+	{"discovery-srv", "", "DNS domain used to bootstrap initial cluster: its _etcd-server._tcp SRV records name the members, instead of --initial-cluster."},
+	{"discovery-srv-name", "", "Service name to query when using DNS discovery: _etcd-server._tcp-NAME.DOMAIN."},
+	{"discovery-srv-resolver", "", "plumb only: HOST:PORT of the DNS server to ask instead of /etc/resolv.conf's, for the SRV records and every host name the member resolves (peer URLs included)."},
+	{"discovery-endpoints", "", "V3 discovery: list of client URLs of the existing cluster that holds the discovery keys."},
+	{"discovery-token", "", "V3 discovery: discovery token for the cluster to be bootstrapped; it is also the cluster's --initial-cluster-token."},
+	{"discovery-dial-timeout", "2s", "V3 discovery: dial timeout for client connections."},
+	{"discovery-request-timeout", "5s", "V3 discovery: timeout for discovery requests (excluding dial timeout)."},
+	{"discovery-keepalive-time", "2s", "V3 discovery: keepalive time for client connections."},
+	{"discovery-keepalive-timeout", "6s", "V3 discovery: keepalive timeout for client connections."},
 	{"heartbeat-interval", "100", "Time (in milliseconds) of a heartbeat interval."},
 	{"election-timeout", "1000", "Time (in milliseconds) for an election to timeout."},
 	{"snapshot-count", "10000", "Number of committed transactions to trigger a snapshot to disk."},
@@ -152,6 +162,7 @@ func (s Setting) IsBool() bool { return boolSetting[s.Name] }
 var listSetting = map[string]bool{
 	"listen-peer-urls": true, "listen-client-urls": true, "advertise-client-urls": true,
 	"initial-advertise-peer-urls": true, "initial-cluster": true,
+	"discovery-endpoints": true,
 }
 
 // Sources are the places Resolve reads settings from.
@@ -419,7 +430,7 @@ func (r *resolution) build() Config {
 	if _, ok := r.chosen["data-dir"]; !ok {
 		c.DataDir = c.Name + ".etcd"
 	}
-	if _, ok := r.chosen["initial-cluster"]; !ok {
+	if _, ok := r.chosen["initial-cluster"]; !ok && !c.discovers() {
 		c.InitialCluster = map[string][]string{c.Name: slices.Clone(c.InitialAdvertisePeerURLs)}
 	}
 	return c
@@ -491,13 +502,45 @@ var settingFields = map[string]settingField{
 		func(c *Config) error { return checkURLs(c.InitialAdvertisePeerURLs, false) }},
 	"initial-cluster": {
 		parseInitialClusterField,
-		func(c *Config) error { return checkInitialCluster(c.InitialCluster) }},
+		func(c *Config) error {
+			if len(c.InitialCluster) == 0 && c.discovers() {
+				return nil // discovery makes it
+			}
+			return checkInitialCluster(c.InitialCluster)
+		}},
 	"initial-cluster-state": {
 		func(c *Config, raw string) error { c.InitialClusterState = raw; return nil },
 		func(c *Config) error { return checkOneOf(c.InitialClusterState, ClusterStateNew, ClusterStateExisting) }},
 	"initial-cluster-token": {
 		func(c *Config, raw string) error { c.InitialClusterToken = raw; return nil },
 		func(c *Config) error { return nil }},
+	"discovery-srv": {
+		func(c *Config, raw string) error { c.DiscoverySRV = raw; return nil },
+		func(c *Config) error { return checkDomain(c.DiscoverySRV) }},
+	"discovery-srv-name": {
+		func(c *Config, raw string) error { c.DiscoverySRVName = raw; return nil },
+		func(c *Config) error { return checkSRVName(c.DiscoverySRVName) }},
+	"discovery-srv-resolver": {
+		func(c *Config, raw string) error { c.DiscoverySRVResolver = raw; return nil },
+		func(c *Config) error { return checkResolver(c.DiscoverySRVResolver) }},
+	"discovery-endpoints": {
+		func(c *Config, raw string) error { return parseOptionalList(&c.DiscoveryEndpoints, raw) },
+		func(c *Config) error { return checkEndpoints(c.DiscoveryEndpoints) }},
+	"discovery-token": {
+		func(c *Config, raw string) error { c.DiscoveryToken = raw; return nil },
+		func(c *Config) error { return checkDiscoveryToken(c.DiscoveryToken) }},
+	"discovery-dial-timeout": {
+		func(c *Config, raw string) error { return parseDuration(&c.DiscoveryDialTimeout, raw) },
+		func(c *Config) error { return checkNotNegative(c.DiscoveryDialTimeout) }},
+	"discovery-request-timeout": {
+		func(c *Config, raw string) error { return parseDuration(&c.DiscoveryRequestTimeout, raw) },
+		func(c *Config) error { return checkNotNegative(c.DiscoveryRequestTimeout) }},
+	"discovery-keepalive-time": {
+		func(c *Config, raw string) error { return parseDuration(&c.DiscoveryKeepAliveTime, raw) },
+		func(c *Config) error { return checkNotNegative(c.DiscoveryKeepAliveTime) }},
+	"discovery-keepalive-timeout": {
+		func(c *Config, raw string) error { return parseDuration(&c.DiscoveryKeepAliveTimeout, raw) },
+		func(c *Config) error { return checkNotNegative(c.DiscoveryKeepAliveTimeout) }},
 	"heartbeat-interval": {
 		func(c *Config, raw string) error { return parseMs(&c.HeartbeatInterval, raw) },
 		func(c *Config) error { return checkHeartbeat(c.HeartbeatInterval) }},
@@ -563,6 +606,7 @@ func (c *Config) validate() []error {
 	if len(errs) > 0 {
 		return errs // the rules between fields would only repeat these
 	}
+	errs = append(errs, c.validateDiscovery()...)
 	if c.ElectionTimeout < electionHeartbeatMin*c.HeartbeatInterval {
 		errs = append(errs, &crossError{[]string{"election-timeout", "heartbeat-interval"},
 			fmt.Sprintf("--election-timeout[%vms] should be at least as 5 times as --heartbeat-interval[%vms]",
@@ -1024,45 +1068,47 @@ func (r *resolution) transportSecurity(v settingValue, name string, val *yaml.No
 type etcdSetting struct {
 	inert []string // values besides "" that ask for nothing: etcd's default, "off"
 	lacks string   // what plumb cannot do, when other values are refused; "" when they are ignored with a warning
+	gone  string   // when set, why every value is refused: etcd 3.7 dropped the setting too
 }
 
-func refuse(lacks string, inert ...string) etcdSetting { return etcdSetting{inert, lacks} }
-func ignore(inert ...string) etcdSetting               { return etcdSetting{inert, ""} }
+func refuse(lacks string, inert ...string) etcdSetting { return etcdSetting{inert, lacks, ""} }
+func ignore(inert ...string) etcdSetting               { return etcdSetting{inert, "", ""} }
+func gone(why string) etcdSetting                      { return etcdSetting{nil, "", why} }
 
 // etcdOnlySettings lists etcd's flags and config file keys (v3.6) that
 // plumb does not have, so that etcd's config files and environment files
 // get a precise answer rather than "unknown". etcd's experimental-* flags,
 // all tuning, are ignored with a warning by their prefix.
 var etcdOnlySettings = map[string]etcdSetting{
-	"wal-dir":                     refuse("a separate WAL directory"),
-	"enable-v2":                   refuse("the v2 API", "false"),
-	"v2-deprecation":              ignore(),
-	"discovery":                   refuse("discovery"),
-	"discovery-srv":               refuse("discovery"),
-	"discovery-srv-name":          refuse("discovery"),
-	"discovery-proxy":             refuse("discovery"),
-	"discovery-endpoints":         refuse("discovery"),
-	"discovery-token":             refuse("discovery"),
-	"discovery-fallback":          ignore("exit", "proxy"),
-	"discovery-dial-timeout":      ignore(),
-	"discovery-request-timeout":   ignore(),
-	"discovery-keepalive-time":    ignore(),
-	"discovery-keepalive-timeout": ignore(),
-	"proxy":                       refuse("proxy mode", "off"),
-	"proxy-failure-wait":          ignore("5000"),
-	"proxy-refresh-interval":      ignore("30000"),
-	"proxy-dial-timeout":          ignore("1000"),
-	"proxy-write-timeout":         ignore("5000"),
-	"proxy-read-timeout":          ignore("0"),
-	"auto-compaction-retention":   refuse("automatic compaction", "0"),
-	"auto-compaction-mode":        ignore("periodic"),
-	"force-new-cluster":           refuse("--force-new-cluster", "false"),
-	"unsafe-no-fsync":             ignore("false"),
-	"listen-client-http-urls":     refuse("a separate HTTP listener"),
-	"listen-metrics-urls":         refuse("a separate metrics listener"),
-	"auth-token":                  refuse("auth tokens other than simple", "simple"),
-	"bcrypt-cost":                 ignore("10"),
-	"auth-token-ttl":              ignore("300"),
+	"wal-dir":                   refuse("a separate WAL directory"),
+	"enable-v2":                 refuse("the v2 API", "false"),
+	"v2-deprecation":            ignore(),
+	"discovery":                 gone(v2DiscoveryGone),
+	"discovery-proxy":           gone(v2DiscoveryGone),
+	"discovery-fallback":        ignore("exit", "proxy"),
+	"proxy":                     refuse("proxy mode", "off"),
+	"proxy-failure-wait":        ignore("5000"),
+	"proxy-refresh-interval":    ignore("30000"),
+	"proxy-dial-timeout":        ignore("1000"),
+	"proxy-write-timeout":       ignore("5000"),
+	"proxy-read-timeout":        ignore("0"),
+	"auto-compaction-retention": refuse("automatic compaction", "0"),
+	"auto-compaction-mode":      ignore("periodic"),
+	"force-new-cluster":         refuse("--force-new-cluster", "false"),
+	"unsafe-no-fsync":           ignore("false"),
+	"listen-client-http-urls":   refuse("a separate HTTP listener"),
+	"listen-metrics-urls":       refuse("a separate metrics listener"),
+	"auth-token":                refuse("auth tokens other than simple", "simple"),
+	"bcrypt-cost":               ignore("10"),
+	"auth-token-ttl":            ignore("300"),
+
+	"discovery-user":                     refuse("authentication to the discovery cluster"),
+	"discovery-password":                 refuse("authentication to the discovery cluster"),
+	"discovery-cert":                     refuse("TLS"),
+	"discovery-key":                      refuse("TLS"),
+	"discovery-cacert":                   refuse("TLS"),
+	"discovery-insecure-transport":       refuse("TLS", "true"),
+	"discovery-insecure-skip-tls-verify": ignore("false"),
 
 	"cert-file":                         refuse("TLS"),
 	"key-file":                          refuse("TLS"),
@@ -1148,6 +1194,10 @@ func isEtcdOnly(name string) bool {
 func (r *resolution) etcdOnly(name string, v settingValue) {
 	e := etcdOnlySettings[name] // experimental-* is the zero etcdSetting: ignored
 	if v.raw == "" || slices.ContainsFunc(e.inert, func(s string) bool { return strings.EqualFold(s, v.raw) }) {
+		return
+	}
+	if e.gone != "" {
+		r.errs = append(r.errs, errors.New(v.describe(name, fmt.Sprintf("%q: %s", v.raw, e.gone))))
 		return
 	}
 	if e.lacks == "" {

@@ -37,6 +37,11 @@ func defaultConfig() Config {
 		MaxLearners:              1,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
+
+		DiscoveryDialTimeout:      2 * time.Second,
+		DiscoveryRequestTimeout:   5 * time.Second,
+		DiscoveryKeepAliveTime:    2 * time.Second,
+		DiscoveryKeepAliveTimeout: 6 * time.Second,
 	}
 }
 
@@ -287,8 +292,8 @@ func TestResolveEtcdOnlyVariables(t *testing.T) {
 			wantErr: []string{`--auto-compaction-retention: "1": plumb does not support automatic compaction yet; remove it or set it to "0" (from ETCD_AUTO_COMPACTION_RETENTION)`}},
 		{name: "TLS refused", env: []string{"ETCD_CERT_FILE=/etc/ssl/etcd.pem"},
 			wantErr: []string{"--cert-file: ", "plumb does not support TLS yet", "(from ETCD_CERT_FILE)"}},
-		{name: "discovery refused", env: []string{"ETCD_DISCOVERY=https://discovery.etcd.io/x"},
-			wantErr: []string{"plumb does not support discovery yet", "ETCD_DISCOVERY"}},
+		{name: "v2 discovery refused", env: []string{"ETCD_DISCOVERY=https://discovery.etcd.io/x"},
+			wantErr: []string{"the v2 discovery protocol", "etcd 3.7 removed it too", "--discovery-token", "(from ETCD_DISCOVERY)"}},
 		{name: "values that ask for nothing", check: wantName("default"),
 			env: []string{"ETCD_AUTO_COMPACTION_RETENTION=0", "ETCD_ENABLE_V2=false", "ETCD_MAX_WALS=5", "ETCD_PROXY=off", "ETCD_WAL_DIR="}},
 		{name: "tuning warns", env: []string{"ETCD_METRICS=extensive", "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true"},
@@ -369,15 +374,21 @@ func TestResolveEtcdEnvFile(t *testing.T) {
 	}
 }
 
-// TestResolveEtcdDNSDiscoveryEnv: the same guide's DNS-discovery file asks
-// for what plumb cannot do, and hears so.
+// TestResolveEtcdDNSDiscoveryEnv: the same guide's DNS-discovery file
+// works once its listen URL is an address (etcd refuses a host name there
+// too): the initial cluster is left to the SRV records.
 func TestResolveEtcdDNSDiscoveryEnv(t *testing.T) {
-	resolveCase{
-		env: []string{"ETCD_NAME=etcd1", "ETCD_LISTEN_PEER_URLS=http://etcd1.mritd.me:2380",
-			"ETCD_INITIAL_ADVERTISE_PEER_URLS=http://etcd1.mritd.me:2380", "ETCD_DISCOVERY_SRV=mritd.me"},
-		wantErr: []string{`--discovery-srv: "mritd.me": plumb does not support discovery yet; remove it (from ETCD_DISCOVERY_SRV)`,
-			`--listen-peer-urls: "http://etcd1.mritd.me:2380": a listen URL's host must be an IP address or "localhost", not a host name (from ETCD_LISTEN_PEER_URLS)`},
+	env := []string{"ETCD_NAME=etcd1", "ETCD_LISTEN_PEER_URLS=http://etcd1.mritd.me:2380",
+		"ETCD_INITIAL_ADVERTISE_PEER_URLS=http://etcd1.mritd.me:2380", "ETCD_DISCOVERY_SRV=mritd.me"}
+	resolveCase{env: env,
+		wantErr: []string{`--listen-peer-urls: "http://etcd1.mritd.me:2380": a listen URL's host must be an IP address or "localhost", not a host name (from ETCD_LISTEN_PEER_URLS)`},
 	}.run(t)
+	env[1] = "ETCD_LISTEN_PEER_URLS=http://192.168.1.154:2380"
+	resolveCase{env: env, check: func(t *testing.T, c Config) {
+		if c.DiscoverySRV != "mritd.me" || c.InitialCluster != nil {
+			t.Errorf("DiscoverySRV %q, InitialCluster %v: want mritd.me and none (the SRV records make it)", c.DiscoverySRV, c.InitialCluster)
+		}
+	}}.run(t)
 }
 
 func TestResolveComputedDefaults(t *testing.T) {
@@ -570,6 +581,11 @@ func TestResolveConfigFiles(t *testing.T) {
 		MaxLearners:         1,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
+
+		DiscoveryDialTimeout:      2 * time.Second,
+		DiscoveryRequestTimeout:   5 * time.Second,
+		DiscoveryKeepAliveTime:    2 * time.Second,
+		DiscoveryKeepAliveTimeout: 6 * time.Second,
 	}
 	for _, tc := range []resolveCase{
 		{name: "good", flags: map[string]string{ConfigFileFlag: "testdata/good.yaml"},
