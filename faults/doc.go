@@ -58,9 +58,10 @@
 //     (10, 2.5).
 //   - A member is leader (whoever leads when the fault fires), follower (a
 //     follower picked by the simulator's seeded fault stream, so the same
-//     seed picks the same one), or n1..n7, a member by its 1-based index.
-//     A name beyond the cluster's size is an error, and so is follower in
-//     a 1-member cluster. A kill also takes all, every member at once;
+//     seed picks the same one), or n1, n2, ..., a member by its 1-based
+//     index: the initial members, then those member_add faults add. A name
+//     no member has (yet) is an error, and so is follower in a 1-member
+//     cluster. A kill also takes all, every member at once;
 //     all anywhere else is an error.
 //
 // # Top-level fields
@@ -280,7 +281,8 @@
 // # faults
 //
 // faults is a list. Each fault is a mapping with at, exactly one kind key
-// (partition, heal, kill, restart, change_ip, network or disk), and the
+// (partition, heal, kill, restart, change_ip, network, disk, member_add,
+// member_promote, member_remove, member_replace or ip_reuse), and the
 // options of that kind. at is required: the virtual time the fault fires,
 // from 0 up to but not including duration.
 //
@@ -345,6 +347,40 @@
 //	disk: {member: M, torn: true}
 //	    M's next crash tears its last unsynced write (keeps a random
 //	    prefix of it) instead of losing it whole. torn: false is an error.
+//	member_add: voter
+//	member_add: learner
+//	    The operator adds a member at a fresh address (etcdctl member add,
+//	    with --learner for a learner) and, once the add is acknowledged,
+//	    starts it with an empty disk and initial-cluster-state existing; it
+//	    catches up from the leader. The new member is named n<k+1> when k
+//	    names exist before it (the initial members and those added
+//	    earlier), and later faults may name it.
+//	member_promote: nN
+//	    The operator promotes learner nN (etcdctl member promote), retried
+//	    while the leader answers that it is not in sync yet, and while nN's
+//	    add is not yet acknowledged. Only a named member.
+//	member_remove: M
+//	    The operator removes member M (leader, follower or nN; etcdctl
+//	    member remove), and once that is acknowledged stops its host for
+//	    good: it never runs again, and no check counts it. Removing the
+//	    leader works: it steps down once the removal commits.
+//	member_replace: M
+//	    The seeds' procedure for a failed member: remove M, stop it, wipe its
+//	    data dir, add it back at the same peer URL (so under a new ID, salted
+//	    with the time of the add, as etcd's) and start it. M keeps its name.
+//	ip_reuse: {address_of: nN, by: new_member}
+//	ip_reuse: {address_of: nN, by: other_cluster}
+//	    An address member nN left (its own, once it was removed; the one it
+//	    had before its last change_ip otherwise) is taken by a new member the
+//	    operator adds there (named as a member_add's would be), or by the one
+//	    member of another cluster started with the same cluster token, which
+//	    has the member ID the address gave the bootstrap member that had it:
+//	    only the cluster ID tells them apart. It listens on the peer port
+//	    only. address_of may also be removed or moved: whichever member was
+//	    last removed, or last changed IP, when the fault fires. The old
+//	    members' messages that reach the address must be refused (cluster
+//	    and member IDs); the run counts them (rejected_cluster,
+//	    rejected_member).
 //
 // A disk fault has member, which is leader, follower or nN (not all), and
 // exactly one of latency, full, corrupt and torn. for is an option of
@@ -352,6 +388,19 @@
 // space comes back); without it, the effect lasts to the end of the run.
 // corrupt and torn happen once and take no for. heal: all restores the
 // network only; it does not undo disk faults.
+//
+// A membership fault is carried out by the operator through the client API
+// as a client's request is (the member it talks to forwards member add,
+// remove and promote to the leader), one request at a time, retried on
+// another member after a timeout, no leader or a refused connection, and
+// again 500ms after any failure (the strict reconfiguration check refuses
+// changes while voters are unreachable) for up to a minute; its effect
+// lasts as long as that takes, and the run is not over until it is done.
+// Names are checked against time: a member named before the member_add
+// that names it is an error, the cluster may never hold more than 7
+// members (counting each add, each remove and each ip_reuse by new_member
+// as done), member_remove of the only member is an error, and follower is
+// an error while the cluster has one member.
 //
 // # Errors
 //
@@ -364,6 +413,7 @@
 //	scenarios/x.yaml:9: fault 4 at 40s is after the end of the scenario (duration 30s)
 //	scenarios/x.yaml:8: fault 1: partition.isolate: unknown member "n5" (the cluster has 3 members: n1..n3)
 //	scenarios/x.yaml:11: fault 5: disk.for: corrupt has no for: a flipped bit stays flipped (only latency and full last)
+//	scenarios/x.yaml:12: fault at 8s: n4 does not exist yet (by then n1..n3; a member_add names the next one)
 //
 // Faults are numbered from 1 in file order. Errors include: YAML syntax
 // errors, unknown fields (the message lists the known ones), duplicate

@@ -18,10 +18,18 @@ type Fault struct {
 	ChangeIP  *ChangeIP
 	Network   *NetworkChange
 	Disk      *Disk
+
+	// The operator's membership changes (member.go).
+	MemberAdd     *MemberAdd
+	MemberPromote *Target // a learner by name (nN)
+	MemberRemove  *Target
+	MemberReplace *Target
+	IPReuse       *IPReuse
 }
 
 // Kind returns the fault's YAML key: partition, heal, kill, restart,
-// change_ip, network or disk.
+// change_ip, network, disk, member_add, member_promote, member_remove,
+// member_replace or ip_reuse.
 func (f Fault) Kind() string {
 	switch {
 	case f.Partition != nil:
@@ -38,6 +46,16 @@ func (f Fault) Kind() string {
 		return "network"
 	case f.Disk != nil:
 		return "disk"
+	case f.MemberAdd != nil:
+		return "member_add"
+	case f.MemberPromote != nil:
+		return "member_promote"
+	case f.MemberRemove != nil:
+		return "member_remove"
+	case f.MemberReplace != nil:
+		return "member_replace"
+	case f.IPReuse != nil:
+		return "ip_reuse"
 	}
 	return ""
 }

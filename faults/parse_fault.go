@@ -10,7 +10,8 @@ import (
 
 // faultKinds are the keys that say what a fault does, in the order
 // messages list them.
-var faultKinds = []string{"partition", "heal", "kill", "restart", "change_ip", "network", "disk"}
+var faultKinds = []string{"partition", "heal", "kill", "restart", "change_ip", "network", "disk",
+	"member_add", "member_promote", "member_remove", "member_replace", "ip_reuse"}
 
 // faultOptions are the sibling keys that belong to one kind of fault.
 var faultOptions = []struct{ key, kind string }{
@@ -28,6 +29,10 @@ func (p *parser) faults(n *yaml.Node, duration time.Duration) ([]Fault, error) {
 	if len(list) > maxFaults {
 		return nil, p.errorf(n, "faults: %d faults; a scenario may have at most %d", len(list), maxFaults)
 	}
+	// Member names: the initial members, and one more for each fault that
+	// adds one (checkMembership then checks each name against the time).
+	p.initial = p.members
+	p.members += countMemberAdds(list)
 	var out []Fault
 	for i, fn := range list {
 		f, err := p.fault(path{fault: i + 1}, fn, duration)
@@ -37,6 +42,9 @@ func (p *parser) faults(n *yaml.Node, duration time.Duration) ([]Fault, error) {
 		out = append(out, f)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
+	if err := p.checkMembership(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -129,6 +137,8 @@ func (p *parser) faultBody(s *section, kind string, f *Fault, w window) error {
 		f.Network, err = p.networkChange(at, value, w)
 	case "disk":
 		f.Disk, err = p.disk(at, value, w)
+	default:
+		err = p.memberFault(at, kind, value, f)
 	}
 	if err != nil {
 		return err

@@ -339,7 +339,7 @@ func TestParseErrors(t *testing.T) {
 		{"fault unknown option", faults("{at: 5s, kill: leader}", "{at: 6s, kill: n1, restart_afterr: 2s}"), 5,
 			`fault 2: unknown field "restart_afterr" (known: at, kill, restart_after)`},
 		{"fault misspelt kind", faults("{at: 5s, kil: n1}"), 4,
-			`fault 1: unknown field "kil" (known: at, partition, heal, kill, restart, change_ip, network, disk, restart_after, member_update_after)`},
+			`fault 1: unknown field "kil" (known: at, partition, heal, kill, restart, change_ip, network, disk, member_add, member_promote, member_remove, member_replace, ip_reuse, restart_after, member_update_after)`},
 		{"fault two kinds", faults("{at: 5s, kill: n1, heal: all}"), 4,
 			"fault 1 has both kill and heal: a fault has exactly one of partition, heal, kill, restart, change_ip, network"},
 		{"fault no kind", faults("{at: 5s}"), 4, "fault 1 has none of partition, heal, kill, restart, change_ip, network"},

@@ -21,6 +21,9 @@ type parser struct {
 	file    string
 	lines   int // lines in the file; no error points past the last
 	members int // the cluster's size, once parsed, to check member names
+	// initial is cluster.members; members counts the members that faults
+	// add as well (every name a fault may use).
+	initial int
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) error {
