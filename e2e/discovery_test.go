@@ -1,0 +1,318 @@
+package e2e_test
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// discoveryDNS serves records (zone-file lines) on ip, UDP and TCP on the
+// same port, and returns HOST:PORT: the DNS server the seeds set up with
+// dnsmasq, which the members reach through --discovery-srv-resolver rather
+// than through /etc/resolv.conf.
+func discoveryDNS(t *testing.T, ip string, records []string) string {
+	t.Helper()
+	var rrs []dns.RR
+	for _, r := range records {
+		rr, err := dns.NewRR(r)
+		if err != nil {
+			t.Fatalf("record %q: %v", r, err)
+		}
+		rrs = append(rrs, rr)
+	}
+	handler := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Authoritative = true
+		known := false
+		for _, q := range req.Question {
+			for _, rr := range rrs {
+				if strings.EqualFold(rr.Header().Name, q.Name) {
+					known = true
+					if rr.Header().Rrtype == q.Qtype {
+						m.Answer = append(m.Answer, rr)
+					}
+				}
+			}
+		}
+		if !known {
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		t.Fatal(err)
+	}
+	udp := &dns.Server{PacketConn: pc, Handler: handler}
+	tcp := &dns.Server{Listener: l, Handler: handler}
+	go func() { _ = udp.ActivateAndServe() }()
+	go func() { _ = tcp.ActivateAndServe() }()
+	t.Cleanup(func() {
+		_ = udp.Shutdown()
+		_ = tcp.Shutdown()
+	})
+	return pc.LocalAddr().String()
+}
+
+// startEnv runs member m with args and the environment variables env
+// (the seeds' ETCD_* environment file), its log appended to m.logPath,
+// like cluster.start but without --initial-cluster.
+func startEnv(c *cluster, m *member, env []string, args ...string) {
+	c.t.Helper()
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(plumbBin, append([]string{"node", "serve",
+		"--name", m.name,
+		"--data-dir", m.dataDir,
+		"--listen-peer-urls", m.peerURL(),
+		"--listen-client-urls", m.clientURL(),
+		"--advertise-client-urls", m.clientURL(),
+		"--heartbeat-interval", strconv.Itoa(heartbeatMs),
+		"--election-timeout", strconv.Itoa(electionMs),
+	}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PLUMB_") && !strings.HasPrefix(kv, "ETCD_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		c.t.Fatalf("start %s: %v", m.name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(done) }()
+	m.mu.Lock()
+	m.cmd, m.done = cmd, done
+	m.mu.Unlock()
+}
+
+// newMembers lays out members named prefix1, prefix2, ... on the given
+// loopback addresses, not started.
+func newMembers(t *testing.T, prefix string, ips ...string) *cluster {
+	c := &cluster{t: t}
+	base := t.TempDir()
+	for i, ip := range ips {
+		m := &member{name: fmt.Sprintf("%s%d", prefix, i+1), ip: ip, peerPort: freePort(t, ip), clientPort: freePort(t, ip)}
+		m.dataDir = filepath.Join(base, m.name+".etcd")
+		m.logPath = filepath.Join(base, m.name+".log")
+		c.members = append(c.members, m)
+	}
+	t.Cleanup(c.stopAll)
+	return c
+}
+
+// waitExit waits for member m's process to end on its own and returns
+// its log.
+func waitExit(t *testing.T, m *member) string {
+	t.Helper()
+	m.mu.Lock()
+	done := m.done
+	m.mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(startTimeout):
+		t.Fatalf("%s did not exit within %v", m.name, startTimeout)
+	}
+	m.mu.Lock()
+	m.cmd = nil
+	m.mu.Unlock()
+	b, err := os.ReadFile(m.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// etcdMemberID is etcd's member ID of a member of a new cluster: the
+// first 8 bytes of the SHA-1 of its sorted peer URLs and the cluster token.
+func etcdMemberID(token string, urls ...string) string {
+	urls = slices.Clone(urls)
+	sort.Strings(urls)
+	sum := sha1.Sum([]byte(strings.Join(urls, "") + token))
+	return strconv.FormatUint(binary.BigEndian.Uint64(sum[:8]), 16)
+}
+
+// wantMembers waits until member list names every member as it has
+// published itself, and returns etcd's member list lines for them
+// ("ID, started, name, peer URL, client URL, false"), sorted.
+func wantMembers(t *testing.T, c *cluster, token string, peerURL func(*member) string) []string {
+	t.Helper()
+	var want []string
+	names := map[string]bool{}
+	for _, m := range c.members {
+		want = append(want, fmt.Sprintf("%s, started, %s, %s, %s, false", etcdMemberID(token, peerURL(m)), m.name, peerURL(m), m.clientURL()))
+		names[m.name] = true
+	}
+	sort.Strings(want)
+	cli := c.client()
+	var got []string
+	for range 100 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		list, err := cli.MemberList(ctx)
+		cancel()
+		got = nil
+		if err == nil {
+			for _, m := range list.Members {
+				if names[m.Name] && len(m.ClientURLs) == 1 && len(m.PeerURLs) == 1 {
+					got = append(got, fmt.Sprintf("%x, started, %s, %s, %s, false", m.ID, m.Name, m.PeerURLs[0], m.ClientURLs[0]))
+				}
+			}
+		}
+		sort.Strings(got)
+		if slices.Equal(got, want) {
+			return want
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("member list:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	return nil
+}
+
+// putGet writes through one member and reads through another.
+func putGet(t *testing.T, c *cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.client(c.members[0].endpoint()).Put(ctx, "/config/db", "host=10.0.0.9"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.client(c.members[len(c.members)-1].endpoint()).Get(ctx, "/config/db")
+	if err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "host=10.0.0.9" {
+		t.Fatalf("get /config/db: %v, %v", resp, err)
+	}
+}
+
+// TestDiscoverySRV is the seeds' DNS discovery: SRV records
+// _etcd-server._tcp.example.com for infra1..3 (on 127.0.0.1..3, each on
+// its own peer port) and their A records, served by a DNS server on a
+// loopback address; each member started with ETCD_DISCOVERY_SRV (and
+// plumb's PLUMB_DISCOVERY_SRV_RESOLVER naming that server) and no
+// --initial-cluster. etcdctl member list shows the three with etcd's IDs
+// and the records' names as peer URLs, and a put is read back. A fourth
+// member the records do not list is refused with etcd's error.
+func TestDiscoverySRV(t *testing.T) {
+	c := newMembers(t, "infra", "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	extra := c.members[3]
+	c.members = c.members[:3]
+	host := func(m *member) string { return m.name + ".example.com" }
+	peerURL := func(m *member) string { return fmt.Sprintf("http://%s:%d", host(m), m.peerPort) }
+	var records []string
+	for _, m := range append(slices.Clone(c.members), extra) {
+		records = append(records, fmt.Sprintf("%s. 300 IN A %s", host(m), m.ip))
+	}
+	for _, m := range c.members {
+		records = append(records, fmt.Sprintf("_etcd-server._tcp.example.com. 300 IN SRV 0 0 %d %s.", m.peerPort, host(m)))
+	}
+	resolver := discoveryDNS(t, "127.0.0.9", records)
+	env := func(m *member) []string {
+		return []string{"ETCD_DISCOVERY_SRV=example.com", "PLUMB_DISCOVERY_SRV_RESOLVER=" + resolver,
+			"ETCD_INITIAL_ADVERTISE_PEER_URLS=" + peerURL(m), "ETCD_INITIAL_CLUSTER_TOKEN=etcd-cluster-1",
+			"ETCD_INITIAL_CLUSTER_STATE=new"}
+	}
+	for _, m := range c.members {
+		startEnv(c, m, env(m))
+	}
+	c.waitLeader(startTimeout)
+	want := wantMembers(t, c, "etcd-cluster-1", peerURL)
+	putGet(t, c)
+
+	startEnv(c, extra, env(extra))
+	if log := waitExit(t, extra); !strings.Contains(log, `cannot find local etcd member \"infra4\" in SRV records`) &&
+		!strings.Contains(log, `cannot find local etcd member "infra4" in SRV records`) {
+		t.Errorf("a member the records do not list:\n%s", tail([]byte(log), 2048))
+	}
+
+	bin := etcdctl(t)
+	if got := strings.Split(strings.TrimSpace(ctl(t, bin, c.endpoints(), "member", "list")), "\n"); !slices.Equal(sorted(got), want) {
+		t.Errorf("etcdctl member list:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if out := ctl(t, bin, c.endpoints(), "put", "/config/discovered", "srv"); out != "OK\n" {
+		t.Errorf("etcdctl put printed %q", out)
+	}
+	if out := ctl(t, bin, c.endpoints()[2:], "get", "/config/discovered"); out != "/config/discovered\nsrv\n" {
+		t.Errorf("etcdctl get printed %q", out)
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}
+
+// TestDiscoveryToken bootstraps a 3-member cluster through another running
+// plumb member with etcd 3.7's v3 discovery: the operator sets the size
+// under /_etcd/registry/<token>/_config/size, and each member starts with
+// ETCD_DISCOVERY_TOKEN and ETCD_DISCOVERY_ENDPOINTS instead of
+// --initial-cluster. The token is the cluster token (etcd's IDs); a fourth
+// member finds the cluster full.
+func TestDiscoveryToken(t *testing.T) {
+	registry := newCluster(t, 1)
+	const token = "e2e-discovery-token"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rcli := registry.client()
+	if _, err := rcli.Put(ctx, "/_etcd/registry/"+token+"/_config/size", "3"); err != nil {
+		t.Fatal(err)
+	}
+
+	c := newMembers(t, "d", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
+	extra := c.members[3]
+	c.members = c.members[:3]
+	env := func(m *member) []string {
+		return []string{"ETCD_DISCOVERY_TOKEN=" + token, "ETCD_DISCOVERY_ENDPOINTS=" + registry.members[0].clientURL(),
+			"ETCD_INITIAL_ADVERTISE_PEER_URLS=" + m.peerURL()}
+	}
+	for _, m := range c.members {
+		startEnv(c, m, env(m))
+	}
+	c.waitLeader(startTimeout)
+	wantMembers(t, c, token, (*member).peerURL)
+	putGet(t, c)
+
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := rcli.Get(ctx, "/_etcd/registry/"+token+"/members/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var regs []string
+	for _, kv := range resp.Kvs {
+		regs = append(regs, string(kv.Key)+" "+string(kv.Value))
+	}
+	for _, m := range c.members {
+		want := fmt.Sprintf("/_etcd/registry/%s/members/%s %s=%s", token, etcdMemberID(token, m.peerURL()), m.name, m.peerURL())
+		if !slices.Contains(regs, want) {
+			t.Errorf("registrations %q lack %q", regs, want)
+		}
+	}
+
+	startEnv(c, extra, env(extra))
+	if log := waitExit(t, extra); !strings.Contains(log, "failed to join discovery cluster (discovery: cluster is full)") {
+		t.Errorf("a fourth member of a 3-member discovery:\n%s", tail([]byte(log), 2048))
+	}
+}
