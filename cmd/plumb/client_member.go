@@ -16,8 +16,8 @@ import (
 func memberCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "member",
-		Usage:       "list and update the cluster's members, as etcdctl member",
-		Subcommands: []*cli.Command{memberListCommand(), memberUpdateCommand()},
+		Usage:       "list, add, remove, promote and update the cluster's members, as etcdctl member",
+		Subcommands: []*cli.Command{memberListCommand(), memberAddCommand(), memberRemoveCommand(), memberPromoteCommand(), memberUpdateCommand()},
 	}
 }
 
@@ -90,11 +90,14 @@ func memberJSON(cc clientConfig, h *pb.ResponseHeader, members []*pb.Member, res
 	return resp
 }
 
+// memberIDUsage is the argument of the commands that name a member.
+const memberIDUsage = "MEMBER_ID   (in hexadecimal, as member list prints it)"
+
 func memberUpdateCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "update",
 		Usage:     "update a member's peer URLs (exit 0: updated, 1: the server failed it, 2: bad input)",
-		ArgsUsage: "MEMBER_ID   (in hexadecimal, as member list prints it)",
+		ArgsUsage: memberIDUsage,
 		Flags: withClientFlags(
 			&cli.StringFlag{Name: "peer-urls", Usage: "comma separated peer URLs for the updated member"},
 		),
@@ -107,12 +110,9 @@ func memberUpdate(c *cli.Context) error {
 	if err != nil {
 		return badInput(err)
 	}
-	if c.NArg() != 1 {
-		return badInput(errors.New("member ID is not provided"))
-	}
-	id, err := strconv.ParseUint(c.Args().First(), 16, 64)
+	id, err := memberIDArg(c)
 	if err != nil {
-		return badInput(fmt.Errorf("bad member ID arg (%w), expecting ID in Hex", err))
+		return badInput(err)
 	}
 	if c.String("peer-urls") == "" {
 		return badInput(errors.New("member peer urls not provided"))
@@ -126,11 +126,95 @@ func memberUpdate(c *cli.Context) error {
 	if err != nil {
 		return serverError(c, err)
 	}
-	return cc.print(c, clientView{
-		json: memberJSON(cc, resp.Header, resp.Members, (*pb.MemberUpdateResponse)(resp)),
-		simple: func(w *bytes.Buffer) {
-			// %16x pads with spaces, not zeros: etcdctl's format, kept byte for byte.
-			fmt.Fprintf(w, "Member %16x updated in cluster %16x\n", id, resp.Header.GetClusterId())
-		},
+	return printMemberChange(c, cc, id, "updated in", resp.Header, resp.Members, (*pb.MemberUpdateResponse)(resp))
+}
+
+func memberRemoveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "remove",
+		Usage:     "remove a member from the cluster (exit 0: removed, 1: the server failed it, 2: bad input)",
+		ArgsUsage: memberIDUsage,
+		Flags:     withClientFlags(),
+		Action:    memberRemove,
+	}
+}
+
+func memberRemove(c *cli.Context) error {
+	cc, err := clientConfigOf(c, formatSimple, formatJSON)
+	if err != nil {
+		return badInput(err)
+	}
+	id, err := memberIDArg(c)
+	if err != nil {
+		return badInput(err)
+	}
+	var resp *clientv3.MemberRemoveResponse
+	err = cc.call(c, func(ctx context.Context, client *clientv3.Client) (err error) {
+		resp, err = client.MemberRemove(ctx, id)
+		return err
 	})
+	if err != nil {
+		return serverError(c, err)
+	}
+	return printMemberChange(c, cc, id, "removed from", resp.Header, resp.Members, (*pb.MemberRemoveResponse)(resp))
+}
+
+func memberPromoteCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "promote",
+		Usage:     "promote a learner to a voting member, once it has caught up with the leader (exit 0: promoted, 1: the server failed it, 2: bad input)",
+		ArgsUsage: memberIDUsage,
+		Flags:     withClientFlags(),
+		Action:    memberPromote,
+	}
+}
+
+func memberPromote(c *cli.Context) error {
+	cc, err := clientConfigOf(c, formatSimple, formatJSON)
+	if err != nil {
+		return badInput(err)
+	}
+	id, err := memberIDArg(c)
+	if err != nil {
+		return badInput(err)
+	}
+	var resp *clientv3.MemberPromoteResponse
+	err = cc.call(c, func(ctx context.Context, client *clientv3.Client) (err error) {
+		resp, err = client.MemberPromote(ctx, id)
+		return err
+	})
+	if err != nil {
+		return serverError(c, err)
+	}
+	return printMemberChange(c, cc, id, "promoted in", resp.Header, resp.Members, (*pb.MemberPromoteResponse)(resp))
+}
+
+// memberIDArg is the one argument of update, remove and promote: a member
+// ID in hexadecimal, checked with etcdctl's words.
+func memberIDArg(c *cli.Context) (uint64, error) {
+	args := positional(c)
+	if len(args) != 1 {
+		return 0, errors.New("member ID is not provided")
+	}
+	id, err := strconv.ParseUint(args[0], 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad member ID arg (%w), expecting ID in Hex", err)
+	}
+	return id, nil
+}
+
+// printMemberChange prints the answer to update, remove or promote: the
+// response as JSON, or etcdctl's line naming the member by the ID it was
+// given (done is "updated in", "removed from" or "promoted in").
+func printMemberChange(c *cli.Context, cc clientConfig, id uint64, done string, h *pb.ResponseHeader, members []*pb.Member, resp any) error {
+	return cc.print(c, clientView{
+		json:   memberJSON(cc, h, members, resp),
+		simple: func(w *bytes.Buffer) { writeMemberChanged(w, id, done, h.GetClusterId()) },
+	})
+}
+
+// writeMemberChanged is etcdctl's line for update, remove and promote.
+func writeMemberChanged(w *bytes.Buffer, id uint64, done string, clusterID uint64) {
+	// %16x pads with spaces, not zeros: etcdctl's format, kept byte for byte.
+	fmt.Fprintf(w, "Member %16x %s cluster %16x\n", id, done, clusterID)
 }

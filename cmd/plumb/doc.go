@@ -3,7 +3,7 @@
 //
 //	plumb node serve --name etcd1 --initial-cluster ...    # a member (package server)
 //	plumb kv put|get|del|watch, lease ..., lock, elect,    # a client, over etcd's Go client
-//	      member list|update, endpoint health|status
+//	      member list|add|remove|promote|update, endpoint health|status
 //	plumb sim run scenarios/partition.yaml --seed 7        # a simulated run, checked (package sim)
 //
 // What belongs here: wiring and printing. Each command parses its flags
