@@ -265,17 +265,12 @@ func TestMemberChangesMatchEtcdctl(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	list, err := client.MemberList(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(list.Members, func(m *pb.Member) bool { return m.Name == members[0].name })
+	before := listMembers(t, client)
+	i := slices.IndexFunc(before, func(m *pb.Member) bool { return m.Name == members[0].name })
 	if i < 0 {
-		t.Fatalf("member list has no %s: %v", members[0].name, list.Members)
+		t.Fatalf("member list has no %s: %v", members[0].name, before)
 	}
-	steps := memberSteps(fmt.Sprintf("%x", list.Members[i].ID), members[0].peerURL)
+	steps := memberSteps(fmt.Sprintf("%x", before[i].ID), members[0].peerURL)
 
 	var sides [2]*memberSide
 	var outs [2][]outcome
@@ -301,13 +296,21 @@ func TestMemberChangesMatchEtcdctl(t *testing.T) {
 				step.args, got.code, got.stdout, got.stderr, want.code, want.stdout, want.stderr)
 		}
 	}
-	after, err := client.MemberList(ctx)
+	if after := listMembers(t, client); len(after) != len(before) {
+		t.Errorf("the steps left %d members, want the %d they started with: %v", len(after), len(before), after)
+	}
+}
+
+// listMembers is the cluster's membership, as client's endpoint has it.
+func listMembers(t *testing.T, client *clientv3.Client) []*pb.Member {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := client.MemberList(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(after.Members) != len(members) {
-		t.Errorf("the steps left %d members, want the %d they started with: %v", len(after.Members), len(members), after.Members)
-	}
+	return resp.Members
 }
 
 // TestMemberPrints checks the simple output of add, remove, promote and
