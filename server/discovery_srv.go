@@ -51,7 +51,7 @@ func srvCluster(ctx context.Context, r *net.Resolver, cfg *Config, logger *slog.
 	}
 	domain := cfg.DiscoverySRV
 	sslService, service := "etcd-server-ssl"+suffix, "etcd-server"+suffix
-	ssl, sslErr := srvMembers(ctx, r, "https", sslService, cfg.Name, domain, cfg.InitialAdvertisePeerURLs)
+	ssl, sslErr := srvMembers(ctx, r, cfg.DiscoverySRVResolver, "https", sslService, cfg.Name, domain, cfg.InitialAdvertisePeerURLs)
 	logger.Info("get cluster for etcd-server-ssl SRV", "service-name", sslService, "discovery-srv", domain,
 		"found-cluster", ssl, "err", sslErr)
 	if len(ssl) > 0 {
@@ -59,7 +59,7 @@ func srvCluster(ctx context.Context, r *net.Resolver, cfg *Config, logger *slog.
 			"publish the members as _%s._tcp.%s records (http peer URLs) instead", domain, sslService, domain,
 			strings.Join(ssl, ","), service, domain)
 	}
-	parts, err := srvMembers(ctx, r, "http", service, cfg.Name, domain, cfg.InitialAdvertisePeerURLs)
+	parts, err := srvMembers(ctx, r, cfg.DiscoverySRVResolver, "http", service, cfg.Name, domain, cfg.InitialAdvertisePeerURLs)
 	logger.Info("get cluster for etcd-server SRV", "service-name", service, "discovery-srv", domain,
 		"found-cluster", parts, "err", err)
 	if err != nil {
@@ -89,11 +89,22 @@ func srvCluster(ctx context.Context, r *net.Resolver, cfg *Config, logger *slog.
 	return m, nil
 }
 
+// asked corrects the server a lookup error names when
+// --discovery-srv-resolver is set: Go's resolver names the /etc/resolv.conf
+// server it meant to ask, not the one the resolver's Dial reached.
+func asked(err error, server string) error {
+	var dnsErr *net.DNSError
+	if server != "" && errors.As(err, &dnsErr) {
+		dnsErr.Server = server
+	}
+	return err
+}
+
 // srvMembers is etcd's srv.GetCluster for one service: the "name=URL"
 // entries of its SRV records, or the reason there are none. A record
 // whose target does not resolve is skipped; so is one that resolves to
 // this member under the other scheme (etcd's scheme mismatch).
-func srvMembers(ctx context.Context, r *net.Resolver, scheme, service, name, domain string, apurls []string) ([]string, error) {
+func srvMembers(ctx context.Context, r *net.Resolver, server, scheme, service, name, domain string, apurls []string) ([]string, error) {
 	self := map[string]string{} // resolved "IP:port" -> advertised peer URL
 	for _, raw := range apurls {
 		u, err := url.Parse(raw)
@@ -102,13 +113,13 @@ func srvMembers(ctx context.Context, r *net.Resolver, scheme, service, name, dom
 		}
 		addr, err := resolveTCPAddr(ctx, r, u.Host)
 		if err != nil {
-			return nil, err
+			return nil, asked(err, server)
 		}
 		self[addr] = raw
 	}
 	_, records, err := r.LookupSRV(ctx, service, "tcp", domain)
 	if err != nil {
-		return nil, fmt.Errorf("error querying DNS SRV records for _%s %w", service, err)
+		return nil, fmt.Errorf("error querying DNS SRV records for _%s %w", service, asked(err, server))
 	}
 	var parts []string
 	tempName := 0
@@ -116,7 +127,7 @@ func srvMembers(ctx context.Context, r *net.Resolver, scheme, service, name, dom
 		port := strconv.Itoa(int(rec.Port))
 		addr, rerr := resolveTCPAddr(ctx, r, net.JoinHostPort(rec.Target, port))
 		if rerr != nil {
-			err = rerr
+			err = asked(rerr, server)
 			continue
 		}
 		n := name

@@ -123,15 +123,16 @@ func TestSRVCluster(t *testing.T) {
 			records: append(srvRecords("etcd-server-ssl", "infra0:2380"), srvRecords("etcd-server", "infra0:2380")...),
 			want:    map[string]string{"http://infra0.example.com:2380": "infra0"}},
 		{name: "no records", records: nil, cfg: srvConfig("infra0", "http://infra0.example.com:2380"),
-			wantErr: []string{"error querying DNS SRV records for _etcd-server-ssl lookup _etcd-server-ssl._tcp.example.com",
-				"error querying DNS SRV records for _etcd-server lookup _etcd-server._tcp.example.com"}},
+			wantErr: []string{"error querying DNS SRV records for _etcd-server-ssl lookup _etcd-server-ssl._tcp.example.com on 127.0.0.9:",
+				"error querying DNS SRV records for _etcd-server lookup _etcd-server._tcp.example.com on 127.0.0.9:", "no such host"}},
 		{name: "a target without an address is skipped", cfg: srvConfig("infra0", "http://infra0.example.com:2380"),
 			records: srvRecords("etcd-server", "infra0:2380", "nowhere:2380"),
 			want:    map[string]string{"http://infra0.example.com:2380": "infra0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newDNSResolver(startDNS(t, "127.0.0.9", append(tc.records, srvZone...)...))
-			m, err := srvCluster(context.Background(), r, tc.cfg, quietLogger())
+			addr := startDNS(t, "127.0.0.9", append(tc.records, srvZone...)...)
+			tc.cfg.DiscoverySRVResolver = addr
+			m, err := srvCluster(context.Background(), newDNSResolver(addr), tc.cfg, quietLogger())
 			checkError(t, err, tc.wantErr, false)
 			if err != nil {
 				return
