@@ -106,6 +106,7 @@ func (w *world) emit(m *member, out node.Output) {
 	w.writes.noteApplied(m, out.Applied)
 	w.noteRevokes(out.Applied)
 	if out.LeaderChanged {
+		w.noteLeader(m, out.Lead, out.Term)
 		m.lead = out.Lead
 		w.record(TraceEvent{Kind: "leader", Node: m.name, Peer: w.nameOf(out.Lead), Term: out.Term})
 		if out.Lead == m.id {

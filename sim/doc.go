@@ -73,21 +73,42 @@
 //   - the write ledger: members report (node.Config.ReportWrites) which
 //     proposal each request became and the revision each applied proposal
 //     created, which resolves the unknown writes for the check;
-//   - the operator, who runs member update after an IP change, retrying;
+//   - the operator, who runs member update after an IP change, retrying,
+//     and makes the membership changes of the scenario (member.go): member
+//     add (a voter or a learner, the new member started once the add is
+//     acknowledged from an empty disk with node.Config.Join, at a fresh
+//     address, and given the membership the add returned as its peers'
+//     addresses until it has applied one, as the server's transport is),
+//     member promote, member remove (the removed member's host stopped for
+//     good) and member replace (remove, wipe, add back at the same address
+//     under a new ID, start), each through the client API as a client's
+//     request, forwarded to the leader by the member it reaches, retried on
+//     another member after a timeout, no leader or a refused connection;
+//     and the IP-reuse fault, which puts a new member, or the one member of
+//     another cluster with the same member ID, at an address a removed or
+//     moved member left. Clients and watchers are told a new member's
+//     endpoint; lease holders and lock users keep the endpoints they
+//     started with;
 //   - the trace: every event, hashed (SHA-256) into the run's trace hash and
 //     optionally written as JSON lines;
 //   - the settle phase after the scenario: the network heals, crashed
-//     members restart, and the run ends once every member has applied the
-//     same index with the same hash and the leader has committed an entry
-//     of its own term (until then, after a crash, it may not know how far
-//     the log was committed), or after the settle time;
+//     members restart (never a removed one), and the run ends once the
+//     operator's changes are done, every member has applied the same index
+//     with the same hash and holds the membership the operator's changes
+//     left, and the leader has committed an entry of its own term (until
+//     then, after a crash, it may not know how far the log was committed),
+//     or after the settle time;
 //   - the checks after a run, each named in the Result: linearizable (the
 //     revision pass and porcupine, package linearizability), converge
-//     (every member at the same applied index, hash and revision, and no
+//     (every member at the same applied index, hash and revision, with
+//     the membership the operator's acknowledged changes left, and no
 //     write applied at two revisions), liveness (a write acknowledged
-//     within the bound after the last fault), durable (the history
-//     followed by the final reads of every caught-up member is still
-//     linearizable), watch (every watcher's stream agrees with the
+//     within the bound after the last fault), one-leader (no term had two
+//     leaders, as every member saw its leader change), peer-identity (no
+//     host stepped a peer message sent in another cluster or to another
+//     member), durable (the history followed by the final reads of every
+//     caught-up member, those added during the run included and removed
+//     ones not, is still linearizable), watch (every watcher's stream agrees with the
 //     history's revisions: linearizability.CheckWatches), lease (no lease
 //     expires while acknowledged keep-alives allowed it, revokes delete
 //     exactly their lease's keys, nothing is written with a lease after
@@ -97,6 +118,8 @@
 //   - the planted bugs (Bugs, internal/plant), at least one per check but
 //     the lock check, which the tests use to prove each check fails on
 //     what it is named for (two lease bugs, one a lock's key left behind;
+//     skip-cluster-check for peer-identity; one-leader and the membership
+//     part of converge are proven failing by sim's unit tests;
 //     no node bug in reach makes two lock holders: the lock check's rule
 //     is proven failing by package linearizability's tests).
 //

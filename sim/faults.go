@@ -34,7 +34,9 @@ func (w *world) fault(i int) {
 	case f.Kill != nil && f.Kill.Target.All:
 		w.record(TraceEvent{Kind: "fault", Detail: "kill all"})
 		for _, m := range w.members {
-			w.kill(m, "killed with every other member", int64(f.Kill.RestartAfter))
+			if m.counts() {
+				w.kill(m, "killed with every other member", int64(f.Kill.RestartAfter))
+			}
 		}
 	case f.Kill != nil:
 		m, note := w.resolve(f.Kill.Target)
@@ -55,6 +57,8 @@ func (w *world) fault(i int) {
 		if f.Network.For > 0 {
 			w.schedule(&event{at: w.now + int64(f.Network.For), kind: evRestoreNetwork, id: w.nextCutID})
 		}
+	case f.MemberAdd != nil, f.MemberPromote != nil, f.MemberRemove != nil, f.MemberReplace != nil, f.IPReuse != nil:
+		w.memberFault(f)
 	default:
 		panic(fmt.Sprintf("sim: fault %d (line %d) has no kind", i, f.Line))
 	}
@@ -143,6 +147,8 @@ func (w *world) resolveAll(ts []faults.Target) []*member {
 func (w *world) changeIP(f faults.Fault) {
 	m, note := w.resolve(f.ChangeIP.Target)
 	old := m.ip
+	m.formerIP = old
+	w.ops.lastMoved = m
 	delete(w.byAddr, m.peerURL())
 	delete(w.byAddr, m.clientURL())
 	wasAlive := m.alive()

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/plumbdb/plumb/node"
@@ -251,6 +252,12 @@ func describeLeaseRequest(req node.Request) string {
 		return fmt.Sprintf("keep-alive %x", req.LeaseKeepAlive.ID)
 	case req.LeaseTimeToLive != nil:
 		return fmt.Sprintf("time-to-live %x", req.LeaseTimeToLive.ID)
+	case req.MemberAdd != nil:
+		return "member add " + strings.Join(req.MemberAdd.PeerURLs, ",")
+	case req.MemberRemove != nil:
+		return "member remove " + node.FormatID(req.MemberRemove.ID)
+	case req.MemberPromote != nil:
+		return "member promote " + node.FormatID(req.MemberPromote.ID)
 	}
 	return "lease request"
 }

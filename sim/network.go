@@ -37,6 +37,19 @@ func newNetwork(base faults.Network, members int, rng *rand.Rand) *network {
 	return nw
 }
 
+// grow makes room for hosts added during the run: none of their links is
+// cut.
+func (nw *network) grow(members int) {
+	for i := range nw.cutOff {
+		for len(nw.cutOff[i]) < members {
+			nw.cutOff[i] = append(nw.cutOff[i], false)
+		}
+	}
+	for len(nw.cutOff) < members {
+		nw.cutOff = append(nw.cutOff, make([]bool, members))
+	}
+}
+
 func (nw *network) addCut(c cut) {
 	nw.cuts = append(nw.cuts, c)
 	nw.derive()

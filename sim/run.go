@@ -129,6 +129,10 @@ type Result struct {
 	Elections    int
 	Crashes      int
 	RejectedMsgs int // peer messages refused for a wrong cluster, member or a removed sender
+	// RejectedCluster, RejectedMember and RejectedRemoved count them by
+	// reason: sent in another cluster, to another member (at an address
+	// it had), by a removed member.
+	RejectedCluster, RejectedMember, RejectedRemoved int
 	// Snapshots taken, and received from a leader and installed, by all
 	// members over the run.
 	Snapshots, SnapshotsInstalled int
@@ -181,6 +185,7 @@ func Run(sc *faults.Scenario, opts Options) (res *Result) {
 		w.newForwarder()
 		w.newLeaseHolders()
 		w.newLockUsers()
+		w.newOperator()
 		w.scheduleCompactor()
 		w.scheduleFaults()
 		w.schedule(&event{at: w.endNs, kind: evSettleCheck})
@@ -282,7 +287,7 @@ func (w *world) settleCheck() bool {
 		w.net.heal()
 		w.record(TraceEvent{Kind: "fault", Detail: "end of scenario: heal all, restart crashed members"})
 		for _, m := range w.members {
-			if !m.alive() {
+			if !m.alive() && m.counts() {
 				w.restart(m)
 			}
 		}
@@ -312,15 +317,24 @@ func (w *world) settleCheck() bool {
 // with them: an acknowledged write that was lost shows as a stale read.
 // A member still behind is not read (its state is stale, not lost): the
 // converge check reports it.
+//
+// Every member of the cluster as the operator's acknowledged changes left
+// it is read, the members added during the run included; a removed member
+// is not, and cannot hide a lost write: the converge check holds every
+// member's applied membership to the operator's, so a member the cluster
+// still counts is never taken for removed.
 func (w *world) finalReads() {
 	var commit uint64
 	for _, m := range w.members {
-		if m.alive() {
+		if m.alive() && m.counts() {
 			commit = max(commit, m.node.Status().Commit)
 		}
 	}
 	var behind []string
 	for _, m := range w.members {
+		if !m.counts() {
+			continue
+		}
 		if !m.alive() {
 			behind = append(behind, m.name+" is down")
 			continue
@@ -361,8 +375,11 @@ type finalRead struct {
 	err    string
 }
 
-// converged reports whether every member runs, has applied the same index
-// and holds the same key-value hash, and no client operation is in flight.
+// converged reports whether every member runs, has applied the same index,
+// holds the same key-value hash and the membership the operator's changes
+// left, and no client operation is in flight. Members are those the
+// operator's acknowledged changes leave: neither removed ones nor hosts of
+// another cluster.
 func (w *world) converged() (string, bool) {
 	for _, c := range w.clients {
 		if c.op != nil {
@@ -372,15 +389,24 @@ func (w *world) converged() (string, bool) {
 	if s := w.appsInFlight(); s != "" {
 		return s, false
 	}
-	first := w.members[0]
+	var members []*member
+	for _, m := range w.members {
+		if m.counts() {
+			members = append(members, m)
+		}
+	}
+	first := members[0]
 	if !first.alive() {
 		return first.name + " is down", false
 	}
 	st0 := first.node.Status()
 	h0, _, rev0 := first.node.HashKV()
-	for _, m := range w.members {
+	for _, m := range members {
 		if !m.alive() {
 			return m.name + " is down", false
+		}
+		if note := w.membershipNote(m); note != "" {
+			return note, false
 		}
 		st := m.node.Status()
 		h, _, rev := m.node.HashKV()
@@ -402,13 +428,13 @@ func (w *world) converged() (string, bool) {
 		}
 	}
 	moved := ""
-	for _, m := range w.members {
+	for _, m := range members {
 		if m.moved {
 			moved = fmt.Sprintf("; %s moved and was never updated", m.name)
 		}
 	}
 	return fmt.Sprintf("all %d members at applied index %d, revision %d, hash %08x%s",
-		len(w.members), st0.Applied, rev0, h0, moved), true
+		len(members), st0.Applied, rev0, h0, moved), true
 }
 
 // summarise fills the counters of res from the world.
@@ -432,6 +458,7 @@ func (w *world) summarise(res *Result) {
 	res.Elections = w.stats.elections
 	res.Crashes = w.stats.crashes
 	res.RejectedMsgs = w.stats.rejectedMsgs
+	res.RejectedCluster, res.RejectedMember, res.RejectedRemoved = w.stats.rejectedCluster, w.stats.rejectedMember, w.stats.rejectedRemoved
 	res.RefusedStarts, res.TornRepaired = w.stats.refusedStarts, w.stats.tornRepaired
 	for _, m := range w.members {
 		if m.alive() {
@@ -504,6 +531,7 @@ func (w *world) check(res *Result) {
 	if exp.LivenessWithin > 0 {
 		res.Checks = append(res.Checks, w.livenessCheck(exp.LivenessWithin))
 	}
+	res.Checks = append(res.Checks, w.oneLeaderCheck(), w.peerIdentityCheck())
 	if exp.Durable {
 		res.Checks = append(res.Checks, w.durableCheck(res.Linearizable))
 		if w.durableResult != nil {

@@ -227,7 +227,7 @@ func TestSameHashInAnotherProcess(t *testing.T) {
 		fmt.Printf("hash=%s\n", Run(sc, Options{Seed: 11}).TraceHash)
 		return
 	}
-	for _, name := range []string{"ip-change.yaml", "watch.yaml", "lease.yaml", "lock.yaml"} {
+	for _, name := range []string{"ip-change.yaml", "watch.yaml", "lease.yaml", "lock.yaml", "member-add.yaml", "ip-reuse.yaml"} {
 		path := filepath.Join(scenarioDir, name)
 		want := Run(load(t, path), Options{Seed: 11}).TraceHash
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSameHashInAnotherProcess$")
@@ -281,7 +281,7 @@ func TestWasmSameHash(t *testing.T) {
 	}
 
 	var partition5 string // the wasm line of partition.yaml, seed 5
-	for _, name := range []string{"partition", "flaky-network", "watch", "lease", "lock"} {
+	for _, name := range []string{"partition", "flaky-network", "watch", "lease", "lock", "member-replace", "ip-reuse"} {
 		path := filepath.Join(scenarioDir, name+".yaml")
 		const seeds = 2
 		lines := runWasm(t, 0, "run", path, "--seed", "5", "--seeds", strconv.Itoa(seeds))

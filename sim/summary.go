@@ -24,6 +24,12 @@ type Summary struct {
 	SnapshotsInstalled int     `json:"snapshots_installed"`
 	TornRepaired       int     `json:"torn_writes_repaired"`
 	RefusedStarts      int     `json:"refused_starts"`
+	// Peer messages Step refused: all of them, and those from another
+	// cluster, addressed to another member, or from a removed member.
+	RejectedMsgs       int     `json:"rejected_msgs"`
+	RejectedCluster    int     `json:"rejected_cluster"`
+	RejectedMember     int     `json:"rejected_member"`
+	RejectedRemoved    int     `json:"rejected_removed"`
 	LongestUnavailable float64 `json:"longest_unavailable_seconds"`
 	SimSeconds         float64 `json:"sim_seconds"`
 	WallSeconds        float64 `json:"wall_seconds"` // the caller's: how long the run took on the wall clock
@@ -57,6 +63,10 @@ func (r *Result) Summary() Summary {
 		SnapshotsInstalled: r.SnapshotsInstalled,
 		TornRepaired:       r.TornRepaired,
 		RefusedStarts:      r.RefusedStarts,
+		RejectedMsgs:       r.RejectedMsgs,
+		RejectedCluster:    r.RejectedCluster,
+		RejectedMember:     r.RejectedMember,
+		RejectedRemoved:    r.RejectedRemoved,
 		LongestUnavailable: r.LongestUnavailable.Seconds(),
 		SimSeconds:         r.SimTime.Seconds(),
 		Events:             r.Events,

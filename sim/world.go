@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/plumbdb/plumb/faults"
 	"github.com/plumbdb/plumb/linearizability"
@@ -42,6 +45,21 @@ type member struct {
 	moved  bool
 	update *updateJob // the operator's member update for it, if any
 
+	// Membership (member.go). state says whether the cluster counts it;
+	// join marks a member added to the running cluster (it starts with
+	// node.Config.Join); formerIP is the address it left at its last IP
+	// change; foreign marks the one member of another cluster, which an
+	// ip_reuse fault starts at an address this cluster's members used.
+	state    memberState
+	learner  bool
+	join     bool
+	formerIP string
+	foreign  bool
+	// seed is the membership the cluster gave a joining member (member
+	// add's answer): its peers' addresses until it has applied a
+	// membership of its own, as the server's transport uses it.
+	seed []*pb.Member
+
 	// streams are the watches this incarnation serves, in the order
 	// they were created; ticks counts its ticks, for the leader check
 	// watches get every election timeout.
@@ -62,6 +80,26 @@ type member struct {
 
 func (m *member) alive() bool { return m.node != nil }
 
+// memberState is what the cluster, as the operator knows it, makes of a
+// simulated host.
+type memberState uint8
+
+const (
+	// stateMember: a member of the cluster, running or down.
+	stateMember memberState = iota
+	// statePending: named by the scenario, but the operator's member add
+	// (or the add back of a replace) has not been acknowledged yet; its
+	// host runs nothing.
+	statePending
+	// stateRemoved: the operator's member remove was acknowledged and the
+	// host stopped; it never runs again and no check counts it.
+	stateRemoved
+)
+
+// counts reports whether m is a member of the simulated cluster: not
+// removed, not waiting to be added, not another cluster's.
+func (m *member) counts() bool { return m.state == stateMember && !m.foreign }
+
 func (m *member) peerURL() string   { return fmt.Sprintf("http://%s:%d", m.ip, peerPort) }
 func (m *member) clientURL() string { return fmt.Sprintf("http://%s:%d", m.ip, clientPort) }
 
@@ -79,7 +117,12 @@ type world struct {
 	rngDisk   *rand.Rand
 	rngWatch  *rand.Rand
 
+	// members are every host of the run, in the order they were created;
+	// named are this cluster's by name (n1 is named[0]): the initial
+	// members, then one per member the operator added (a foreign host
+	// of another cluster has no name the scenario can use).
 	members   []*member
+	named     []*member
 	clusterID uint64
 	byAddr    map[string]int // peer and client URL -> member index
 	nextIP    int
@@ -112,6 +155,14 @@ type world struct {
 	finalNote     string
 	durableResult *linearizability.Result // the failed durable check, for its report
 	writes        writeLedger
+	ops           *operator // the operator's membership changes (member.go)
+	// leaders holds, for each term, the member some member saw lead it
+	// (the first seen); twoLeaders describes the first term seen with
+	// two. misdelivered describes the first peer message a host stepped
+	// that was not for it (another cluster's, or another member's).
+	leaders      map[uint64]uint64
+	twoLeaders   string
+	misdelivered string
 }
 
 // writeLedger is what the members said of the clients' writes: which
@@ -209,6 +260,9 @@ type stats struct {
 	refusedStarts int // members whose disk failed its checks at start
 	tornRepaired  int // starts whose WAL cut a torn write off its tail
 	rejectedMsgs  int
+	// rejected counts the peer messages Step refused, by reason: another
+	// cluster's, another member's, a removed member's.
+	rejectedCluster, rejectedMember, rejectedRemoved int
 	// Snapshots taken and installed, summed over every member and
 	// incarnation (a node's own counters start again at each restart).
 	snapshots, snapshotsInstalled int
@@ -237,6 +291,7 @@ func newWorld(sc *faults.Scenario, opts Options) *world {
 		endNs:         int64(sc.Duration),
 		writes:        newWriteLedger(),
 		leaseRec:      newLeaseRecord(),
+		leaders:       map[uint64]uint64{},
 	}
 	w.net = newNetwork(sc.Network, sc.Cluster.Members, rand.New(newStream(opts.Seed, streamNetwork)))
 	var ids []uint64
@@ -246,6 +301,7 @@ func newWorld(sc *faults.Scenario, opts Options) *world {
 		m.ip = w.allocIP()
 		m.id = node.MemberID([]string{m.peerURL()}, clusterToken, "")
 		w.members = append(w.members, m)
+		w.named = append(w.named, m)
 		ids = append(ids, m.id)
 		initial = append(initial, node.Member{ID: m.id, Name: m.name, PeerURLs: []string{m.peerURL()}})
 		w.bindAddrs(m)
@@ -273,7 +329,15 @@ func (w *world) bindAddrs(m *member) {
 // restart takes: the newest snapshot, the WAL after it, the backend. A disk
 // that fails its checks (a corrupt record) keeps the member down.
 func (w *world) start(m *member, initial []node.Member) {
-	log, err := node.OpenDiskLog(m.disk, m.id, w.clusterID,
+	if m.state != stateMember {
+		w.record(TraceEvent{Kind: "start", Node: m.name, Detail: "not started: not a member"})
+		return
+	}
+	clusterID := w.clusterID
+	if m.foreign {
+		clusterID = node.ClusterID([]uint64{m.id})
+	}
+	log, err := node.OpenDiskLog(m.disk, m.id, clusterID,
 		wal.Options{SegmentBytes: walSegmentBytes, Planted: planted(w.opts.PlantBug, m.idx)})
 	if err != nil {
 		w.stats.refusedStarts++
@@ -287,10 +351,11 @@ func (w *world) start(m *member, initial []node.Member) {
 	}
 	n, err := node.New(node.Config{
 		ID:             m.id,
-		ClusterID:      w.clusterID,
+		ClusterID:      clusterID,
 		Name:           m.name,
 		ClientURLs:     []string{m.clientURL()},
 		InitialMembers: initial,
+		Join:           m.join,
 		Log:            log,
 		Backend:        m.be,
 		ElectionTicks:  w.electionTicks,
@@ -302,7 +367,11 @@ func (w *world) start(m *member, initial []node.Member) {
 		Planted:        planted(w.opts.PlantBug, m.idx),
 	})
 	if err != nil {
-		w.stats.refusedStarts++
+		if !errors.Is(err, node.ErrIDRemoved) {
+			// A member that applied its own removal before the operator
+			// stopped it refuses to start, as it should: not a disk fault.
+			w.stats.refusedStarts++
+		}
 		w.record(TraceEvent{Kind: "refused", Node: m.name, Detail: err.Error()})
 		return
 	}
@@ -361,6 +430,9 @@ func (w *world) record(ev TraceEvent) {
 func (w *world) send(from *member, env node.Envelope) {
 	to := env.Message.GetTo()
 	addr, ok := from.node.PeerURL(to)
+	if !ok {
+		addr, ok = seedURL(from, to)
+	}
 	toName := w.nameOf(to)
 	msgType := msgTypeName(env.Message.GetType())
 	isSnap := env.Message.GetType() == raftpb.MessageType_MsgSnap
@@ -417,8 +489,12 @@ func (w *world) deliver(e *event) {
 		w.deferInput(m, e)
 		return
 	}
-	if err := m.node.Step(e.env); err != nil {
-		w.stats.rejectedMsgs++
+	err, crashed := w.step(m, e)
+	if crashed {
+		return
+	}
+	if err != nil {
+		w.countRejected(err)
 		w.record(TraceEvent{Kind: "reject", Node: m.name, Peer: fromName, Msg: msgType, Detail: err.Error()})
 		w.reportSnapshot(e, false)
 		return
@@ -475,7 +551,7 @@ func (w *world) leader() (*member, bool) {
 	var best *member
 	var bestTerm uint64
 	for _, m := range w.members {
-		if !m.alive() {
+		if !m.alive() || m.foreign {
 			continue
 		}
 		st := m.node.Status()
@@ -490,27 +566,27 @@ func (w *world) leader() (*member, bool) {
 func (w *world) resolve(t faults.Target) (*member, string) {
 	switch {
 	case t.Member > 0:
-		return w.members[t.Member-1], ""
+		return w.named[t.Member-1], ""
 	case t.Leader:
 		if m, ok := w.leader(); ok {
 			return m, ""
 		}
-		for _, m := range w.members {
-			if m.alive() {
+		for _, m := range w.named {
+			if m.alive() && m.counts() {
 				return m, "no leader; chose the first live member"
 			}
 		}
-		return w.members[0], "no member is running"
+		return w.named[0], "no member is running"
 	}
 	lead, _ := w.leader()
 	var followers []*member
-	for _, m := range w.members {
-		if m.alive() && m != lead {
+	for _, m := range w.named {
+		if m.alive() && m.counts() && m != lead {
 			followers = append(followers, m)
 		}
 	}
 	if len(followers) == 0 {
-		return w.members[w.rngFault.IntN(len(w.members))], "no live follower; chose any member"
+		return w.named[w.rngFault.IntN(len(w.named))], "no live follower; chose any member"
 	}
 	return followers[w.rngFault.IntN(len(followers))], ""
 }
