@@ -73,3 +73,7 @@ func (n *Node) revokedKeys(keys []string) []string {
 func (n *Node) refusesProposals() bool {
 	return n.cfg.Planted.RefuseAfterFailover && n.leadersSeen > 1 && n.lead == n.cfg.ID
 }
+
+// skipsClusterCheck reports whether the planted SkipClusterIDCheck makes
+// Step take a peer message from another cluster.
+func (n *Node) skipsClusterCheck() bool { return n.cfg.Planted.SkipClusterIDCheck }

@@ -47,6 +47,11 @@ const (
 	// was created and takes the lock while it is held. The lock check
 	// fails.
 	BugLockMaxCreate = "lock-max-create"
+	// BugSkipClusterCheck: members step peer messages from another
+	// cluster. A member of another cluster at an address this cluster's
+	// member left, with that member's ID, takes its messages. The
+	// peer-identity check fails.
+	BugSkipClusterCheck = "skip-cluster-check"
 )
 
 // stuckApplyIndex is where BugStuckApply stops n1.
@@ -54,7 +59,7 @@ const stuckApplyIndex = 200
 
 // Bugs lists the bugs Options.PlantBug accepts.
 var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover, BugWatchSkip,
-	BugFollowerLeaseExpiry, BugRevokeLeavesKey, BugLockMaxCreate}
+	BugFollowerLeaseExpiry, BugRevokeLeavesKey, BugLockMaxCreate, BugSkipClusterCheck}
 
 // planted returns the bugs Options.PlantBug plants in member idx.
 func planted(bug string, idx int) plant.Bugs {
@@ -78,6 +83,8 @@ func planted(bug string, idx int) plant.Bugs {
 		b.RevokeLeavesKey = true
 	case BugLockMaxCreate:
 		b.MaxCreateFiltersMod = true
+	case BugSkipClusterCheck:
+		b.SkipClusterIDCheck = true
 	}
 	return b
 }

@@ -64,4 +64,10 @@ type Bugs struct {
 	// of the linearizability history filters by revision: the lock check
 	// catches it.
 	MaxCreateFiltersMod bool
+	// SkipClusterIDCheck: a member steps peer messages whatever cluster
+	// they were sent in. A host of another cluster that took an address
+	// this cluster's member left, with the same member ID (the same peer
+	// URL and cluster token), takes that member's messages as its own.
+	// The peer-identity check catches it.
+	SkipClusterIDCheck bool
 }
