@@ -280,8 +280,8 @@ func TestDiscoveryToken(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := newMembers(t, "d", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
-	extra := c.members[3]
+	c := newMembers(t, "d", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6")
+	extra, waiting := c.members[3], c.members[4]
 	c.members = c.members[:3]
 	env := func(m *member) []string {
 		return []string{"ETCD_DISCOVERY_TOKEN=" + token, "ETCD_DISCOVERY_ENDPOINTS=" + registry.members[0].clientURL(),
@@ -314,5 +314,26 @@ func TestDiscoveryToken(t *testing.T) {
 	startEnv(c, extra, env(extra))
 	if log := waitExit(t, extra); !strings.Contains(log, "failed to join discovery cluster (discovery: cluster is full)") {
 		t.Errorf("a fourth member of a 3-member discovery:\n%s", tail([]byte(log), 2048))
+	}
+
+	// A member waiting for peers that never come stops on SIGTERM (the
+	// discovery wait is not deaf to it), leaving no member in its data dir.
+	if _, err := rcli.Put(ctx, "/_etcd/registry/alone/_config/size", "2"); err != nil {
+		t.Fatal(err)
+	}
+	startEnv(c, waiting, []string{"ETCD_DISCOVERY_TOKEN=alone", "ETCD_DISCOVERY_ENDPOINTS=" + registry.members[0].clientURL(),
+		"ETCD_INITIAL_ADVERTISE_PEER_URLS=" + waiting.peerURL()})
+	for deadline := time.Now().Add(startTimeout); !logContains(t, waiting, "waiting for peers from discovery service"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not start waiting for its peers within %v", waiting.name, startTimeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.stop(waiting)
+	if !logContains(t, waiting, "failed to join discovery cluster (context canceled)") {
+		t.Error("the waiting member did not say why it stopped")
+	}
+	if _, err := os.Stat(filepath.Join(waiting.dataDir, "member", "wal")); err == nil {
+		t.Error("the waiting member left a WAL behind")
 	}
 }

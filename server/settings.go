@@ -123,7 +123,7 @@ var Settings = []Setting{
 	{"initial-cluster-state", ClusterStateNew, "Initial cluster state ('new' or 'existing')."},
 	{"initial-cluster-token", "etcd-cluster", "Initial cluster token for the cluster during bootstrap."},
 	{"discovery-srv", "", "DNS domain used to bootstrap initial cluster: its _etcd-server._tcp SRV records name the members, instead of --initial-cluster."},
-	{"discovery-srv-name", "", "Service name to query when using DNS discovery: _etcd-server._tcp-NAME.DOMAIN."},
+	{"discovery-srv-name", "", "Service name to query when using DNS discovery: the records are _etcd-server-NAME._tcp.DOMAIN."},
 	{"discovery-srv-resolver", "", "plumb only: HOST:PORT of the DNS server to ask instead of /etc/resolv.conf's, for the SRV records and every host name the member resolves (peer URLs included)."},
 	{"discovery-endpoints", "", "V3 discovery: list of client URLs of the existing cluster that holds the discovery keys."},
 	{"discovery-token", "", "V3 discovery: discovery token for the cluster to be bootstrapped; it is also the cluster's --initial-cluster-token."},
