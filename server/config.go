@@ -22,7 +22,7 @@ type Config struct {
 	InitialClusterToken string // --initial-cluster-token
 
 	// DNS discovery (see discovery_srv.go): the initial cluster comes from
-	// the SRV records _etcd-server._tcp[-NAME].DOMAIN, as etcd builds it,
+	// the SRV records _etcd-server[-NAME]._tcp.DOMAIN, as etcd builds it,
 	// instead of --initial-cluster.
 	DiscoverySRV     string // --discovery-srv: DOMAIN
 	DiscoverySRVName string // --discovery-srv-name: NAME, the records' suffix
