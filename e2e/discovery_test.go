@@ -18,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // discoveryDNS serves records (zone-file lines) on ip, UDP and TCP on the
@@ -335,5 +336,95 @@ func TestDiscoveryToken(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(waiting.dataDir, "member", "wal")); err == nil {
 		t.Error("the waiting member left a WAL behind")
+	}
+}
+
+// TestDiscoveryTokenEtcd: v3 discovery with etcd 3.7.3 itself. Two plumb
+// members bootstrap through an etcd cluster as their discovery service;
+// and an etcd member bootstrapping by --discovery-token registers the key
+// and value, and takes the ID, that plumb's registrations are checked
+// against (TestDiscoveryToken): the layout is etcd's.
+func TestDiscoveryTokenEtcd(t *testing.T) {
+	ep := refEtcdEndpoint(t)
+	rcli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rcli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for token, size := range map[string]string{"via-etcd": "2", "etcd-layout": "1"} {
+		if _, err := rcli.Put(ctx, "/_etcd/registry/"+token+"/_config/size", size); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c := newMembers(t, "p", "127.0.0.2", "127.0.0.3")
+	for _, m := range c.members {
+		startEnv(c, m, []string{"ETCD_DISCOVERY_TOKEN=via-etcd", "ETCD_DISCOVERY_ENDPOINTS=http://" + ep,
+			"ETCD_INITIAL_ADVERTISE_PEER_URLS=" + m.peerURL()})
+	}
+	c.waitLeader(startTimeout)
+	wantMembers(t, c, "via-etcd", (*member).peerURL)
+	putGet(t, c)
+
+	// etcd 3.7.3 bootstrapping a one-member cluster through the same
+	// discovery service.
+	ip := "127.0.0.7"
+	peer := fmt.Sprintf("http://%s:%d", ip, freePort(t, ip))
+	client := fmt.Sprintf("http://%s:%d", ip, freePort(t, ip))
+	logPath := filepath.Join(t.TempDir(), "etcd.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), filepath.Join(filepath.Dir(etcdctl(t)), "etcd"),
+		"--name", "e1", "--data-dir", t.TempDir(), "--log-level", "error",
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--discovery-token", "etcd-layout", "--discovery-endpoints", "http://"+ep)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); logf.Close(); close(exited) }()
+	t.Cleanup(func() { <-exited }) // t.Context ends first and kills it
+	wantKey := "/_etcd/registry/etcd-layout/members/" + etcdMemberID("etcd-layout", peer)
+	for deadline := time.Now().Add(startTimeout); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := rcli.Get(ctx, "/_etcd/registry/etcd-layout/members/", clientv3.WithPrefix())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Kvs) > 0 {
+			if got := string(resp.Kvs[0].Key) + " " + string(resp.Kvs[0].Value); got != wantKey+" e1="+peer {
+				t.Errorf("etcd registered %q, want %q", got, wantKey+" e1="+peer)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("etcd did not register within %v\n%s", startTimeout, b)
+		}
+	}
+	ecli, err := clientv3.New(clientv3.Config{Endpoints: []string{strings.TrimPrefix(client, "http://")}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ecli.Close()
+	for deadline := time.Now().Add(startTimeout); ; time.Sleep(100 * time.Millisecond) {
+		sctx, scancel := context.WithTimeout(ctx, time.Second)
+		st, err := ecli.Status(sctx, strings.TrimPrefix(client, "http://"))
+		scancel()
+		if err == nil {
+			if got := strconv.FormatUint(st.Header.MemberId, 16); got != etcdMemberID("etcd-layout", peer) {
+				t.Errorf("etcd's member ID %s, want %s (the token hashed with the peer URL)", got, etcdMemberID("etcd-layout", peer))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("etcd did not answer within %v: %v\n%s", startTimeout, err, b)
+		}
 	}
 }
