@@ -210,8 +210,9 @@ func putGet(t *testing.T, c *cluster) {
 // TestDiscoverySRV is the seeds' DNS discovery: SRV records
 // _etcd-server._tcp.example.com for infra1..3 (on 127.0.0.1..3, each on
 // its own peer port) and their A records, served by a DNS server on a
-// loopback address; each member started with ETCD_DISCOVERY_SRV (and
-// plumb's PLUMB_DISCOVERY_SRV_RESOLVER naming that server) and no
+// loopback address; each member started with --discovery-srv or
+// ETCD_DISCOVERY_SRV (and plumb's --discovery-srv-resolver or
+// PLUMB_DISCOVERY_SRV_RESOLVER naming that server) and no
 // --initial-cluster. etcdctl member list shows the three with etcd's IDs
 // and the records' names as peer URLs, and a put is read back. A fourth
 // member the records do not list is refused with etcd's error.
@@ -234,7 +235,12 @@ func TestDiscoverySRV(t *testing.T) {
 			"ETCD_INITIAL_ADVERTISE_PEER_URLS=" + peerURL(m), "ETCD_INITIAL_CLUSTER_TOKEN=etcd-cluster-1",
 			"ETCD_INITIAL_CLUSTER_STATE=new"}
 	}
-	for _, m := range c.members {
+	// infra1 takes the seeds' command line, the others their environment
+	// file.
+	startEnv(c, c.members[0], nil, "--discovery-srv", "example.com", "--discovery-srv-resolver", resolver,
+		"--initial-advertise-peer-urls", peerURL(c.members[0]), "--initial-cluster-token", "etcd-cluster-1",
+		"--initial-cluster-state", "new")
+	for _, m := range c.members[1:] {
 		startEnv(c, m, env(m))
 	}
 	c.waitLeader(startTimeout)
