@@ -77,3 +77,7 @@ func (n *Node) refusesProposals() bool {
 // skipsClusterCheck reports whether the planted SkipClusterIDCheck makes
 // Step take a peer message from another cluster.
 func (n *Node) skipsClusterCheck() bool { return n.cfg.Planted.SkipClusterIDCheck }
+
+// keepsRemovedMember reports whether the planted KeepRemovedMember leaves
+// a removed member in the membership (raft no longer counts it).
+func (n *Node) keepsRemovedMember() bool { return n.cfg.Planted.KeepRemovedMember }

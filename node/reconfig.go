@@ -350,7 +350,9 @@ func (n *Node) applyMembership(b backend.Batch, t raftpb.ConfChangeType, pm prop
 		m.IsLearner = t == raftpb.ConfChangeAddLearnerNode
 		n.members.put(b, m)
 	case raftpb.ConfChangeRemoveNode:
-		n.members.remove(b, pm.ID)
+		if !n.keepsRemovedMember() {
+			n.members.remove(b, pm.ID)
+		}
 		delete(n.heardTick, pm.ID)
 		if pm.ID == n.cfg.ID {
 			n.removed = true

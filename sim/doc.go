@@ -118,8 +118,9 @@
 //   - the planted bugs (Bugs, internal/plant), at least one per check but
 //     the lock check, which the tests use to prove each check fails on
 //     what it is named for (two lease bugs, one a lock's key left behind;
-//     skip-cluster-check for peer-identity; one-leader and the membership
-//     part of converge are proven failing by sim's unit tests;
+//     skip-cluster-check for peer-identity, keep-removed-member for the
+//     membership part of converge; one-leader is proven failing by sim's
+//     unit tests;
 //     no node bug in reach makes two lock holders: the lock check's rule
 //     is proven failing by package linearizability's tests).
 //

@@ -42,6 +42,12 @@ func TestPlantedBugFailsItsCheck(t *testing.T) {
 		// takes the leader's first heartbeat for n2 (raft then panics on
 		// its commit index, and the host dies of it).
 		{BugSkipClusterCheck, "ip-reuse.yaml", "peer-identity", 3},
+		// All of member-remove.yaml's first 50 seeds catch it: the removed
+		// members still counted as voters that never answer, the strict
+		// reconfiguration check refuses the next removals as an
+		// unhealthy cluster, and the members never hold the membership
+		// the operator's changes would leave.
+		{BugKeepRemovedMember, "member-remove.yaml", "converge", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.bug, func(t *testing.T) {

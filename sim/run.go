@@ -52,6 +52,10 @@ const (
 	// member left, with that member's ID, takes its messages. The
 	// peer-identity check fails.
 	BugSkipClusterCheck = "skip-cluster-check"
+	// BugKeepRemovedMember: a removed member stays in the membership
+	// (raft no longer counts it). The converge check fails: the members'
+	// membership is not the one the operator's removals left.
+	BugKeepRemovedMember = "keep-removed-member"
 )
 
 // stuckApplyIndex is where BugStuckApply stops n1.
@@ -59,7 +63,8 @@ const stuckApplyIndex = 200
 
 // Bugs lists the bugs Options.PlantBug accepts.
 var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover, BugWatchSkip,
-	BugFollowerLeaseExpiry, BugRevokeLeavesKey, BugLockMaxCreate, BugSkipClusterCheck}
+	BugFollowerLeaseExpiry, BugRevokeLeavesKey, BugLockMaxCreate, BugSkipClusterCheck,
+	BugKeepRemovedMember}
 
 // planted returns the bugs Options.PlantBug plants in member idx.
 func planted(bug string, idx int) plant.Bugs {
@@ -85,6 +90,8 @@ func planted(bug string, idx int) plant.Bugs {
 		b.MaxCreateFiltersMod = true
 	case BugSkipClusterCheck:
 		b.SkipClusterIDCheck = true
+	case BugKeepRemovedMember:
+		b.KeepRemovedMember = true
 	}
 	return b
 }

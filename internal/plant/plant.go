@@ -70,4 +70,11 @@ type Bugs struct {
 	// URL and cluster token), takes that member's messages as its own.
 	// The peer-identity check catches it.
 	SkipClusterIDCheck bool
+	// KeepRemovedMember: applying a member's removal takes it out of
+	// raft's configuration but leaves it in the membership: member list
+	// still shows it, and the strict reconfiguration check still counts
+	// it as a started voter. The converge check, which holds every
+	// member's membership to the operator's acknowledged changes, catches
+	// it.
+	KeepRemovedMember bool
 }
