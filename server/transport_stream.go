@@ -301,7 +301,13 @@ func (t *transport) openStream(ctx context.Context, p *peer) (net.Conn, *bufio.R
 	if err != nil {
 		return nil, nil, err
 	}
+	// A peer that is removed (or a transport that stops) while the
+	// handshake waits must not wait out peerHandshakeTimeout.
+	closeOnCancel := context.AfterFunc(ctx, func() { conn.Close() })
 	br, err := t.upgrade(conn, p)
+	if !closeOnCancel() && err == nil {
+		err = ctx.Err()
+	}
 	if err == nil {
 		err = conn.SetDeadline(time.Time{})
 	}
