@@ -61,6 +61,12 @@ type member struct {
 	dataDir    string
 	logPath    string
 
+	// joinEnv, when set, starts the member as a new member of a running
+	// cluster: with the environment `etcdctl member add` printed for it
+	// (ETCD_NAME, ETCD_INITIAL_CLUSTER, ...) instead of the --name and
+	// --initial-* flags of a new cluster.
+	joinEnv []string
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process exits
@@ -76,6 +82,16 @@ type cluster struct {
 	token   string
 	members []*member
 	flags   []string // more flags for every member, at every start
+	base    string   // the members' data dirs and logs are here
+}
+
+// newMember makes a member named name on ip, with free ports, not started
+// and not yet in c.members.
+func (c *cluster) newMember(name, ip string) *member {
+	m := &member{name: name, ip: ip, peerPort: freePort(c.t, ip), clientPort: freePort(c.t, ip)}
+	m.dataDir = filepath.Join(c.base, m.name+".etcd")
+	m.logPath = filepath.Join(c.base, m.name+".log")
+	return m
 }
 
 // Ports for members come from below Linux's ephemeral range (32768 and
@@ -113,13 +129,9 @@ func freePort(t *testing.T, ip string) int {
 func newCluster(t *testing.T, size int, flags ...string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, token: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), flags: flags}
-	base := t.TempDir()
+	c.base = t.TempDir()
 	for i := range size {
-		ip := fmt.Sprintf("127.0.0.%d", i+1)
-		m := &member{name: fmt.Sprintf("n%d", i+1), ip: ip, peerPort: freePort(t, ip), clientPort: freePort(t, ip)}
-		m.dataDir = filepath.Join(base, m.name+".etcd")
-		m.logPath = filepath.Join(base, m.name+".log")
-		c.members = append(c.members, m)
+		c.members = append(c.members, c.newMember(fmt.Sprintf("n%d", i+1), fmt.Sprintf("127.0.0.%d", i+1)))
 	}
 	for _, m := range c.members {
 		c.start(m)
@@ -139,6 +151,16 @@ func (c *cluster) initialCluster() string {
 
 // args are the seeds' command line for member m, with plumb's binary.
 func (c *cluster) args(m *member) []string {
+	if m.joinEnv != nil { // the rest is in the environment
+		return append([]string{"node", "serve",
+			"--data-dir", m.dataDir,
+			"--listen-peer-urls", m.peerURL(),
+			"--listen-client-urls", m.clientURL(),
+			"--advertise-client-urls", m.clientURL(),
+			"--heartbeat-interval", strconv.Itoa(heartbeatMs),
+			"--election-timeout", strconv.Itoa(electionMs),
+		}, c.flags...)
+	}
 	return append([]string{"node", "serve",
 		"--name", m.name,
 		"--data-dir", m.dataDir,
@@ -169,6 +191,7 @@ func (c *cluster) start(m *member, extra ...string) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, m.joinEnv...)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		c.t.Fatalf("start %s: %v", m.name, err)

@@ -53,8 +53,15 @@
 // Membership (member IDs, peer and client URLs) is replicated state: raft
 // conf changes carry the member, and applying one updates the backend in the
 // same batch as the consistent index. IDs are derived like etcd's, from the
-// peer URLs and the cluster token. Every peer message is checked for the
-// cluster ID, its recipient and a removed sender before raft sees it.
+// peer URLs and the cluster token (at bootstrap) or the time of the add.
+// Member add (a voter or a learner), promote and remove are etcd's, with
+// its rules (reconfig.go): checked against the membership when submitted
+// and again, deterministically, when applied; and against the live cluster
+// (reachable and started voters, a learner's progress) by the leader, which
+// alone answers them. A learner serves serializable reads only. A member
+// added to a running cluster starts with Config.Join and an empty log.
+// Every peer message is checked for the cluster ID, its recipient and a
+// removed sender before raft sees it.
 //
 // Imports: node/backend, node/mvcc and node/wal from the project; raft, etcd's API
 // types and protobuf from outside. Never sim, server, faults,

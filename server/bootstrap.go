@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +21,11 @@ type identity struct {
 	memberID, clusterID uint64
 	initial             []node.Member // empty on a restart
 	restart             bool
+	// join: a member added to a running cluster, starting with an empty
+	// log (see join.go); seed is the membership the cluster gave it, for
+	// its transport until its node has applied a membership of its own.
+	join bool
+	seed []node.Member
 }
 
 // resolveIdentity works out the member's identity as etcd does. A data dir
@@ -26,8 +33,10 @@ type identity struct {
 // --initial-* setting is ignored (the cluster's membership is replicated
 // state, and member update may have changed it since). Otherwise the IDs
 // are derived from --initial-cluster and --initial-cluster-token, so every
-// member of a new cluster computes the same ones.
-func resolveIdentity(cfg *Config, fsys wal.FS) (identity, error) {
+// member of a new cluster computes the same ones; or, with
+// --initial-cluster-state existing, they come from the running cluster
+// (joinIdentity).
+func resolveIdentity(ctx context.Context, cfg *Config, fsys wal.FS, logger *slog.Logger) (identity, error) {
 	exists, err := wal.Exists(fsys, node.WALDir)
 	if err != nil {
 		return identity{}, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
@@ -36,9 +45,7 @@ func resolveIdentity(cfg *Config, fsys wal.FS) (identity, error) {
 		return identity{restart: true}, nil
 	}
 	if cfg.InitialClusterState == ClusterStateExisting {
-		return identity{}, fmt.Errorf("--initial-cluster-state is existing but --data-dir %s holds no member: "+
-			"joining a running cluster (after etcdctl member add) is not supported by plumb yet; "+
-			"point --data-dir at this member's data, or start a new cluster with --initial-cluster-state new", cfg.DataDir)
+		return joinIdentity(ctx, cfg, logger)
 	}
 	urls, ok := cfg.InitialCluster[cfg.Name]
 	if !ok {

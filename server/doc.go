@@ -21,7 +21,15 @@
 // node/wal's OS file system) and member/snap/db (bbolt). A data dir that
 // holds a WAL is a restart, and the member's identity is the WAL's; a new
 // member derives its ID and the cluster's from --initial-cluster and
-// --initial-cluster-token, as etcd does (bootstrap.go).
+// --initial-cluster-token, as etcd does (bootstrap.go); a member joining a
+// running cluster (--initial-cluster-state existing) asks the members
+// --initial-cluster names for the cluster's ID and membership on their peer
+// port (GET /members, as etcd) and finds itself in it by its peer URLs
+// (join.go). Member add, remove and promote are forwarded to the leader
+// like keep-alives, but retried only while certainly not proposed. A
+// learner's gRPC calls are refused by interceptors (learner.go) except
+// etcd's exceptions. A member that applied its own removal lingers 10
+// heartbeats, so its last messages leave, then stops.
 //
 // The peer port (transport.go) serves HTTP, as etcd's rafthttp does: per
 // peer, one long-lived message stream (transport_stream.go: a POST that

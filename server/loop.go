@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -58,6 +59,15 @@ type loop struct {
 	// as of the last Process.
 	watchTerm uint64
 	members   []node.Member // the membership the transport was last given
+	// removedByPeer: a peer refused this member as removed from the
+	// cluster; the loop stops (errRemoved) after this pass.
+	removedByPeer bool
+	// learner: this member is a learner (see learner.go), for the gRPC
+	// interceptors, which must not wait for the loop.
+	learner atomic.Bool
+	// seed is the membership a joining member was given by the cluster:
+	// the transport's peers until the node has applied one of its own.
+	seed []node.Member
 	// installed is how many snapshots from a leader observe has seen.
 	installed int
 }
@@ -152,11 +162,39 @@ func (l *loop) run() {
 			fn(l.n)
 		}
 		l.drain()
-		if err := l.process(); err != nil {
+		err := l.process()
+		if err == nil && l.removedByPeer {
+			err = errRemoved
+		}
+		if err != nil {
 			l.err = err
 			l.finish(err)
+			if errors.Is(err, errRemoved) {
+				l.lingerRemoved()
+			}
 			return
 		}
+	}
+}
+
+// removedLingerTicks: how long a member that applied its own removal
+// waits before it stops, in ticks (etcd's stopWithDelay: 10 heartbeats).
+// Its last messages are still in the transport's queues: a leader that
+// removed itself must get the commit of its removal to the others, or a
+// cluster of two left with one would wait for the removed member's vote.
+const removedLingerTicks = 10
+
+func (l *loop) lingerRemoved() {
+	// Its removal to the backend, so that a restart from this data dir
+	// is refused at once (node.New) rather than replaying into it.
+	if err := l.n.Flush(); err != nil {
+		l.logger.Warn("could not make the applied state durable before stopping", "err", err)
+	}
+	l.logger.Warn("this member was removed from the cluster; stopping once its last messages are out",
+		"after", removedLingerTicks*l.tick)
+	select {
+	case <-l.stop:
+	case <-time.After(removedLingerTicks * l.tick):
 	}
 }
 
@@ -178,9 +216,13 @@ func (l *loop) drain() {
 }
 
 func (l *loop) step(env node.Envelope) {
-	if err := l.n.Step(env); err != nil && !errors.Is(err, node.ErrStopped) {
+	err := l.n.Step(env)
+	if err != nil && !errors.Is(err, node.ErrStopped) {
 		l.metrics.peerRefused.Inc()
 		l.logger.Warn("refused a peer message", "from", node.FormatID(env.Message.GetFrom()), "err", err)
+	}
+	if errors.Is(err, node.ErrRemovedMember) {
+		l.tr.markRemoved(env.Message.GetFrom())
 	}
 }
 
@@ -192,6 +234,10 @@ func (l *loop) submit(c *call) {
 }
 
 func (l *loop) report(r peerReport) {
+	if r.removed {
+		l.removedByPeer = true
+		return
+	}
 	if r.snapshot {
 		l.n.ReportSnapshot(r.to, r.delivered)
 		return
@@ -272,7 +318,11 @@ func mayTakeEffect(req node.Request) bool {
 // syncPeers hands the transport the applied membership when it changed
 // (a member update moves a peer to its new address).
 func (l *loop) syncPeers() {
+	l.learner.Store(l.n.IsLearner())
 	ms := l.n.Members()
+	if len(ms) == 0 {
+		ms = l.seed
+	}
 	if sameMembers(ms, l.members) {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,9 +58,11 @@ type Server struct {
 	self       *selfClient
 	leader     *leaderConn
 	clientHTTP *http.Server
-	listeners  []net.Listener
-	wg         sync.WaitGroup
-	stopOnce   sync.Once
+	// clientConns tracks the client listeners' connections (see closeAll).
+	clientConns []*trackedListener
+	listeners   []net.Listener
+	wg          sync.WaitGroup
+	stopOnce    sync.Once
 }
 
 // Start opens the member's storage, binds its listeners and starts serving.
@@ -98,11 +101,11 @@ func (s *Server) openStorage() error {
 	}
 	// The WAL's fsyncs feed etcd_disk_wal_fsync_duration_seconds.
 	fsys := timeSyncs(wal.OSFS(cfg.DataDir), node.WALDir, func(d time.Duration) { s.metrics.fsync.Observe(d.Seconds()) })
-	id, err := resolveIdentity(cfg, fsys)
+	id, err := resolveIdentity(context.Background(), cfg, fsys, s.logger)
 	if err != nil {
 		return err
 	}
-	if !id.restart {
+	if !id.restart && !id.join {
 		if err := writeToken(cfg.DataDir, cfg.InitialClusterToken); err != nil {
 			return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 		}
@@ -137,6 +140,7 @@ func (s *Server) openStorage() error {
 		Name:              cfg.Name,
 		ClientURLs:        cfg.AdvertiseClientURLs,
 		InitialMembers:    id.initial,
+		Join:              id.join,
 		Log:               s.log,
 		Backend:           s.be,
 		ElectionTicks:     int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
@@ -151,6 +155,12 @@ func (s *Server) openStorage() error {
 		StartMillis:       time.Now().UnixMilli(),
 		Logger:            raftLogger{s.logger},
 	})
+	if errors.Is(err, node.ErrIDRemoved) {
+		return fmt.Errorf("--data-dir %s holds member %s, which was removed from cluster %s: a removed member never returns as itself (%w). "+
+			"To bring this host back into the cluster: etcdctl member add %s --peer-urls=%s, then move this data dir away and start again "+
+			"with an empty one and --initial-cluster-state existing",
+			cfg.DataDir, node.FormatID(memberID), node.FormatID(clusterID), err, cfg.Name, strings.Join(cfg.InitialAdvertisePeerURLs, ","))
+	}
 	if err != nil {
 		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
@@ -161,6 +171,15 @@ func (s *Server) openStorage() error {
 	}
 	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.logger, s.metrics)
 	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
+	s.loop.seed = id.seed
+	if id.restart && len(n.Members()) == 0 && n.Status().Commit == 0 {
+		// A member that joined and stopped before it learned anything
+		// knows no peer: ask the ones --initial-cluster names again. (A
+		// member of a new cluster has its bootstrap entries committed in
+		// its own log, and applies them at once.)
+		s.loop.seed = s.refetchMembers(cfg, clusterID)
+	}
+	s.tr.mux.Handle(membersPath, membersHandler(s.loop))
 	return nil
 }
 
@@ -171,6 +190,8 @@ func (s *Server) listen() error {
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(learnerUnary(s.loop)),
+		grpc.ChainStreamInterceptor(learnerStream(s.loop)),
 	)
 	pb.RegisterKVServer(s.clientGRPC, &kvServer{l: s.loop})
 	s.leader = &leaderConn{l: s.loop}
@@ -232,7 +253,9 @@ func (s *Server) serve() {
 			s.goServe("peer", l.Addr(), func() error { return s.tr.serve(l) })
 			continue
 		}
-		m := cmux.New(l)
+		tl := &trackedListener{Listener: l, conns: map[net.Conn]struct{}{}}
+		s.clientConns = append(s.clientConns, tl)
+		m := cmux.New(tl)
 		grpcL := m.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 		httpL := m.Match(cmux.Any())
 		s.goServe("client gRPC", l.Addr(), func() error { return s.clientGRPC.Serve(grpcL) })
@@ -339,6 +362,12 @@ func (s *Server) closeAll() error {
 	for _, l := range s.listeners {
 		errs = append(errs, ignoreClosed(l.Close()))
 	}
+	// A client connection cmux is still matching (connected, no request
+	// yet) belongs to no server that would close it, and cmux waits for
+	// it: close what is left.
+	for _, tl := range s.clientConns {
+		tl.closeAll()
+	}
 	if s.loop != nil {
 		close(s.loop.stop) // a loop that already ended on its own ignores it
 	}
@@ -363,4 +392,52 @@ func ignoreClosed(err error) error {
 		return nil
 	}
 	return err
+}
+
+// trackedListener remembers its open connections, so that stopping can
+// close those that no server has taken over yet.
+type trackedListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns[tc] = struct{}{}
+	l.mu.Unlock()
+	return tc, nil
+}
+
+func (l *trackedListener) closeAll() {
+	l.mu.Lock()
+	conns := make([]net.Conn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// trackedConn leaves its listener's set when closed.
+type trackedConn struct {
+	net.Conn
+	l    *trackedListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }

@@ -71,6 +71,9 @@ type peerReport struct {
 	to        uint64
 	snapshot  bool
 	delivered bool
+	// removed: the peer refused this member as removed from the cluster
+	// (410 Gone): the member must stop (see markRemoved).
+	removed bool
 }
 
 // transport carries raft messages between members over HTTP on the peer
@@ -113,9 +116,13 @@ type transport struct {
 	// HTTP server, which no longer closes them) so that stop can close
 	// them; handlers counts the peer handlers running, and closing refuses
 	// new ones once stop began.
-	inbound  map[net.Conn]struct{}
+	inbound  map[net.Conn]uint64
 	handlers sync.WaitGroup
 	closing  bool
+	// removed holds the members this member's node refused as removed
+	// (markRemoved): their requests are answered 410 Gone, which tells
+	// them to stop, as etcd's peers tell a removed member.
+	removed map[uint64]bool
 }
 
 // peer is the sending side towards one member at one address. A member
@@ -142,7 +149,8 @@ func newTransport(self, clusterID uint64, quotaBytes int64, logger *slog.Logger,
 		snapshotSlots:    make(chan struct{}, snapshotStreamsMax),
 		mux:              http.NewServeMux(),
 		peers:            map[uint64]*peer{},
-		inbound:          map[net.Conn]struct{}{},
+		inbound:          map[net.Conn]uint64{},
+		removed:          map[uint64]bool{},
 	}
 	t.mux.HandleFunc("POST "+peerStreamPath, t.serveStream)
 	t.mux.HandleFunc("POST "+peerSnapshotPath, t.serveSnapshot)
@@ -271,7 +279,7 @@ func (t *transport) stop() {
 // enter counts a peer handler in, and holds conn (when not nil) for stop
 // to close; it reports false once stop began, when the handler must not
 // go on. A handler that entered calls leave with the same conn.
-func (t *transport) enter(conn net.Conn) bool {
+func (t *transport) enter(conn net.Conn, from uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closing {
@@ -279,9 +287,34 @@ func (t *transport) enter(conn net.Conn) bool {
 	}
 	t.handlers.Add(1)
 	if conn != nil {
-		t.inbound[conn] = struct{}{}
+		t.inbound[conn] = from
 	}
 	return true
+}
+
+// markRemoved records that member id was removed from the cluster (the
+// node refused its message as from a removed member), and closes the
+// streams it has open to this member: it dials again, is answered 410
+// Gone, and stops. A member removed while it was down or cut off never
+// applies its own removal, and would otherwise run on, refused by all.
+func (t *transport) markRemoved(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.removed[id] {
+		return
+	}
+	t.removed[id] = true
+	for c, from := range t.inbound {
+		if from == id {
+			c.Close()
+		}
+	}
+}
+
+func (t *transport) isRemoved(id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.removed[id]
 }
 
 // leave counts a peer handler out, closing conn (when not nil).
@@ -325,6 +358,14 @@ func (t *transport) runStream(ctx context.Context, p *peer) {
 	for ctx.Err() == nil {
 		err := t.stream(ctx, p, &active)
 		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errRemovedFromCluster) {
+			t.logger.Error("a peer says this member was removed from the cluster", "peer", node.FormatID(p.id), "err", err)
+			select { // the loop must hear it: it stops the member
+			case t.reports <- peerReport{to: p.id, removed: true}:
+			case <-ctx.Done():
+			}
 			return
 		}
 		if active {

@@ -79,7 +79,7 @@ func (t *transport) snapshotBody(to uint64, headBody, data []byte) (io.Reader, i
 // any of the data, then reads it all, checking each frame, and answers 204
 // once the loop's inbox has it.
 func (t *transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
-	if !t.enter(nil) {
+	if !t.enter(nil, 0) {
 		peerError(w, http.StatusServiceUnavailable, errStopping)
 		return
 	}
