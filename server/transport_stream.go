@@ -69,6 +69,10 @@ func (t *transport) checkRoute(h http.Header) (cluster, from uint64, err error) 
 // errBadRoute is a request whose route headers cannot be read.
 var errBadRoute = errors.New("bad peer request")
 
+// errRemovedFromCluster: a peer answered that this member was removed
+// from the cluster (410 Gone, as etcd's peers answer).
+var errRemovedFromCluster = errors.New("the member has been permanently removed from the cluster")
+
 // refuseRequest answers a request that checkRoute refused: 412 and the
 // reason, counted and logged as a refused peer message. It closes the
 // connection, so that a body the sender wrote anyway is not read.
@@ -133,6 +137,12 @@ func (t *transport) serveStream(w http.ResponseWriter, r *http.Request) {
 		t.refuseRequest(w, cluster, from, err)
 		return
 	}
+	if t.isRemoved(from) {
+		t.metrics.peerRefused.Inc()
+		peerError(w, http.StatusGone, fmt.Errorf("%w: member %s was removed from cluster %s",
+			errRemovedFromCluster, node.FormatID(from), node.FormatID(t.clusterID)))
+		return
+	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), peerProtocol) {
 		peerError(w, http.StatusUpgradeRequired, fmt.Errorf("a message stream upgrades to %s", peerProtocol))
 		return
@@ -142,7 +152,7 @@ func (t *transport) serveStream(w http.ResponseWriter, r *http.Request) {
 		peerError(w, http.StatusInternalServerError, fmt.Errorf("cannot take the connection over: %w", err))
 		return
 	}
-	if !t.enter(conn) {
+	if !t.enter(conn, from) {
 		conn.Close()
 		return
 	}
@@ -341,6 +351,9 @@ func (t *transport) upgrade(conn net.Conn, p *peer) (*bufio.Reader, error) {
 		return nil, fmt.Errorf("read the stream's answer: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusGone {
+		return nil, fmt.Errorf("%w: %w", errRemovedFromCluster, peerRefusal(resp))
+	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		return nil, peerRefusal(resp)
 	}
