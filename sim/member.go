@@ -271,7 +271,11 @@ func (o *operator) attempt(j *memberJob) {
 		o.finishJob(j, fmt.Sprintf("gave up after %d attempts", memberJobAttemptsMax))
 		return
 	}
-	if j.kind == jobPromote && j.m.state != stateMember {
+	switch {
+	case j.kind == jobPromote && j.m.state == stateRemoved:
+		o.finishJob(j, "not done: the member was removed")
+		return
+	case j.kind == jobPromote && j.m.state != stateMember:
 		o.retry(j, "not added yet")
 		return
 	}
