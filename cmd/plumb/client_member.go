@@ -106,27 +106,10 @@ func memberUpdateCommand() *cli.Command {
 }
 
 func memberUpdate(c *cli.Context) error {
-	cc, err := clientConfigOf(c, formatSimple, formatJSON)
-	if err != nil {
-		return badInput(err)
-	}
-	id, err := memberIDArg(c)
-	if err != nil {
-		return badInput(err)
-	}
-	if c.String("peer-urls") == "" {
-		return badInput(errors.New("member peer urls not provided"))
-	}
-	urls := strings.Split(c.String("peer-urls"), ",")
-	var resp *clientv3.MemberUpdateResponse
-	err = cc.call(c, func(ctx context.Context, client *clientv3.Client) (err error) {
-		resp, err = client.MemberUpdate(ctx, id, urls)
-		return err
+	return changeMember(c, "updated in", peerURLsGiven, func(ctx context.Context, client *clientv3.Client, id uint64) (memberResponse, error) {
+		resp, err := client.MemberUpdate(ctx, id, peerURLsOf(c))
+		return (*pb.MemberUpdateResponse)(resp), err
 	})
-	if err != nil {
-		return serverError(c, err)
-	}
-	return printMemberChange(c, cc, id, "updated in", resp.Header, resp.Members, (*pb.MemberUpdateResponse)(resp))
 }
 
 func memberRemoveCommand() *cli.Command {
@@ -140,23 +123,10 @@ func memberRemoveCommand() *cli.Command {
 }
 
 func memberRemove(c *cli.Context) error {
-	cc, err := clientConfigOf(c, formatSimple, formatJSON)
-	if err != nil {
-		return badInput(err)
-	}
-	id, err := memberIDArg(c)
-	if err != nil {
-		return badInput(err)
-	}
-	var resp *clientv3.MemberRemoveResponse
-	err = cc.call(c, func(ctx context.Context, client *clientv3.Client) (err error) {
-		resp, err = client.MemberRemove(ctx, id)
-		return err
+	return changeMember(c, "removed from", nil, func(ctx context.Context, client *clientv3.Client, id uint64) (memberResponse, error) {
+		resp, err := client.MemberRemove(ctx, id)
+		return (*pb.MemberRemoveResponse)(resp), err
 	})
-	if err != nil {
-		return serverError(c, err)
-	}
-	return printMemberChange(c, cc, id, "removed from", resp.Header, resp.Members, (*pb.MemberRemoveResponse)(resp))
 }
 
 func memberPromoteCommand() *cli.Command {
@@ -170,6 +140,28 @@ func memberPromoteCommand() *cli.Command {
 }
 
 func memberPromote(c *cli.Context) error {
+	return changeMember(c, "promoted in", nil, func(ctx context.Context, client *clientv3.Client, id uint64) (memberResponse, error) {
+		resp, err := client.MemberPromote(ctx, id)
+		return (*pb.MemberPromoteResponse)(resp), err
+	})
+}
+
+// memberResponse is what update, remove and promote are answered: each
+// response carries the header and the member list.
+type memberResponse interface {
+	GetHeader() *pb.ResponseHeader
+	GetMembers() []*pb.Member
+}
+
+// changeMember runs update, remove or promote: it reads the one argument,
+// a member ID, then checks the command's own flags with check (nil for
+// none; etcdctl checks them in that order, so the same bad input gets the
+// same error), sends the request with send and prints the answer: the
+// response as JSON, or etcdctl's line naming the member by the ID it was
+// given (done is "updated in", "removed from" or "promoted in").
+func changeMember(c *cli.Context, done string, check func(*cli.Context) error,
+	send func(ctx context.Context, client *clientv3.Client, id uint64) (memberResponse, error),
+) error {
 	cc, err := clientConfigOf(c, formatSimple, formatJSON)
 	if err != nil {
 		return badInput(err)
@@ -178,16 +170,36 @@ func memberPromote(c *cli.Context) error {
 	if err != nil {
 		return badInput(err)
 	}
-	var resp *clientv3.MemberPromoteResponse
+	if check != nil {
+		if err := check(c); err != nil {
+			return badInput(err)
+		}
+	}
+	var resp memberResponse
 	err = cc.call(c, func(ctx context.Context, client *clientv3.Client) (err error) {
-		resp, err = client.MemberPromote(ctx, id)
+		resp, err = send(ctx, client, id)
 		return err
 	})
 	if err != nil {
 		return serverError(c, err)
 	}
-	return printMemberChange(c, cc, id, "promoted in", resp.Header, resp.Members, (*pb.MemberPromoteResponse)(resp))
+	return cc.print(c, clientView{
+		json:   memberJSON(cc, resp.GetHeader(), resp.GetMembers(), resp),
+		simple: func(w *bytes.Buffer) { writeMemberChanged(w, id, done, resp.GetHeader().GetClusterId()) },
+	})
 }
+
+// peerURLsGiven checks --peer-urls of add and update, with etcdctl's words.
+func peerURLsGiven(c *cli.Context) error {
+	if c.String("peer-urls") == "" {
+		return errors.New("member peer urls not provided")
+	}
+	return nil
+}
+
+// peerURLsOf is --peer-urls of add and update, once peerURLsGiven has
+// checked it, as a list.
+func peerURLsOf(c *cli.Context) []string { return strings.Split(c.String("peer-urls"), ",") }
 
 // memberIDArg is the one argument of update, remove and promote: a member
 // ID in hexadecimal, checked with etcdctl's words.
@@ -201,16 +213,6 @@ func memberIDArg(c *cli.Context) (uint64, error) {
 		return 0, fmt.Errorf("bad member ID arg (%w), expecting ID in Hex", err)
 	}
 	return id, nil
-}
-
-// printMemberChange prints the answer to update, remove or promote: the
-// response as JSON, or etcdctl's line naming the member by the ID it was
-// given (done is "updated in", "removed from" or "promoted in").
-func printMemberChange(c *cli.Context, cc clientConfig, id uint64, done string, h *pb.ResponseHeader, members []*pb.Member, resp any) error {
-	return cc.print(c, clientView{
-		json:   memberJSON(cc, h, members, resp),
-		simple: func(w *bytes.Buffer) { writeMemberChanged(w, id, done, h.GetClusterId()) },
-	})
 }
 
 // writeMemberChanged is etcdctl's line for update, remove and promote.

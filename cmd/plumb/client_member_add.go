@@ -35,11 +35,10 @@ func memberAdd(c *cli.Context) error {
 	if err != nil {
 		return badInput(err)
 	}
-	peerURLs := c.String("peer-urls")
-	if peerURLs == "" {
-		return badInput(errors.New("member peer urls not provided"))
+	if err := peerURLsGiven(c); err != nil {
+		return badInput(err)
 	}
-	urls := strings.Split(peerURLs, ",")
+	urls := peerURLsOf(c)
 	var resp *clientv3.MemberAddResponse
 	err = cc.call(c, func(ctx context.Context, client *clientv3.Client) (err error) {
 		if c.Bool("learner") {
@@ -59,7 +58,7 @@ func memberAdd(c *cli.Context) error {
 	}
 	return cc.print(c, clientView{
 		json:   view,
-		simple: func(w *bytes.Buffer) { writeMemberAdded(w, name, peerURLs, added) },
+		simple: func(w *bytes.Buffer) { writeMemberAdded(w, name, c.String("peer-urls"), added) },
 	})
 }
 
