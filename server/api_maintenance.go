@@ -3,6 +3,8 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"hash"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -10,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3"
 
 	"github.com/plumbdb/plumb/node"
+	"github.com/plumbdb/plumb/node/backend/bolt"
 )
 
 // APIVersion is the etcd version whose API plumb speaks, reported where
@@ -18,7 +21,7 @@ import (
 const APIVersion = "3.7.0"
 
 // maintenanceServer is etcd's Maintenance service: status, alarms, the
-// key-value hash, and moving the leader.
+// key-value hash, moving the leader, and the snapshot stream.
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
 	l     *loop
@@ -100,4 +103,81 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 		case <-time.After(m.l.tick):
 		}
 	}
+}
+
+// snapshotSendBytes is etcd's snapshotSendBufferSize: each message of the
+// snapshot stream carries this much of the file, the last one less.
+const snapshotSendBytes = 32 << 10
+
+// Snapshot streams the member's backend, as etcd does: a consistent copy of
+// the bbolt file in chunks, each saying how many bytes remain, then one
+// message holding the sha256 of the file (remaining 0), which etcdctl
+// snapshot save appends to the file and snapshot restore checks. The node
+// flushes what it applied first, so every write it acknowledged before the
+// call is in the copy. The copy is read outside the loop, which goes on.
+func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, srv pb.Maintenance_SnapshotServer) error {
+	var snap *bolt.Snapshot
+	var failed error
+	err := m.l.exec(srv.Context(), func(n *node.Node) {
+		if failed = n.Flush(); failed == nil {
+			snap, failed = m.l.be.Snapshot()
+		}
+	})
+	if err := cmp.Or(err, failed); err != nil {
+		return toGRPC(err)
+	}
+	defer snap.Close()
+	start := time.Now()
+	total := snap.Size()
+	m.l.logger.Info("sending database snapshot to client", "total-bytes", total)
+	w := &snapshotWriter{srv: srv, remaining: total, buf: make([]byte, 0, snapshotSendBytes), sum: sha256.New()}
+	if _, err := snap.WriteTo(w); err != nil {
+		return toGRPC(err)
+	}
+	if err := w.flush(); err != nil {
+		return toGRPC(err)
+	}
+	if err := srv.Send(&pb.SnapshotResponse{RemainingBytes: 0, Blob: w.sum.Sum(nil)}); err != nil {
+		return toGRPC(err)
+	}
+	m.l.logger.Info("successfully sent database snapshot to client", "total-bytes", total, "took", time.Since(start))
+	return nil
+}
+
+// snapshotWriter cuts what the snapshot writes into the stream's messages
+// and hashes it.
+type snapshotWriter struct {
+	srv       pb.Maintenance_SnapshotServer
+	remaining int64 // bytes of the file not yet sent
+	buf       []byte
+	sum       hash.Hash
+}
+
+func (w *snapshotWriter) Write(p []byte) (int, error) {
+	written := len(p)
+	for len(p) > 0 {
+		n := min(len(p), snapshotSendBytes-len(w.buf))
+		w.buf, p = append(w.buf, p[:n]...), p[n:]
+		if len(w.buf) == snapshotSendBytes {
+			if err := w.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return written, nil
+}
+
+// flush sends what is buffered. gRPC may hold a message after Send
+// returns, so each message gets its own buffer.
+func (w *snapshotWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	w.remaining -= int64(len(w.buf))
+	w.sum.Write(w.buf)
+	if err := w.srv.Send(&pb.SnapshotResponse{RemainingBytes: uint64(max(w.remaining, 0)), Blob: w.buf}); err != nil {
+		return err
+	}
+	w.buf = make([]byte, 0, snapshotSendBytes)
+	return nil
 }

@@ -44,7 +44,9 @@
 // peer never holds the loop. The client port speaks etcd's v3 gRPC API (KV,
 // Cluster, Maintenance, Auth, Watch, Lease, and etcd's Lock and Election)
 // with etcd's error codes, and on the same port HTTP /health, /version and
-// /metrics (Prometheus), split by cmux.
+// /metrics (Prometheus), split by cmux. Maintenance's Snapshot streams a
+// consistent copy of the bbolt file and its sha256, as etcd's does, for
+// etcdctl snapshot save.
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
 // environment variables and etcd's YAML config file.
 //
