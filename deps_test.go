@@ -84,7 +84,9 @@ func forbidden(dir, imp string) string {
 	switch {
 	case project && (under(rel, "cmd") || under(rel, "wasm")):
 		return "nothing imports cmd or wasm"
-	case (dir == "faults" || dir == "linearizability" || dir == "internal/plant") && project:
+	case rel == "internal/dnstest" && project:
+		return "only tests import internal/dnstest: it is a fake DNS server, no part of a program"
+	case (dir == "faults" || dir == "linearizability" || dir == "internal/plant" || dir == "internal/dnstest") && project:
 		return dir + " imports nothing from the project"
 	case rel == "internal/plant" && project && !under(dir, "node") && !under(dir, "sim"):
 		return "only node/... and sim may plant bugs; production code (server, cmd) reaches them only through the simulator's --plant-bug"
@@ -93,7 +95,7 @@ func forbidden(dir, imp string) string {
 	case dir == "server" && project && !under(rel, "node"):
 		return "server imports only node/... from the project (it is the production driver of the node, not of the simulator)"
 	case dir == "e2e" && project && rel != "linearizability":
-		return "e2e tests the binary from outside; it imports only linearizability, to check histories"
+		return "e2e tests the binary from outside; it imports only linearizability, to check histories (and its tests internal/dnstest, the DNS they point members at)"
 	case under(dir, "sim"):
 		if project && (under(rel, "server") || rel == "node/backend/bolt") {
 			return "sim never imports the server or bbolt (they do not build for wasm)"

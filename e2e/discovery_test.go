@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,64 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/plumbdb/plumb/internal/dnstest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
-
-// discoveryDNS serves records (zone-file lines) on ip, UDP and TCP on the
-// same port, and returns HOST:PORT: the DNS server the seeds set up with
-// dnsmasq, which the members reach through --discovery-srv-resolver rather
-// than through /etc/resolv.conf.
-func discoveryDNS(t *testing.T, ip string, records []string) string {
-	t.Helper()
-	var rrs []dns.RR
-	for _, r := range records {
-		rr, err := dns.NewRR(r)
-		if err != nil {
-			t.Fatalf("record %q: %v", r, err)
-		}
-		rrs = append(rrs, rr)
-	}
-	handler := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Authoritative = true
-		known := false
-		for _, q := range req.Question {
-			for _, rr := range rrs {
-				if strings.EqualFold(rr.Header().Name, q.Name) {
-					known = true
-					if rr.Header().Rrtype == q.Qtype {
-						m.Answer = append(m.Answer, rr)
-					}
-				}
-			}
-		}
-		if !known {
-			m.Rcode = dns.RcodeNameError
-		}
-		_ = w.WriteMsg(m)
-	})
-	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: handler}
-	tcp := &dns.Server{Listener: l, Handler: handler}
-	go func() { _ = udp.ActivateAndServe() }()
-	go func() { _ = tcp.ActivateAndServe() }()
-	t.Cleanup(func() {
-		_ = udp.Shutdown()
-		_ = tcp.Shutdown()
-	})
-	return pc.LocalAddr().String()
-}
 
 // startEnv runs member m with args and the environment variables env
 // (the seeds' ETCD_* environment file), its log appended to m.logPath,
@@ -229,7 +174,9 @@ func TestDiscoverySRV(t *testing.T) {
 	for _, m := range c.members {
 		records = append(records, fmt.Sprintf("_etcd-server._tcp.example.com. 300 IN SRV 0 0 %d %s.", m.peerPort, host(m)))
 	}
-	resolver := discoveryDNS(t, "127.0.0.9", records)
+	// The DNS server the seeds set up with dnsmasq, which the members reach
+	// through --discovery-srv-resolver rather than through /etc/resolv.conf.
+	resolver := dnstest.Serve(t, "127.0.0.9", records...)
 	env := func(m *member) []string {
 		return []string{"ETCD_DISCOVERY_SRV=example.com", "PLUMB_DISCOVERY_SRV_RESOLVER=" + resolver,
 			"ETCD_INITIAL_ADVERTISE_PEER_URLS=" + peerURL(m), "ETCD_INITIAL_CLUSTER_TOKEN=etcd-cluster-1",

@@ -2,68 +2,13 @@ package server
 
 import (
 	"context"
-	"net"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
+	"github.com/plumbdb/plumb/internal/dnstest"
 )
-
-// startDNS serves records (zone-file lines) on a loopback address, over
-// UDP and TCP on the same port, and returns HOST:PORT. A name it has no
-// record of at all is NXDOMAIN; a known name without records of the asked
-// type is an empty answer, as a real server gives.
-func startDNS(t *testing.T, ip string, records ...string) string {
-	t.Helper()
-	var rrs []dns.RR
-	for _, r := range records {
-		rr, err := dns.NewRR(r)
-		if err != nil {
-			t.Fatalf("record %q: %v", r, err)
-		}
-		rrs = append(rrs, rr)
-	}
-	handler := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Authoritative = true
-		known := false
-		for _, q := range req.Question {
-			for _, rr := range rrs {
-				if strings.EqualFold(rr.Header().Name, q.Name) {
-					known = true
-					if rr.Header().Rrtype == q.Qtype {
-						m.Answer = append(m.Answer, rr)
-					}
-				}
-			}
-		}
-		if !known {
-			m.Rcode = dns.RcodeNameError
-		}
-		_ = w.WriteMsg(m)
-	})
-	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		t.Fatal(err)
-	}
-	udp := &dns.Server{PacketConn: pc, Handler: handler}
-	tcp := &dns.Server{Listener: l, Handler: handler}
-	go func() { _ = udp.ActivateAndServe() }()
-	go func() { _ = tcp.ActivateAndServe() }()
-	t.Cleanup(func() {
-		_ = udp.Shutdown()
-		_ = tcp.Shutdown()
-	})
-	return pc.LocalAddr().String()
-}
 
 // srvZone is the seeds' example.com: three members infra0..2 on
 // 127.0.0.1..3, peer port 2380.
@@ -130,7 +75,7 @@ func TestSRVCluster(t *testing.T) {
 			want:    map[string]string{"http://infra0.example.com:2380": "infra0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := startDNS(t, "127.0.0.9", append(tc.records, srvZone...)...)
+			addr := dnstest.Serve(t, "127.0.0.9", append(tc.records, srvZone...)...)
 			tc.cfg.DiscoverySRVResolver = addr
 			m, err := srvCluster(context.Background(), newDNSResolver(addr), tc.cfg, quietLogger())
 			checkError(t, err, tc.wantErr, false)
@@ -180,7 +125,7 @@ func checkSRVMembers(t *testing.T, m map[string][]string, want map[string]string
 func TestSRVClusterName(t *testing.T) {
 	records := append(srvRecords("etcd-server", "infra3:2380"),
 		srvRecords("etcd-server-prod", "infra0:2380", "infra1:2380")...)
-	r := newDNSResolver(startDNS(t, "127.0.0.9", append(records, srvZone...)...))
+	r := newDNSResolver(dnstest.Serve(t, "127.0.0.9", append(records, srvZone...)...))
 	cfg := srvConfig("infra0", "http://infra0.example.com:2380")
 	cfg.DiscoverySRVName = "prod"
 	m, err := srvCluster(context.Background(), r, cfg, quietLogger())
