@@ -149,41 +149,49 @@ func (c *cluster) initialCluster() string {
 	return strings.Join(parts, ",")
 }
 
-// args are the seeds' command line for member m, with plumb's binary.
-func (c *cluster) args(m *member) []string {
-	if m.joinEnv != nil { // the rest is in the environment
-		return append([]string{"node", "serve",
-			"--data-dir", m.dataDir,
-			"--listen-peer-urls", m.peerURL(),
-			"--listen-client-urls", m.clientURL(),
-			"--advertise-client-urls", m.clientURL(),
-			"--heartbeat-interval", strconv.Itoa(heartbeatMs),
-			"--election-timeout", strconv.Itoa(electionMs),
-		}, c.flags...)
-	}
-	return append([]string{"node", "serve",
-		"--name", m.name,
+// serveArgs are the flags every member starts with, however it finds its
+// cluster: where it keeps its data and listens, and the test timings.
+func (c *cluster) serveArgs(m *member) []string {
+	return []string{"node", "serve",
 		"--data-dir", m.dataDir,
 		"--listen-peer-urls", m.peerURL(),
 		"--listen-client-urls", m.clientURL(),
 		"--advertise-client-urls", m.clientURL(),
-		"--initial-advertise-peer-urls", m.peerURL(),
-		"--initial-cluster", c.initialCluster(),
-		"--initial-cluster-state", "new",
-		"--initial-cluster-token", c.token,
 		"--heartbeat-interval", strconv.Itoa(heartbeatMs),
 		"--election-timeout", strconv.Itoa(electionMs),
-	}, c.flags...)
+	}
+}
+
+// args are the seeds' command line for member m, with plumb's binary.
+func (c *cluster) args(m *member) []string {
+	args := c.serveArgs(m)
+	if m.joinEnv == nil { // else the rest is in the environment
+		args = append(args,
+			"--name", m.name,
+			"--initial-advertise-peer-urls", m.peerURL(),
+			"--initial-cluster", c.initialCluster(),
+			"--initial-cluster-state", "new",
+			"--initial-cluster-token", c.token,
+		)
+	}
+	return append(args, c.flags...)
 }
 
 // start runs member m's process, its log appended to m.logPath.
 func (c *cluster) start(m *member, extra ...string) {
 	c.t.Helper()
+	c.run(m, append(c.args(m), extra...), m.joinEnv)
+}
+
+// run runs plumb with args as member m's process, with env added to its
+// environment, its log appended to m.logPath.
+func (c *cluster) run(m *member, args, env []string) {
+	c.t.Helper()
 	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(plumbBin, append(c.args(m), extra...)...)
+	cmd := exec.Command(plumbBin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// No PLUMB_* or ETCD_* variable of the test's environment may leak in.
 	for _, kv := range os.Environ() {
@@ -191,7 +199,7 @@ func (c *cluster) start(m *member, extra ...string) {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, m.joinEnv...)
+	cmd.Env = append(cmd.Env, env...)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		c.t.Fatalf("start %s: %v", m.name, err)

@@ -20,77 +20,23 @@ import (
 	"go.uber.org/zap"
 )
 
-// startEnv runs member m with args and the environment variables env
-// (the seeds' ETCD_* environment file), its log appended to m.logPath,
-// like cluster.start but without --initial-cluster.
-func startEnv(c *cluster, m *member, env []string, args ...string) {
+// startEnv runs member m with its --name, flags and the environment
+// variables env (the seeds' ETCD_* environment file), which say how it
+// finds its peers in place of a static --initial-cluster.
+func startEnv(c *cluster, m *member, env []string, flags ...string) {
 	c.t.Helper()
-	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command(plumbBin, append([]string{"node", "serve",
-		"--name", m.name,
-		"--data-dir", m.dataDir,
-		"--listen-peer-urls", m.peerURL(),
-		"--listen-client-urls", m.clientURL(),
-		"--advertise-client-urls", m.clientURL(),
-		"--heartbeat-interval", strconv.Itoa(heartbeatMs),
-		"--election-timeout", strconv.Itoa(electionMs),
-	}, args...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PLUMB_") && !strings.HasPrefix(kv, "ETCD_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		c.t.Fatalf("start %s: %v", m.name, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(done) }()
-	m.mu.Lock()
-	m.cmd, m.done = cmd, done
-	m.mu.Unlock()
+	c.run(m, slices.Concat(c.serveArgs(m), []string{"--name", m.name}, flags), env)
 }
 
 // newMembers lays out members named prefix1, prefix2, ... on the given
 // loopback addresses, not started.
 func newMembers(t *testing.T, prefix string, ips ...string) *cluster {
-	c := &cluster{t: t}
-	base := t.TempDir()
+	c := &cluster{t: t, base: t.TempDir()}
 	for i, ip := range ips {
-		m := &member{name: fmt.Sprintf("%s%d", prefix, i+1), ip: ip, peerPort: freePort(t, ip), clientPort: freePort(t, ip)}
-		m.dataDir = filepath.Join(base, m.name+".etcd")
-		m.logPath = filepath.Join(base, m.name+".log")
-		c.members = append(c.members, m)
+		c.members = append(c.members, c.newMember(fmt.Sprintf("%s%d", prefix, i+1), ip))
 	}
 	t.Cleanup(c.stopAll)
 	return c
-}
-
-// waitExit waits for member m's process to end on its own and returns
-// its log.
-func waitExit(t *testing.T, m *member) string {
-	t.Helper()
-	m.mu.Lock()
-	done := m.done
-	m.mu.Unlock()
-	select {
-	case <-done:
-	case <-time.After(startTimeout):
-		t.Fatalf("%s did not exit within %v", m.name, startTimeout)
-	}
-	m.mu.Lock()
-	m.cmd = nil
-	m.mu.Unlock()
-	b, err := os.ReadFile(m.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // etcdMemberID is etcd's member ID of a member of a new cluster: the
@@ -195,7 +141,7 @@ func TestDiscoverySRV(t *testing.T) {
 	putGet(t, c)
 
 	startEnv(c, extra, env(extra))
-	if log := waitExit(t, extra); !strings.Contains(log, `cannot find local etcd member \"infra4\" in SRV records`) &&
+	if log := c.waitExit(extra, startTimeout); !strings.Contains(log, `cannot find local etcd member \"infra4\" in SRV records`) &&
 		!strings.Contains(log, `cannot find local etcd member "infra4" in SRV records`) {
 		t.Errorf("a member the records do not list:\n%s", tail([]byte(log), 2048))
 	}
@@ -266,7 +212,7 @@ func TestDiscoveryToken(t *testing.T) {
 	}
 
 	startEnv(c, extra, env(extra))
-	if log := waitExit(t, extra); !strings.Contains(log, "failed to join discovery cluster (discovery: cluster is full)") {
+	if log := c.waitExit(extra, startTimeout); !strings.Contains(log, "failed to join discovery cluster (discovery: cluster is full)") {
 		t.Errorf("a fourth member of a 3-member discovery:\n%s", tail([]byte(log), 2048))
 	}
 
