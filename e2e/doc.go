@@ -3,7 +3,8 @@
 // seeds' three hosts), driven by etcd's Go client and by real etcdctl 3.7,
 // and killed with SIGKILL under load. It has no code of its own outside its
 // tests; it imports nothing from the project but linearizability (to check
-// the histories the tests record).
+// the histories the tests record) and internal/dnstest (the DNS server that
+// the DNS discovery test points the members at).
 //
 // etcdctl comes from ../shared/tools/etcd-ref (or PLUMB_ETCD_REF_DIR), and
 // so does etcd 3.7.3 itself for the tests that compare plumb's answers with
