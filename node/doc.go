@@ -45,7 +45,9 @@
 // lease that runs out, acknowledges keep-alives only once a ReadIndex
 // confirms it still leads, checkpoints remaining TTLs through raft, and a
 // new leader gives every lease its remaining TTL plus an election timeout;
-// leases are in the backend and the snapshot. With Config.ReportWrites the Output also says which
+// leases are in the backend and the snapshot. A backend copied from a
+// backup (etcdctl snapshot save) starts a new cluster once PrepareRestore
+// has dropped the old membership and applied index (restore.go). With Config.ReportWrites the Output also says which
 // proposal each request became and the revision each applied one created,
 // for drivers that check histories; Config.Planted carries the bugs the
 // simulator plants to prove its checks (package plant).

@@ -46,7 +46,8 @@
 // with etcd's error codes, and on the same port HTTP /health, /version and
 // /metrics (Prometheus), split by cmux. Maintenance's Snapshot streams a
 // consistent copy of the bbolt file and its sha256, as etcd's does, for
-// etcdctl snapshot save.
+// etcdctl snapshot save; Restore (restore.go) builds a data dir for a new
+// cluster from such a file, as etcdutl snapshot restore does.
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
 // environment variables and etcd's YAML config file.
 //

@@ -5,6 +5,7 @@
 //	plumb kv put|get|del|watch, lease ..., lock, elect,    # a client, over etcd's Go client
 //	      member list|add|remove|promote|update, endpoint health|status
 //	plumb sim run scenarios/partition.yaml --seed 7        # a simulated run, checked (package sim)
+//	plumb snapshot restore backup.db --data-dir D ...      # a backup into a new cluster's data dir (server.Restore)
 //
 // What belongs here: wiring and printing. Each command parses its flags
 // (urfave/cli), calls the package that does the work and prints what comes

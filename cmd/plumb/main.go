@@ -33,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Commands: []*cli.Command{
 			simCommand(),
 			kvCommand(), leaseCommand(), lockCommand(), electCommand(), memberCommand(), endpointCommand(),
-			nodeCommand(),
+			nodeCommand(), snapshotCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run reports below
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

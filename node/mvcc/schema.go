@@ -83,3 +83,12 @@ func writeCompactRev(b backend.Batch, name []byte, rev int64) {
 func writeUint64(b backend.Batch, name []byte, v uint64) {
 	b.Put(metaBucket, name, binary.BigEndian.AppendUint64(nil, v))
 }
+
+// ResetConsistentIndex forgets the raft index and term the state was
+// applied up to, for a state copied from a snapshot that is to start a new
+// cluster's log from its index 1 (as etcdutl snapshot restore resets it).
+// The revisions and the compaction points stay.
+func ResetConsistentIndex(b backend.Batch) {
+	b.Delete(metaBucket, consistentIndexKey)
+	b.Delete(metaBucket, termKey)
+}
