@@ -21,7 +21,8 @@ import (
 const APIVersion = "3.7.0"
 
 // maintenanceServer is etcd's Maintenance service: status, alarms, the
-// key-value hash, moving the leader, and the snapshot stream.
+// key-value hash, moving the leader, the snapshot stream and
+// defragmentation.
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
 	l     *loop
@@ -180,4 +181,29 @@ func (w *snapshotWriter) flush() error {
 	}
 	w.buf = make([]byte, 0, snapshotSendBytes)
 	return nil
+}
+
+// Defragment rewrites this member's bbolt file without its free pages, as
+// etcd's does: a compaction frees pages inside the file, and only this
+// gives them back to the file system. It runs on the loop, after the node
+// has flushed what it applied, so the member serves nothing meanwhile (etcd
+// holds its backend's writes too): defragment one member at a time.
+func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	start := time.Now()
+	m.l.logger.Info("starting defragment")
+	var failed error
+	var before, after int64
+	err := m.l.exec(ctx, func(n *node.Node) {
+		before, _ = m.l.be.DiskBytes()
+		if failed = n.Flush(); failed == nil {
+			failed = m.l.be.Defrag()
+		}
+		after, _ = m.l.be.DiskBytes()
+	})
+	if err := cmp.Or(err, failed); err != nil {
+		m.l.logger.Warn("failed to defragment", "err", err)
+		return nil, toGRPC(err)
+	}
+	m.l.logger.Info("finished defragment", "db-size-before", before, "db-size-after", after, "took", time.Since(start))
+	return &pb.DefragmentResponse{}, nil
 }

@@ -47,7 +47,8 @@
 // /metrics (Prometheus), split by cmux. Maintenance's Snapshot streams a
 // consistent copy of the bbolt file and its sha256, as etcd's does, for
 // etcdctl snapshot save; Restore (restore.go) builds a data dir for a new
-// cluster from such a file, as etcdutl snapshot restore does.
+// cluster from such a file, as etcdutl snapshot restore does; Defragment
+// rewrites the bbolt file without its free pages, on the loop.
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
 // environment variables and etcd's YAML config file.
 //

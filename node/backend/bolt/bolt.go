@@ -105,6 +105,7 @@ func (o Options) withDefaults() (Options, error) {
 // driver calls it from one goroutine.
 type Backend struct {
 	db         *bbolt.DB // nil once closed
+	bopts      *bbolt.Options
 	path       string
 	quotaBytes int64
 	sizeBytes  int64 // committed keys plus values, as stored under sizeKey
@@ -137,18 +138,20 @@ func Open(path string, opts Options) (*Backend, error) {
 	}
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, os.ErrNotExist)
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
+	bopts := &bbolt.Options{
 		Timeout:         lockTimeout,
 		NoFreelistSync:  true,
 		FreelistType:    bbolt.FreelistMapType,
 		NoGrowSync:      false,
 		InitialMmapSize: opts.InitialMmapBytes,
-	})
+	}
+	db, err := bbolt.Open(path, 0o600, bopts)
 	if err != nil {
 		return nil, openError(path, err)
 	}
 	be := &Backend{
 		db:         db,
+		bopts:      bopts,
 		path:       path,
 		quotaBytes: opts.QuotaBytes,
 		rbuckets:   make(map[string]readBucket),

@@ -9,6 +9,9 @@
 // through one cached read-only transaction that every Commit closes. Also the
 // space quota (etcd's --quota-backend-bytes) and the logical size counter
 // behind Size, kept in a reserved bucket so that Open does not scan the file.
+// Snapshot (a consistent copy of the file, for etcdctl snapshot save) and
+// Defrag (the file rewritten without its free pages, for etcdctl defrag)
+// are the maintenance etcd's backend offers.
 //
 // Why bbolt: it is what etcd uses, so the file layout, its failure modes and
 // its tuning (NoFreelistSync, the map freelist, growth by truncate and fsync)
