@@ -312,3 +312,40 @@ func TestLearnerSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart the learner is %+v (known %v)", m, ok)
 	}
 }
+
+// TestJoinAfterSnapshot: a member added after the leader's last snapshot,
+// whose log no longer reaches back to the start, catches up from a
+// snapshot message built at the leader's applied index with the membership
+// as of it (the stored snapshot predates the add, and raft on the new
+// member refuses a snapshot that does not list it).
+func TestJoinAfterSnapshot(t *testing.T) {
+	c := newClusterTuned(t, 3, func(cfg *node.Config) { cfg.SnapshotCount, cfg.SnapshotCatchUpEntries = 10, 2 })
+	lead := c.leader()
+	// Writes until the leader has just taken its second snapshot, so that
+	// the add lands after it and the stored snapshot does not hold it.
+	for i := 0; c.nodes[lead].Status().Snapshots < 2 || c.nodes[lead].Status().Applied != c.nodes[lead].Status().SnapshotIndex; i++ {
+		if r := c.do(lead, put(fmt.Sprintf("k%d", i), "v")); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	r := c.addMember(lead, "http://127.0.0.9:2380", true, 1)
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if st := c.nodes[lead].Status(); st.SnapshotIndex >= st.Applied {
+		t.Fatalf("the leader took a snapshot at %d, after the add (applied %d)", st.SnapshotIndex, st.Applied)
+	}
+	if first, _ := c.logs[lead].FirstIndex(); first <= 1 {
+		t.Fatalf("the leader's log still starts at %d: the new member could catch up without a snapshot", first)
+	}
+	id := r.MemberAdd.Member.ID
+	c.join(id, "joiner")
+	c.tick(10)
+	st := c.nodes[id].Status()
+	if st.SnapshotsInstalled == 0 || st.Applied != c.nodes[lead].Status().Applied {
+		t.Fatalf("joiner %+v, leader applied %d", st, c.nodes[lead].Status().Applied)
+	}
+	if m, ok := c.nodes[id].Member(id); !ok || !m.IsLearner {
+		t.Fatalf("the joiner does not know itself as a learner: %+v %v", m, ok)
+	}
+}

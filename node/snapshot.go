@@ -45,7 +45,7 @@ var errBadState = errors.New("node: snapshot state is corrupt")
 
 // stateBuckets lists every backend bucket that is replicated state.
 func stateBuckets() [][]byte {
-	return append(mvcc.Buckets(), bucketMembers, bucketMembersRemoved, bucketProposers, bucketConfRejected, bucketLease)
+	return append(mvcc.Buckets(), bucketMembers, bucketMembersRemoved, bucketProposers, bucketConfRejected, bucketLease, bucketAlarm)
 }
 
 // encodeState dumps every key of every state bucket of r: magic, then
@@ -140,7 +140,7 @@ func (n *Node) maybeSnapshot() error {
 		// A full disk stalls the snapshot as it stalls the log (persist):
 		// nothing was compacted, so nothing is lost, and the next round
 		// tries again; NOSPACE refuses the writes that would fill it more.
-		n.alarms.raise(pb.AlarmType_NOSPACE)
+		n.raiseDisk()
 		return nil
 	}
 	if err != nil {
@@ -184,6 +184,7 @@ type appliedState struct {
 	members  *membership
 	sessions proposers
 	lessor   *lessor
+	alarms   []*pb.AlarmMember
 }
 
 // openState builds the in-memory views of the backend: the key index,
@@ -203,6 +204,9 @@ func openState(be backend.Backend) (appliedState, error) {
 	if st.lessor, err = loadLessor(be, st.kv.Leased()); err != nil {
 		return st, err
 	}
+	if st.alarms, err = loadAlarms(be); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 
@@ -217,7 +221,7 @@ func (n *Node) reload() error {
 	if n.kv != nil {
 		kv.AdoptWatchers(n.kv) // they catch up from the history the snapshot brought
 	}
-	n.kv, n.members, n.sessions, n.lessor = kv, st.members, st.sessions, st.lessor
+	n.kv, n.members, n.sessions, n.lessor, n.alarms.raised = kv, st.members, st.sessions, st.lessor, st.alarms
 	n.plantStore()
 	n.noteLeadership() // a follower's: no lease time to count
 	n.applied, _ = kv.ConsistentIndex()
@@ -225,7 +229,13 @@ func (n *Node) reload() error {
 }
 
 // withState returns the message to send: a snapshot message gets a dump of
-// the state as it is now. Other messages go as they are.
+// the state as it is now, and the metadata of that state: the applied
+// index, its term and the membership as of it (etcd's
+// createMergedSnapshotMessage). raft hands out its stored snapshot, whose
+// metadata may predate the state; in particular a member added since then
+// is not in its ConfState, and raft on that member refuses to restore a
+// snapshot that does not list it, so it could never catch up. Other
+// messages go as they are.
 func (n *Node) withState(m *raftpb.Message) (*raftpb.Message, error) {
 	if m.GetType() != raftpb.MessageType_MsgSnap {
 		return m, nil
@@ -238,6 +248,17 @@ func (n *Node) withState(m *raftpb.Message) (*raftpb.Message, error) {
 	// change it.
 	out := proto.CloneOf(m)
 	out.Snapshot.Data = data
+	if meta := out.Snapshot.GetMetadata(); n.applied > meta.GetIndex() {
+		term, err := n.log.Term(n.applied)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: the term of applied index %d, for a snapshot: %w", FormatID(n.cfg.ID), n.applied, err)
+		}
+		out.Snapshot.Metadata = &raftpb.SnapshotMetadata{
+			Index:     proto.Uint64(n.applied),
+			Term:      proto.Uint64(term),
+			ConfState: proto.CloneOf(n.confState),
+		}
+	}
 	return out, nil
 }
 

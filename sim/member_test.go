@@ -121,23 +121,17 @@ func TestMembershipNote(t *testing.T) {
 }
 
 // TestJoinerCatchesUpFromSnapshot: a member added after the leader's last
-// snapshot catches up all the same. It fails today, and is skipped unless
-// PLUMB_KNOWN_NODE_BUGS is set: the leader sends a joining member its
-// stored snapshot, whose metadata (index, term, ConfState) predate the
-// member's add, with the state dumped as it is now (node.withState
-// replaces Data only); raft's restore on the new member refuses a
-// snapshot whose ConfState does not list it ("attempted to restore
-// snapshot but it is not in the ConfState"), answers with its empty log,
-// and the leader sends the same snapshot again until it takes another,
-// which a cluster with no more writes never does. etcd builds the message
-// at the applied index, term and ConfState (createMergedSnapshotMessage).
+// snapshot catches up all the same. It failed before the leader built its
+// snapshot messages at the applied index, term and ConfState, as etcd's
+// createMergedSnapshotMessage does (node.withState): it sent its stored
+// snapshot, whose ConfState predated the add, with the state dumped as it
+// was then; raft on the new member refused to restore a snapshot that did
+// not list it, and the leader sent the same one again until it took
+// another, which a cluster with no more writes never does.
 // member-remove.yaml with snapshots every 200 entries: the member added to
-// the one-member cluster at 24s never applies a membership on 5 of seeds
+// the one-member cluster at 24s never applied a membership on 5 of seeds
 // 1..6 (converge: "n8's membership is []").
 func TestJoinerCatchesUpFromSnapshot(t *testing.T) {
-	if os.Getenv("PLUMB_KNOWN_NODE_BUGS") == "" {
-		t.Skip("a known bug in node's snapshot messages (see the comment); PLUMB_KNOWN_NODE_BUGS=1 runs it")
-	}
 	path := filepath.Join(scenarioDir, "member-remove.yaml")
 	data, err := os.ReadFile(path)
 	if err != nil {
