@@ -126,6 +126,10 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	var revoked []string
 	revBefore := n.kv.Rev()
 	switch {
+	case n.refusedForSpace(&r):
+		rep.Err = ErrNoSpace
+	case r.Alarm != nil:
+		rep.Alarm = n.applyAlarm(b, r.Alarm)
 	case r.LeaseGrant != nil:
 		rep.LeaseGrant, rep.Err = n.applyLeaseGrant(b, r.LeaseGrant)
 	case r.LeaseRevoke != nil:
@@ -215,6 +219,8 @@ func (n *Node) setHeader(rep *Reply) {
 		rep.LeaseRevoke.Header = h
 	case rep.LeaseKeepAlive != nil:
 		rep.LeaseKeepAlive.Header = h
+	case rep.Alarm != nil:
+		rep.Alarm.Header = h
 	}
 }
 

@@ -36,8 +36,13 @@
 // Config.SnapshotCount entries the member snapshots and compacts its log; a
 // follower too far behind gets the whole state in a snapshot message
 // (snapshot.go). Proposals carry a per-member session so that a duplicated
-// proposal applies once (dedupe.go). A full disk stalls the member without
-// losing anything and raises NOSPACE (alarm.go). Watchers (watch.go) are
+// proposal applies once (dedupe.go). Alarms are replicated state, as in
+// etcd (alarm.go): an AlarmRequest goes through raft and every member
+// applies it; the member whose state reaches Config.QuotaBackendBytes
+// proposes NOSPACE for itself, and while it is raised every member refuses
+// puts, lease grants and transactions that put, when submitted and again
+// when applied. A full disk stalls the member without losing anything and
+// raises a NOSPACE of its own, in memory (it can write nothing to its log). Watchers (watch.go) are
 // served from the member's applied state, as etcd serves them: each
 // committed batch's events go to them after the backend commit, through
 // Output.Watch. Leases (lease.go) are replicated state counted down by the

@@ -374,6 +374,7 @@ func New(c Config) (*Node, error) {
 		members:    st.members,
 		sessions:   sessions,
 		lessor:     st.lessor,
+		alarms:     alarms{raised: st.alarms},
 		proposed:   map[uint64]*waiter{},
 		heardTick:  map[uint64]int64{},
 		nextSuffix: uint64(cfg.StartMillis) << requestIDCounterBits & requestIDSuffixMask,
@@ -718,7 +719,7 @@ func (n *Node) persist(rd *raft.Ready) bool {
 		return true
 	case errors.Is(err, wal.ErrNoSpace):
 		n.stalled = rd
-		n.alarms.raise(pb.AlarmType_NOSPACE)
+		n.raiseDisk()
 		return false
 	default:
 		n.err = fmt.Errorf("node %s: save raft log: %w", FormatID(n.cfg.ID), err)

@@ -120,7 +120,7 @@ func (n *Node) Submit(req Request) {
 		}
 		n.submitMemberChange(req)
 	case req.Alarm != nil:
-		n.answerAlarm(req)
+		n.submitAlarm(req)
 	case req.LeaseGrant != nil, req.LeaseRevoke != nil, req.LeaseKeepAlive != nil, req.LeaseTimeToLive != nil, req.LeaseLeases != nil:
 		n.submitLease(req)
 	default:

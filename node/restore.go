@@ -11,8 +11,9 @@ import (
 // PrepareRestore readies a backend copied from a snapshot (etcdctl
 // snapshot save's file) to be the state of a new cluster, as etcdutl
 // snapshot restore does: the keys with their revisions and compaction
-// point, and the leases, stay; the old cluster's membership, the proposers'
-// sessions, the refused conf changes and the applied index go. New then
+// point, and the leases, stay; the old cluster's membership, its alarms,
+// the proposers' sessions, the refused conf changes and the applied index
+// go. New then
 // bootstraps the new cluster's members on it (Config.InitialMembers) as on
 // an empty backend, and the entries of its fresh log apply from index 1.
 // Buckets this package does not know (etcd's own, in a snapshot of etcd)
@@ -20,7 +21,7 @@ import (
 func PrepareRestore(be backend.Backend) error {
 	b := be.Begin()
 	defer b.Rollback()
-	for _, bucket := range [][]byte{bucketMembers, bucketMembersRemoved, bucketProposers, bucketConfRejected} {
+	for _, bucket := range [][]byte{bucketMembers, bucketMembersRemoved, bucketProposers, bucketConfRejected, bucketAlarm} {
 		var keys [][]byte
 		if err := b.ForEach(bucket, func(k, _ []byte) error { keys = append(keys, slices.Clone(k)); return nil }); err != nil {
 			return fmt.Errorf("node: restore: read bucket %s: %w", bucket, err)

@@ -51,7 +51,7 @@ func (m *maintenanceServer) Status(ctx context.Context, _ *pb.StatusRequest) (*p
 			RaftAppliedIndex: st.Applied,
 		}
 		for _, a := range n.Alarms() {
-			resp.Errors = append(resp.Errors, "memberID:"+node.FormatID(a.MemberID)+" alarm:"+a.Alarm.String())
+			resp.Errors = append(resp.Errors, a.String()) // etcd's: "memberID:<decimal> alarm:NOSPACE"
 		}
 	})
 	return resp, toGRPC(err)
