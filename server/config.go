@@ -53,6 +53,12 @@ type Config struct {
 	MaxTxnOps         uint64 // --max-txn-ops
 	QuotaBackendBytes int64  // --quota-backend-bytes; 0 means etcd's default, 2 GiB
 
+	// Automatic compaction (compactor.go): --auto-compaction-mode, periodic
+	// or revision, and --auto-compaction-retention, as etcd takes them ("0"
+	// or "": off).
+	AutoCompactionMode      string
+	AutoCompactionRetention string
+
 	LogLevel string // --log-level: debug, info, warn or error
 
 	// StrictReconfigCheck is --strict-reconfig-check: member add, remove

@@ -48,7 +48,10 @@
 // consistent copy of the bbolt file and its sha256, as etcd's does, for
 // etcdctl snapshot save; Restore (restore.go) builds a data dir for a new
 // cluster from such a file, as etcdutl snapshot restore does; Defragment
-// rewrites the bbolt file without its free pages, on the loop.
+// rewrites the bbolt file without its free pages, on the loop. With
+// --auto-compaction-retention the leader compacts on etcd's schedule
+// (compactor.go: one goroutine, the wall clock, compactions through the
+// loop like a client's).
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
 // environment variables and etcd's YAML config file.
 //

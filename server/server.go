@@ -247,6 +247,10 @@ func (s *Server) serve() {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.loop.run() }()
 	s.goServe("in-process client", s.self.l.Addr(), func() error { return s.clientGRPC.Serve(s.self.l) })
+	if c := s.newCompactor(); c != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); c.run(s.loop.done) }()
+	}
 	peers := len(s.cfg.ListenPeerURLs)
 	for i, l := range s.listeners {
 		if i < peers {

@@ -55,8 +55,8 @@ import (
 //     ETCD_* variables: a value that asks for nothing (empty, false, off,
 //     etcd's default) is ignored; a knob that only tunes etcd is ignored
 //     with a warning; a value that asks for something plumb cannot do
-//     (TLS, v2 discovery, automatic compaction, the v2 API, ...) is an error
-//     saying plumb does not support it yet.
+//     (TLS, v2 discovery, the v2 API, ...) is an error saying plumb does
+//     not support it yet.
 //  7. Computed defaults, as etcd's: --data-dir is "<name>.etcd" and
 //     --initial-cluster is "<name>=<url>" for each of
 //     --initial-advertise-peer-urls, unless --discovery-srv or
@@ -137,6 +137,8 @@ var Settings = []Setting{
 	{"max-request-bytes", "1572864", "Maximum client request size in bytes the server will accept."},
 	{"max-txn-ops", "128", "Maximum number of operations permitted in a transaction."},
 	{"quota-backend-bytes", "0", "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB)."},
+	{"auto-compaction-mode", CompactionModePeriodic, "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention."},
+	{"auto-compaction-retention", "0", "Auto compaction retention for mvcc key value store. 0 means disable auto compaction."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
 	{"strict-reconfig-check", "true", "Reject reconfiguration requests that would cause quorum loss."},
@@ -559,6 +561,17 @@ var settingFields = map[string]settingField{
 	"quota-backend-bytes": {
 		parseQuota,
 		func(c *Config) error { return checkQuota(c.QuotaBackendBytes) }},
+	"auto-compaction-mode": {
+		func(c *Config, raw string) error { c.AutoCompactionMode = raw; return nil },
+		func(c *Config) error {
+			return checkOneOf(c.AutoCompactionMode, CompactionModePeriodic, CompactionModeRevision)
+		}},
+	"auto-compaction-retention": {
+		func(c *Config, raw string) error { c.AutoCompactionRetention = raw; return nil },
+		func(c *Config) error {
+			_, err := parseCompactionRetention(c.AutoCompactionMode, c.AutoCompactionRetention)
+			return err
+		}},
 	"log-level": {
 		func(c *Config, raw string) error { c.LogLevel = raw; return nil },
 		func(c *Config) error { return checkOneOf(c.LogLevel, "debug", "info", "warn", "error") }},
@@ -1080,27 +1093,25 @@ func gone(why string) etcdSetting                      { return etcdSetting{nil,
 // get a precise answer rather than "unknown". etcd's experimental-* flags,
 // all tuning, are ignored with a warning by their prefix.
 var etcdOnlySettings = map[string]etcdSetting{
-	"wal-dir":                   refuse("a separate WAL directory"),
-	"enable-v2":                 refuse("the v2 API", "false"),
-	"v2-deprecation":            ignore(),
-	"discovery":                 gone(v2DiscoveryGone),
-	"discovery-proxy":           gone(v2DiscoveryGone),
-	"discovery-fallback":        ignore("exit", "proxy"),
-	"proxy":                     refuse("proxy mode", "off"),
-	"proxy-failure-wait":        ignore("5000"),
-	"proxy-refresh-interval":    ignore("30000"),
-	"proxy-dial-timeout":        ignore("1000"),
-	"proxy-write-timeout":       ignore("5000"),
-	"proxy-read-timeout":        ignore("0"),
-	"auto-compaction-retention": refuse("automatic compaction", "0"),
-	"auto-compaction-mode":      ignore("periodic"),
-	"force-new-cluster":         refuse("--force-new-cluster", "false"),
-	"unsafe-no-fsync":           ignore("false"),
-	"listen-client-http-urls":   refuse("a separate HTTP listener"),
-	"listen-metrics-urls":       refuse("a separate metrics listener"),
-	"auth-token":                refuse("auth tokens other than simple", "simple"),
-	"bcrypt-cost":               ignore("10"),
-	"auth-token-ttl":            ignore("300"),
+	"wal-dir":                 refuse("a separate WAL directory"),
+	"enable-v2":               refuse("the v2 API", "false"),
+	"v2-deprecation":          ignore(),
+	"discovery":               gone(v2DiscoveryGone),
+	"discovery-proxy":         gone(v2DiscoveryGone),
+	"discovery-fallback":      ignore("exit", "proxy"),
+	"proxy":                   refuse("proxy mode", "off"),
+	"proxy-failure-wait":      ignore("5000"),
+	"proxy-refresh-interval":  ignore("30000"),
+	"proxy-dial-timeout":      ignore("1000"),
+	"proxy-write-timeout":     ignore("5000"),
+	"proxy-read-timeout":      ignore("0"),
+	"force-new-cluster":       refuse("--force-new-cluster", "false"),
+	"unsafe-no-fsync":         ignore("false"),
+	"listen-client-http-urls": refuse("a separate HTTP listener"),
+	"listen-metrics-urls":     refuse("a separate metrics listener"),
+	"auth-token":              refuse("auth tokens other than simple", "simple"),
+	"bcrypt-cost":             ignore("10"),
+	"auth-token-ttl":          ignore("300"),
 
 	"discovery-user":                     refuse("authentication to the discovery cluster"),
 	"discovery-password":                 refuse("authentication to the discovery cluster"),

@@ -32,6 +32,8 @@ func defaultConfig() Config {
 		MaxRequestBytes:          1572864,
 		MaxTxnOps:                128,
 		QuotaBackendBytes:        0,
+		AutoCompactionMode:       CompactionModePeriodic,
+		AutoCompactionRetention:  "0",
 		LogLevel:                 "info",
 		StrictReconfigCheck:      true,
 		MaxLearners:              1,
@@ -288,8 +290,8 @@ func TestResolveUnknownNames(t *testing.T) {
 
 func TestResolveEtcdOnlyVariables(t *testing.T) {
 	for _, tc := range []resolveCase{
-		{name: "refused", env: []string{"ETCD_AUTO_COMPACTION_RETENTION=1"}, exact: true,
-			wantErr: []string{`--auto-compaction-retention: "1": plumb does not support automatic compaction yet; remove it or set it to "0" (from ETCD_AUTO_COMPACTION_RETENTION)`}},
+		{name: "refused", env: []string{"ETCD_FORCE_NEW_CLUSTER=true"},
+			wantErr: []string{`--force-new-cluster: "true": plumb does not support --force-new-cluster yet`, "(from ETCD_FORCE_NEW_CLUSTER)"}},
 		{name: "TLS refused", env: []string{"ETCD_CERT_FILE=/etc/ssl/etcd.pem"},
 			wantErr: []string{"--cert-file: ", "plumb does not support TLS yet", "(from ETCD_CERT_FILE)"}},
 		{name: "v2 discovery refused", env: []string{"ETCD_DISCOVERY=https://discovery.etcd.io/x"},
@@ -568,17 +570,19 @@ func TestResolveConfigFiles(t *testing.T) {
 		InitialCluster: map[string][]string{
 			"n1": {"http://10.0.0.1:2380"}, "n2": {"http://10.0.0.2:2380"}, "n3": {"http://10.0.0.3:2380"},
 		},
-		InitialClusterState: ClusterStateNew,
-		InitialClusterToken: "prod-1",
-		HeartbeatInterval:   200 * time.Millisecond,
-		ElectionTimeout:     2000 * time.Millisecond,
-		SnapshotCount:       5000,
-		MaxRequestBytes:     2097152,
-		MaxTxnOps:           256,
-		QuotaBackendBytes:   4294967296,
-		LogLevel:            "warn",
-		StrictReconfigCheck: true,
-		MaxLearners:         1,
+		InitialClusterState:     ClusterStateNew,
+		InitialClusterToken:     "prod-1",
+		HeartbeatInterval:       200 * time.Millisecond,
+		ElectionTimeout:         2000 * time.Millisecond,
+		SnapshotCount:           5000,
+		MaxRequestBytes:         2097152,
+		MaxTxnOps:               256,
+		QuotaBackendBytes:       4294967296,
+		AutoCompactionMode:      CompactionModePeriodic,
+		AutoCompactionRetention: "0",
+		LogLevel:                "warn",
+		StrictReconfigCheck:     true,
+		MaxLearners:             1,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
 
@@ -596,8 +600,12 @@ func TestResolveConfigFiles(t *testing.T) {
 			}},
 		{name: "typo", flags: map[string]string{ConfigFileFlag: "testdata/typo.yaml"}, exact: true,
 			wantErr: []string{`testdata/typo.yaml:7: unknown setting "heartbeat-intervall" (did you mean heartbeat-interval?)`}},
-		{name: "written for etcd", env: []string{"PLUMB_CONFIG_FILE=testdata/etcd-style.yaml"}, exact: true,
-			wantErr: []string{`testdata/etcd-style.yaml:51: auto-compaction-retention: "1": plumb does not support automatic compaction yet; remove it or set it to "0"`},
+		{name: "written for etcd", env: []string{"PLUMB_CONFIG_FILE=testdata/etcd-style.yaml"},
+			check: func(t *testing.T, c Config) {
+				if c.AutoCompactionMode != CompactionModePeriodic || c.AutoCompactionRetention != "1" {
+					t.Errorf("auto-compaction: %q %q, want periodic 1 (an hour) as the file says", c.AutoCompactionMode, c.AutoCompactionRetention)
+				}
+			},
 			wantWarn: []string{
 				`testdata/etcd-style.yaml:52: cipher-suites: ignoring "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"`,
 			}},
