@@ -183,6 +183,20 @@ func (c *cluster) start(m *member, extra ...string) {
 	c.run(m, append(c.args(m), extra...), m.joinEnv)
 }
 
+// plumbCommand is plumb with args, in the test's environment without its
+// PLUMB_* and ETCD_* variables (CI sets PLUMB_ETCD_REF_DIR, which plumb
+// node serve would refuse as unknown), and with env added.
+func plumbCommand(args, env []string) *exec.Cmd {
+	cmd := exec.Command(plumbBin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PLUMB_") && !strings.HasPrefix(kv, "ETCD_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
 // run runs plumb with args as member m's process, with env added to its
 // environment, its log appended to m.logPath.
 func (c *cluster) run(m *member, args, env []string) {
@@ -191,15 +205,8 @@ func (c *cluster) run(m *member, args, env []string) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(plumbBin, args...)
+	cmd := plumbCommand(args, env)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// No PLUMB_* or ETCD_* variable of the test's environment may leak in.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PLUMB_") && !strings.HasPrefix(kv, "ETCD_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		c.t.Fatalf("start %s: %v", m.name, err)

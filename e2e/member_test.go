@@ -145,7 +145,7 @@ func TestEtcdctlMemberAddAndRemove(t *testing.T) {
 	ctl(t, bin, c.endpoints(), "put", "after-remove", "yes")
 
 	// Its data dir will not start again as a member.
-	restart := exec.Command(plumbBin, c.args(f)...)
+	restart := plumbCommand(c.args(f), nil)
 	if b, err := restart.CombinedOutput(); err == nil || !strings.Contains(string(b), "was removed from cluster") {
 		t.Fatalf("a removed member's data dir started again (err %v):\n%s", err, tail(b, 2048))
 	}
@@ -255,8 +255,7 @@ func TestJoinRefusals(t *testing.T) {
 		"ETCD_INITIAL_ADVERTISE_PEER_URLS=" + n4.peerURL(), "ETCD_INITIAL_CLUSTER_STATE=existing"}
 	run := func(what string) string {
 		t.Helper()
-		cmd := exec.Command(plumbBin, c.args(n4)...)
-		cmd.Env = append(os.Environ(), n4.joinEnv...)
+		cmd := plumbCommand(c.args(n4), n4.joinEnv)
 		b, err := cmd.CombinedOutput()
 		if err == nil {
 			t.Fatalf("%s: the member started:\n%s", what, tail(b, 2048))
