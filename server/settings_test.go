@@ -614,8 +614,8 @@ func TestResolveConfigFiles(t *testing.T) {
 	}
 }
 
-// TestResolveEtcdStyleFileWithoutCompaction: without the one setting plumb
-// refuses, the file written for etcd resolves.
+// TestResolveEtcdStyleFileWithoutCompaction: the file written for etcd
+// resolves with automatic compaction off too.
 func TestResolveEtcdStyleFileWithoutCompaction(t *testing.T) {
 	data, err := os.ReadFile("testdata/etcd-style.yaml")
 	if err != nil {
