@@ -20,7 +20,8 @@ type app interface {
 	// timer runs the app's timer of the given kind (its own encoding).
 	timer(kind uint64)
 	// moved tells the app that member idx is now reached at url: the
-	// operator ran member update after an IP change.
+	// operator ran member update after an IP change, or added the member
+	// (idx is then the next one).
 	moved(idx int, url string)
 	// inFlight says what history operation it is waiting for, "" if none:
 	// the run does not settle while one is.

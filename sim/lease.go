@@ -179,12 +179,6 @@ func (h *leaseHolder) put() {
 		node.Request{Put: &pb.PutRequest{Key: []byte(key), Value: []byte(v), Lease: s.id}})
 }
 
-// moved takes a moved member's new endpoint; a member added during the
-// run is not among the endpoints it was given.
-func (h *leaseHolder) moved(idx int, url string) {
-	if idx < len(h.endpoints) {
-		h.endpoints[idx] = url
-	}
-}
+func (h *leaseHolder) moved(idx int, url string) { h.reach(idx, url) }
 func (h *leaseHolder) inFlight() string { return h.inFlightOp() }
 func (h *leaseHolder) finish()          { h.finishCalls() }

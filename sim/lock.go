@@ -579,13 +579,7 @@ func (w *world) cancelLockWatch(lw *lockWatch) {
 
 func isLeaseGone(err error) bool { return errors.Is(err, node.ErrLeaseNotFound) }
 
-// moved takes a moved member's new endpoint; a member added during the
-// run is not among the endpoints it was given.
-func (u *lockUser) moved(idx int, url string) {
-	if idx < len(u.endpoints) {
-		u.endpoints[idx] = url
-	}
-}
+func (u *lockUser) moved(idx int, url string) { u.reach(idx, url) }
 func (u *lockUser) inFlight() string { return u.inFlightOp() }
 func (u *lockUser) finish()          { u.finishCalls() }
 

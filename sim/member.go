@@ -166,6 +166,9 @@ func (w *world) addHost(m *member) {
 	for _, wt := range w.watchers {
 		wt.endpoints = append(wt.endpoints, url)
 	}
+	for _, a := range w.apps {
+		a.moved(len(w.members)-1, url)
+	}
 }
 
 // ipReuse gives an address a member left to a new member, or to a member

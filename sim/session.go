@@ -101,6 +101,15 @@ type caller struct {
 	tag func(lc *leaseCall)
 }
 
+// reach takes member idx's client URL: a moved member's new one, or an
+// added member's (the next index), as the app's clients learn them.
+func (c *caller) reach(idx int, url string) {
+	for len(c.endpoints) <= idx {
+		c.endpoints = append(c.endpoints, "")
+	}
+	c.endpoints[idx] = url
+}
+
 func (c *caller) send(kind callKind, s *session, req node.Request, timeoutNs int64) uint64 {
 	w := c.w
 	c.seq++
