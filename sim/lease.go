@@ -180,5 +180,5 @@ func (h *leaseHolder) put() {
 }
 
 func (h *leaseHolder) moved(idx int, url string) { h.reach(idx, url) }
-func (h *leaseHolder) inFlight() string { return h.inFlightOp() }
-func (h *leaseHolder) finish()          { h.finishCalls() }
+func (h *leaseHolder) inFlight() string          { return h.inFlightOp() }
+func (h *leaseHolder) finish()                   { h.finishCalls() }

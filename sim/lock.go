@@ -580,8 +580,8 @@ func (w *world) cancelLockWatch(lw *lockWatch) {
 func isLeaseGone(err error) bool { return errors.Is(err, node.ErrLeaseNotFound) }
 
 func (u *lockUser) moved(idx int, url string) { u.reach(idx, url) }
-func (u *lockUser) inFlight() string { return u.inFlightOp() }
-func (u *lockUser) finish()          { u.finishCalls() }
+func (u *lockUser) inFlight() string          { return u.inFlightOp() }
+func (u *lockUser) finish()                   { u.finishCalls() }
 
 // lockCheck runs linearizability.CheckLocks on the run.
 func (w *world) lockCheck() Check {
