@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -265,6 +268,9 @@ func sameStatus(err, want error) bool {
 type leaderConn struct {
 	l *loop
 
+	// tls dials https:// client URLs; nil when the member serves none.
+	tls *tls.Config
+
 	mu     sync.Mutex
 	lead   uint64
 	target string
@@ -295,6 +301,12 @@ func (f *leaderConn) leader(ctx context.Context) (c grpc.ClientConnInterface, se
 	}
 	target := ""
 	for _, u := range m.ClientURLs {
+		if f.tls != nil && strings.HasPrefix(u, "https://") {
+			if t, err := dialTarget("http://" + u[len("https://"):]); err == nil {
+				target = "https://" + t
+				break
+			}
+		}
 		if t, err := dialTarget(u); err == nil {
 			target = t
 			break
@@ -323,7 +335,11 @@ func (f *leaderConn) dial(lead uint64, target string) (*grpc.ClientConn, error) 
 		f.conn.Close()
 		f.conn = nil
 	}
-	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, addr := insecure.NewCredentials(), target
+	if host, ok := strings.CutPrefix(target, "https://"); ok {
+		creds, addr = credentials.NewTLS(f.tls.Clone()), host
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "dial the leader at %s: %v", target, err)
 	}

@@ -59,6 +59,27 @@ type Config struct {
 	AutoCompactionMode      string
 	AutoCompactionRetention string
 
+	// Client TLS (tls.go): an https:// client URL is served with
+	// CertFile and KeyFile, reloaded when they change; TrustedCAFile or
+	// ClientCertAuth require a client certificate (from TrustedCAFile's
+	// CAs, or the system's), as etcd's do.
+	CertFile       string // --cert-file
+	KeyFile        string // --key-file
+	TrustedCAFile  string // --trusted-ca-file
+	ClientCertAuth bool   // --client-cert-auth
+	// AutoTLS is --auto-tls: without CertFile and KeyFile, an https://
+	// client URL is served with a self-signed certificate kept in
+	// DataDir/fixtures/client, valid SelfSignedCertValidity years
+	// (--self-signed-cert-validity), as etcd makes it.
+	AutoTLS                bool
+	SelfSignedCertValidity uint64
+	// The TLS versions and TLS 1.2 cipher suites accepted, etcd's names
+	// ("TLS1.2", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"); "" and none
+	// leave them to Go.
+	TLSMinVersion string   // --tls-min-version
+	TLSMaxVersion string   // --tls-max-version
+	CipherSuites  []string // --cipher-suites
+
 	LogLevel string // --log-level: debug, info, warn or error
 
 	// StrictReconfigCheck is --strict-reconfig-check: member add, remove

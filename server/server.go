@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,6 +59,11 @@ type Server struct {
 	self       *selfClient
 	leader     *leaderConn
 	clientHTTP *http.Server
+	// clientHTTPS serves gRPC and HTTP on https:// client URLs (tls.go);
+	// clientTLS is its config, nil without one.
+	clientHTTPS *http.Server
+	clientTLS   *tls.Config
+	dialTLS     *tls.Config // to dial other members' https:// client URLs
 	// clientConns tracks the client listeners' connections (see closeAll).
 	clientConns []*trackedListener
 	listeners   []net.Listener
@@ -76,6 +82,11 @@ func Start(cfg Config, opts Options, logger *slog.Logger) (_ *Server, err error)
 			s.closeAll()
 		}
 	}()
+	// The TLS files are read first: a bad one stops the member before
+	// it touches its data dir.
+	if s.clientTLS, s.dialTLS, err = clientTLSConfigs(&s.cfg, logger); err != nil {
+		return nil, err
+	}
 	if err := discoverCluster(&s.cfg, logger); err != nil {
 		return nil, err
 	}
@@ -194,7 +205,7 @@ func (s *Server) listen() error {
 		grpc.ChainStreamInterceptor(learnerStream(s.loop)),
 	)
 	pb.RegisterKVServer(s.clientGRPC, &kvServer{l: s.loop})
-	s.leader = &leaderConn{l: s.loop}
+	s.leader = &leaderConn{l: s.loop, tls: s.dialTLS}
 	fwd := &forwarder{l: s.loop, conn: s.leader, timeout: 5*time.Second + 2*s.cfg.ElectionTimeout}
 	pb.RegisterClusterServer(s.clientGRPC, &clusterServer{l: s.loop, fwd: fwd})
 	pb.RegisterMaintenanceServer(s.clientGRPC, &maintenanceServer{l: s.loop, quota: s.quotaBytes()})
@@ -209,6 +220,10 @@ func (s *Server) listen() error {
 	s.clientGRPC.RegisterService(&lockServiceDesc, &lockServer{c: s.self.cli})
 	s.clientGRPC.RegisterService(&electionServiceDesc, &electionServer{c: s.self.cli})
 	s.clientHTTP = &http.Server{Handler: s.newHTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+	if s.clientTLS != nil {
+		s.clientHTTPS = &http.Server{Handler: grpcHandlerFunc(s.clientGRPC, s.newHTTPHandler()),
+			TLSConfig: s.clientTLS, ReadHeaderTimeout: 10 * time.Second}
+	}
 	for _, set := range []struct {
 		flag string
 		urls []string
@@ -260,6 +275,15 @@ func (s *Server) serve() {
 		tl := &trackedListener{Listener: l, conns: map[net.Conn]struct{}{}}
 		s.clientConns = append(s.clientConns, tl)
 		m := cmux.New(tl)
+		if u := s.cfg.ListenClientURLs[i-peers]; strings.HasPrefix(strings.ToLower(u), "https://") {
+			// etcd's embed/serve.go: every connection is TLS, and one
+			// server answers gRPC and HTTP on it.
+			tlsL := newTLSListener(m.Match(cmux.Any()), s.clientTLS, "client", s.logger, nil)
+			s.goServe("client HTTPS", l.Addr(), func() error { return s.clientHTTPS.Serve(tlsL) })
+			s.goServe("client", l.Addr(), m.Serve)
+			s.logger.Info("serving clients", "url", u)
+			continue
+		}
 		grpcL := m.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 		httpL := m.Match(cmux.Any())
 		s.goServe("client gRPC", l.Addr(), func() error { return s.clientGRPC.Serve(grpcL) })
@@ -362,6 +386,9 @@ func (s *Server) closeAll() error {
 	}
 	if s.clientHTTP != nil {
 		errs = append(errs, ignoreClosed(s.clientHTTP.Close()))
+	}
+	if s.clientHTTPS != nil {
+		errs = append(errs, ignoreClosed(s.clientHTTPS.Close()))
 	}
 	for _, l := range s.listeners {
 		errs = append(errs, ignoreClosed(l.Close()))

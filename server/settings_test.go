@@ -33,6 +33,8 @@ func defaultConfig() Config {
 		MaxTxnOps:                128,
 		QuotaBackendBytes:        0,
 		AutoCompactionMode:       CompactionModePeriodic,
+		TLSMinVersion:            "TLS1.2",
+		SelfSignedCertValidity:   1,
 		AutoCompactionRetention:  "0",
 		LogLevel:                 "info",
 		StrictReconfigCheck:      true,
@@ -292,8 +294,8 @@ func TestResolveEtcdOnlyVariables(t *testing.T) {
 	for _, tc := range []resolveCase{
 		{name: "refused", env: []string{"ETCD_FORCE_NEW_CLUSTER=true"},
 			wantErr: []string{`--force-new-cluster: "true": plumb does not support --force-new-cluster yet`, "(from ETCD_FORCE_NEW_CLUSTER)"}},
-		{name: "TLS refused", env: []string{"ETCD_CERT_FILE=/etc/ssl/etcd.pem"},
-			wantErr: []string{"--cert-file: ", "plumb does not support TLS yet", "(from ETCD_CERT_FILE)"}},
+		{name: "peer TLS refused", env: []string{"ETCD_PEER_CERT_FILE=/etc/ssl/etcd.pem"},
+			wantErr: []string{"--peer-cert-file: ", "plumb does not support peer TLS yet", "(from ETCD_PEER_CERT_FILE)"}},
 		{name: "v2 discovery refused", env: []string{"ETCD_DISCOVERY=https://discovery.etcd.io/x"},
 			wantErr: []string{"the v2 discovery protocol", "etcd 3.7 removed it too", "--discovery-token", "(from ETCD_DISCOVERY)"}},
 		{name: "values that ask for nothing", check: wantName("default"),
@@ -434,7 +436,11 @@ type valueCase struct {
 
 var valueCases = []valueCase{
 	{"name", "a,b", `"a,b" contains ',' or '='`},
-	{"listen-client-urls", "https://127.0.0.1:2379", `"https://127.0.0.1:2379": TLS is not supported yet; use http://`},
+	{"listen-peer-urls", "https://127.0.0.1:2380", `"https://127.0.0.1:2380": TLS is not supported yet; use http://`},
+	{"advertise-client-urls", "https://10.0.0.1:2379", ""},
+	{"tls-min-version", "TLS1.1", `unexpected TLS version "TLS1.1" (must be one of: TLS1.2, TLS1.3)`},
+	{"tls-max-version", "TLS1.3", ""},
+	{"cipher-suites", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_NONE", `unexpected TLS cipher suite "TLS_NONE"`},
 	{"listen-peer-urls", "http://etcd1.example.com:2380", `"http://etcd1.example.com:2380": a listen URL's host must be an IP address or "localhost"`},
 	{"listen-peer-urls", "http://[::1]:2380", ""},
 	{"advertise-client-urls", "http://etcd1.example.com:2379", ""},
@@ -579,6 +585,8 @@ func TestResolveConfigFiles(t *testing.T) {
 		MaxTxnOps:               256,
 		QuotaBackendBytes:       4294967296,
 		AutoCompactionMode:      CompactionModePeriodic,
+		TLSMinVersion:           "TLS1.2",
+		SelfSignedCertValidity:  1,
 		AutoCompactionRetention: "0",
 		LogLevel:                "warn",
 		StrictReconfigCheck:     true,
@@ -605,9 +613,10 @@ func TestResolveConfigFiles(t *testing.T) {
 				if c.AutoCompactionMode != CompactionModePeriodic || c.AutoCompactionRetention != "1" {
 					t.Errorf("auto-compaction: %q %q, want periodic 1 (an hour) as the file says", c.AutoCompactionMode, c.AutoCompactionRetention)
 				}
-			},
-			wantWarn: []string{
-				`testdata/etcd-style.yaml:52: cipher-suites: ignoring "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"`,
+				if want := []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"}; !reflect.DeepEqual(c.CipherSuites, want) ||
+					c.TLSMinVersion != "TLS1.2" || c.TLSMaxVersion != "TLS1.3" {
+					t.Errorf("cipher suites %q, TLS versions %q to %q; want %q, TLS1.2 to TLS1.3", c.CipherSuites, c.TLSMinVersion, c.TLSMaxVersion, want)
+				}
 			}},
 	} {
 		t.Run(tc.name, tc.run)
@@ -622,7 +631,7 @@ func TestResolveEtcdStyleFileWithoutCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := strings.Replace(string(data), `auto-compaction-retention: "1"`, `auto-compaction-retention: "0"`, 1)
-	resolveCase{file: file, wantWarn: []string{"cipher-suites"},
+	resolveCase{file: file,
 		check: func(t *testing.T, c Config) {
 			if c.StrictReconfigCheck {
 				t.Error("strict-reconfig-check: false in the file left the check on")
@@ -790,8 +799,18 @@ func TestValidate(t *testing.T) {
 		{"no listen peer URLs", func(c *Config) { c.ListenPeerURLs = nil }, []string{"--listen-peer-urls: must name at least one URL"}},
 		{"listen on a host name", func(c *Config) { c.ListenClientURLs = []string{"http://example.com:2379"} },
 			[]string{`--listen-client-urls: "http://example.com:2379": a listen URL's host must be an IP address or "localhost"`}},
-		{"advertise TLS", func(c *Config) { c.AdvertiseClientURLs = []string{"https://10.0.0.1:2379"} },
-			[]string{"--advertise-client-urls: \"https://10.0.0.1:2379\": TLS is not supported yet"}},
+		{"advertise peer TLS", func(c *Config) { c.InitialAdvertisePeerURLs = []string{"https://10.0.0.1:2380"} },
+			[]string{"--initial-advertise-peer-urls: \"https://10.0.0.1:2380\": TLS is not supported yet"}},
+		{"https without a certificate", func(c *Config) { c.ListenClientURLs = []string{"https://10.0.0.1:2379"} },
+			[]string{"TLS key/cert (--cert-file, --key-file) must be provided for client url https://10.0.0.1:2379 with HTTPS scheme"}},
+		{"https with --auto-tls", func(c *Config) { c.ListenClientURLs, c.AutoTLS = []string{"https://10.0.0.1:2379"}, true }, nil},
+		{"a key without its certificate", func(c *Config) { c.KeyFile = "/etc/ssl/etcd-key.pem" },
+			[]string{"--cert-file and --key-file must be set together"}},
+		{"TLS versions crossed", func(c *Config) { c.TLSMinVersion, c.TLSMaxVersion = "TLS1.3", "TLS1.2" },
+			[]string{"min version (TLS1.3) is greater than max version (TLS1.2)"}},
+		{"cipher suites with TLS 1.3 only", func(c *Config) {
+			c.TLSMinVersion, c.CipherSuites = "TLS1.3", []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}
+		}, []string{"cipher suites cannot be configured when only TLS1.3 is enabled"}},
 		{"advertise peer without a port", func(c *Config) { c.InitialAdvertisePeerURLs = []string{"http://10.0.0.1"} },
 			[]string{"--initial-advertise-peer-urls: \"http://10.0.0.1\" must have a host and a port"}},
 		{"no initial cluster", func(c *Config) { c.InitialCluster = nil }, []string{"--initial-cluster: must name at least one member"}},
