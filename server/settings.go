@@ -1103,9 +1103,17 @@ func scalarValue(n *yaml.Node, list bool) (string, error) {
 	return "", fmt.Errorf("expected a single value, found %s", kindName(n))
 }
 
-// transportSecurity accepts etcd's client-transport-security and
-// peer-transport-security blocks only when every field in them is empty
-// or false, as in etcd's sample config file: anything else asks for TLS.
+// clientTransportKeys are the fields of etcd's client-transport-security
+// block that plumb has, and the settings they set (tls.go).
+var clientTransportKeys = map[string]string{
+	"cert-file": "cert-file", "key-file": "key-file", "trusted-ca-file": "trusted-ca-file",
+	"client-cert-auth": "client-cert-auth", "auto-tls": "auto-tls",
+}
+
+// transportSecurity takes etcd's client-transport-security block: the
+// fields plumb has set their settings; peer-transport-security, and the
+// other fields, are accepted only when empty or false, as in etcd's sample
+// config file: anything else asks for what plumb does not have yet.
 func (r *resolution) transportSecurity(v settingValue, name string, val *yaml.Node) {
 	if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
 		return
@@ -1117,11 +1125,20 @@ func (r *resolution) transportSecurity(v settingValue, name string, val *yaml.No
 	for i := 0; i+1 < len(val.Content); i += 2 {
 		k, item := val.Content[i], val.Content[i+1]
 		raw, err := scalarValue(item, true)
+		at := settingValue{raw: raw, src: settingSource{kind: fromFile, name: v.src.name, line: k.Line}}
+		if setting, ok := clientTransportKeys[k.Value]; ok && name == "client-transport-security" && err == nil {
+			if raw != "" {
+				r.file[setting] = at
+			}
+			continue
+		}
 		if err == nil && raw != "" && raw != "false" {
 			err = errors.New("TLS is not supported yet")
+			if name == "peer-transport-security" {
+				err = errors.New("peer TLS is not supported yet")
+			}
 		}
 		if err != nil {
-			at := settingValue{src: settingSource{kind: fromFile, name: v.src.name, line: k.Line}}
 			r.errs = append(r.errs, at.errorf(name+": "+k.Value, err))
 		}
 	}

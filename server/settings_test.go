@@ -732,9 +732,20 @@ func TestResolveEtcdOnlyKeys(t *testing.T) {
 			check: wantName("default")},
 		{name: "empty transport security", file: "client-transport-security:\n  cert-file:\n  client-cert-auth: false\npeer-transport-security:\n",
 			check: wantName("default")},
-		{name: "TLS asked for", file: "name: n1\nclient-transport-security:\n  cert-file: /etc/ssl/etcd.pem\n  client-cert-auth: true\n",
-			wantErr: []string{"plumb.yaml:3: client-transport-security: cert-file: TLS is not supported yet",
-				"plumb.yaml:4: client-transport-security: client-cert-auth: TLS is not supported yet"}},
+		{name: "client TLS in etcd's block", file: "name: n1\nclient-transport-security:\n  cert-file: /etc/ssl/etcd.pem\n  key-file: /etc/ssl/etcd-key.pem\n" +
+			"  trusted-ca-file: /etc/ssl/ca.pem\n  client-cert-auth: true\n  auto-tls: false\n",
+			check: func(t *testing.T, c Config) {
+				if c.CertFile != "/etc/ssl/etcd.pem" || c.KeyFile != "/etc/ssl/etcd-key.pem" || c.TrustedCAFile != "/etc/ssl/ca.pem" || !c.ClientCertAuth || c.AutoTLS {
+					t.Errorf("client TLS from the file: %q %q %q %v %v", c.CertFile, c.KeyFile, c.TrustedCAFile, c.ClientCertAuth, c.AutoTLS)
+				}
+			}},
+		{name: "a certificate without its key in etcd's block", file: "name: n1\nclient-transport-security:\n  cert-file: /etc/ssl/etcd.pem\n",
+			wantErr: []string{"--cert-file and --key-file must be set together (--cert-file from ", "plumb.yaml:3)"}},
+		{name: "TLS plumb lacks asked for", file: "name: n1\npeer-transport-security:\n  cert-file: /etc/ssl/etcd.pem\n  client-cert-auth: true\n" +
+			"client-transport-security:\n  client-crl-file: /etc/ssl/crl.pem\n",
+			wantErr: []string{"plumb.yaml:3: peer-transport-security: cert-file: peer TLS is not supported yet",
+				"plumb.yaml:4: peer-transport-security: client-cert-auth: peer TLS is not supported yet",
+				"plumb.yaml:6: client-transport-security: client-crl-file: TLS is not supported yet"}},
 		{name: "transport security not a mapping", file: "peer-transport-security: on\n",
 			wantErr: []string{`plumb.yaml:1: peer-transport-security: expected a mapping, found the value "on"`}},
 		{name: "etcd-only key with a mapping", file: "auto-compaction-retention:\n  hours: 1\n",
