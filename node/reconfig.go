@@ -115,7 +115,6 @@ func (n *Node) submitMemberChange(req Request) {
 		pm.PeerURLs = slices.Clone(req.MemberUpdate.PeerURLs)
 		cc.Type = raftpb.ConfChangeUpdateNode.Enum()
 	}
-	pm.Proposer = n.cfg.ID
 	if err := n.validateConfChange(cc.GetType(), pm); err != nil {
 		n.fail(req, err)
 		return
