@@ -125,9 +125,14 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	var rep Reply
 	var revoked []string
 	revBefore := n.kv.Rev()
+	authErr := n.checkApply(&r)
 	switch {
+	case authErr != nil:
+		rep.Err = authErr
 	case n.refusedForSpace(&r):
 		rep.Err = ErrNoSpace
+	case isAuthRequest(&r):
+		rep.Auth, rep.Err = n.applyAuth(b, &r, e.GetIndex())
 	case r.Alarm != nil:
 		rep.Alarm = n.applyAlarm(b, r.Alarm)
 	case r.LeaseGrant != nil:
@@ -221,6 +226,8 @@ func (n *Node) setHeader(rep *Reply) {
 		rep.LeaseKeepAlive.Header = h
 	case rep.Alarm != nil:
 		rep.Alarm.Header = h
+	case rep.Auth != nil:
+		setAuthHeader(rep.Auth, h)
 	}
 }
 

@@ -359,6 +359,7 @@ func (n *Node) proposeInternal(r *pb.InternalRaftRequest) bool {
 		return false
 	}
 	r.ID, r.Header = n.cfg.ID, &pb.RequestHeader{ID: n.nextID()}
+	authHeader(r.Header, internalAuth)
 	data, err := proto.Marshal(r)
 	if err != nil {
 		panic(fmt.Sprintf("node %s: encode %v: %v", FormatID(n.cfg.ID), r, err))

@@ -79,6 +79,9 @@ type Config struct {
 	// does not give it its whole TTL again (default: 5 minutes, etcd's
 	// --experimental-lease-checkpoint-interval).
 	LeaseCheckpointTicks int64
+	// AuthTokenTTLTicks is how long a simple token lives unused (etcd's
+	// --auth-token-ttl; default DefaultAuthTokenTTLTicks).
+	AuthTokenTTLTicks int64
 	// MaxLearners is etcd's --max-learners (default DefaultMaxLearners).
 	MaxLearners int
 	// SkipReconfigCheck turns off etcd's strict reconfiguration check
@@ -130,6 +133,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.LeaseCheckpointTicks == 0 {
 		out.LeaseCheckpointTicks = 5 * 60 * 1000 / out.TickMillis
+	}
+	if out.AuthTokenTTLTicks == 0 {
+		out.AuthTokenTTLTicks = DefaultAuthTokenTTLTicks
 	}
 	if out.MaxLearners == 0 {
 		out.MaxLearners = DefaultMaxLearners
@@ -309,6 +315,10 @@ type Node struct {
 	proposedWrites []ProposedWrite
 	appliedWrites  []AppliedWrite
 
+	// auth is the replicated auth state and this member's simple tokens
+	// (auth.go).
+	auth authState
+
 	// lessor holds the leases (lease.go); the counts are for LeaseStats.
 	lessor     *lessor
 	leaseStats LeaseStats // the counts since start (Leases is filled on demand)
@@ -375,11 +385,13 @@ func New(c Config) (*Node, error) {
 		sessions:   sessions,
 		lessor:     st.lessor,
 		alarms:     alarms{raised: st.alarms},
+		auth:       st.auth,
 		proposed:   map[uint64]*waiter{},
 		heardTick:  map[uint64]int64{},
 		nextSuffix: uint64(cfg.StartMillis) << requestIDCounterBits & requestIDSuffixMask,
 	}
 	n.plantStore()
+	n.auth.ignoreRevision = cfg.Planted.AuthIgnoresRevision
 	// Request IDs must keep growing across restarts, or the session check
 	// would drop this member's new proposals; a clock that went back is no
 	// excuse. The session the backend holds may be behind the log (entries
@@ -498,6 +510,7 @@ func (n *Node) Tick() {
 	}
 	n.rn.Tick()
 	n.tickLeases()
+	n.expireTokens()
 	n.expireWaiters()
 	n.maybePublish()
 	if n.ticks >= n.syncAfterTick {

@@ -53,6 +53,20 @@ type Request struct {
 	LeaseKeepAlive  *pb.LeaseKeepAliveRequest
 	LeaseTimeToLive *pb.LeaseTimeToLiveRequest
 	LeaseLeases     *pb.LeaseLeasesRequest
+
+	// Auth is one of etcd's auth requests (auth.go): exactly one of the
+	// Auth* fields or Authenticate set. Passwords come hashed; Authenticate
+	// comes after the driver checked the password against PasswordOf's
+	// answer, with the auth revision it was read at in AuthRevision.
+	Auth         *pb.InternalRaftRequest
+	AuthRevision uint64
+	// PasswordOf asks, after a linearizable read, for the password hash of
+	// the named user (Reply.Password), as etcd's Authenticate starts.
+	PasswordOf string
+
+	// Creds say who sent the request; Submit resolves them (auth.go).
+	Creds Credentials
+	auth  AuthInfo
 }
 
 // Reply answers one Request: Err, or the response matching the request's
@@ -78,6 +92,11 @@ type Reply struct {
 	LeaseKeepAlive  *pb.LeaseKeepAliveResponse
 	LeaseTimeToLive *pb.LeaseTimeToLiveResponse
 	LeaseLeases     *pb.LeaseLeasesResponse
+
+	// Auth is the response to Request.Auth: the etcd response type of
+	// its operation (*pb.AuthUserAddResponse, ...).
+	Auth     proto.Message
+	Password *PasswordHash
 }
 
 // Submit accepts a client request. Its Reply comes out of a later Process:
@@ -87,6 +106,17 @@ type Reply struct {
 // Config.RequestTimeoutTicks pass; for writes both mean the outcome is
 // unknown (see OutcomeUnknown).
 func (n *Node) Submit(req Request) {
+	if !n.stopped() && req.Auth.GetAuthenticate() == nil && req.PasswordOf == "" {
+		ai, err := n.ResolveAuth(req.Creds)
+		if err == nil {
+			req.auth = ai
+			err = n.submitChecks(req)
+		}
+		if err != nil {
+			n.fail(req, err)
+			return
+		}
+	}
 	switch {
 	case n.stopped():
 		n.fail(req, ErrStopped)
@@ -123,6 +153,10 @@ func (n *Node) Submit(req Request) {
 		n.submitAlarm(req)
 	case req.LeaseGrant != nil, req.LeaseRevoke != nil, req.LeaseKeepAlive != nil, req.LeaseTimeToLive != nil, req.LeaseLeases != nil:
 		n.submitLease(req)
+	case req.Auth != nil:
+		n.submitAuth(req)
+	case req.PasswordOf != "":
+		n.read(req, false)
 	default:
 		n.fail(req, ErrEmptyRequest)
 	}
@@ -176,6 +210,11 @@ func (n *Node) propose(req Request, r *pb.InternalRaftRequest) {
 	}
 	id := n.nextID()
 	r.ID, r.Header = n.cfg.ID, &pb.RequestHeader{ID: id}
+	if r.Authenticate != nil {
+		r.Header.AuthRevision = req.AuthRevision // the revision the password was checked at
+	} else {
+		authHeader(r.Header, req.auth)
+	}
 	data, err := proto.Marshal(r)
 	if err != nil {
 		n.fail(req, fmt.Errorf("node: encode request: %w", err))
@@ -226,6 +265,15 @@ func (n *Node) read(req Request, serializable bool) {
 }
 
 func (n *Node) answerRead(req Request) {
+	if req.PasswordOf != "" {
+		h, err := n.PasswordHash(req.PasswordOf)
+		n.replies = append(n.replies, Reply{ID: req.ID, Password: &h, Err: err})
+		return
+	}
+	if err := n.checkRead(req); err != nil {
+		n.fail(req, err)
+		return
+	}
 	if req.Range == nil && req.Txn == nil {
 		n.answerLease(req)
 		return

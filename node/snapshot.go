@@ -45,7 +45,7 @@ var errBadState = errors.New("node: snapshot state is corrupt")
 
 // stateBuckets lists every backend bucket that is replicated state.
 func stateBuckets() [][]byte {
-	return append(mvcc.Buckets(), bucketMembers, bucketMembersRemoved, bucketProposers, bucketConfRejected, bucketLease, bucketAlarm)
+	return append(mvcc.Buckets(), bucketMembers, bucketMembersRemoved, bucketProposers, bucketConfRejected, bucketLease, bucketAlarm, bucketAuth, bucketAuthUsers, bucketAuthRoles)
 }
 
 // encodeState dumps every key of every state bucket of r: magic, then
@@ -185,6 +185,7 @@ type appliedState struct {
 	sessions proposers
 	lessor   *lessor
 	alarms   []*pb.AlarmMember
+	auth     authState
 }
 
 // openState builds the in-memory views of the backend: the key index,
@@ -207,6 +208,9 @@ func openState(be backend.Backend) (appliedState, error) {
 	if st.alarms, err = loadAlarms(be); err != nil {
 		return st, err
 	}
+	if st.auth, err = loadAuth(be); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 
@@ -222,6 +226,11 @@ func (n *Node) reload() error {
 		kv.AdoptWatchers(n.kv) // they catch up from the history the snapshot brought
 	}
 	n.kv, n.members, n.sessions, n.lessor, n.alarms.raised = kv, st.members, st.sessions, st.lessor, st.alarms
+	if n.auth.tokens != nil {
+		st.auth.tokens = n.auth.tokens // each member's own, as etcd's simple tokens
+	}
+	n.auth = st.auth
+	n.auth.ignoreRevision = n.cfg.Planted.AuthIgnoresRevision
 	n.plantStore()
 	n.noteLeadership() // a follower's: no lease time to count
 	n.applied, _ = kv.ConsistentIndex()

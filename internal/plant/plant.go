@@ -77,4 +77,10 @@ type Bugs struct {
 	// member's membership to the operator's acknowledged changes, catches
 	// it.
 	KeepRemovedMember bool
+	// AuthIgnoresRevision: a request authorized under an older auth
+	// revision (etcd's auth_revision) is checked against the current
+	// permissions but not refused as stale, so a read or write a client
+	// was authorized for before a revocation is still served. node's
+	// TestAuthStaleRevisionRefused catches it.
+	AuthIgnoresRevision bool
 }
