@@ -39,6 +39,7 @@ type electionServer struct {
 }
 
 func (s *electionServer) Campaign(ctx context.Context, r *campaignRequest) (*campaignResponse, error) {
+	ctx = passCredentials(ctx, ctx) // the member acts for the caller
 	sess, err := orphanSession(ctx, s.c, r.Lease)
 	if err != nil {
 		return nil, err
@@ -53,6 +54,7 @@ func (s *electionServer) Campaign(ctx context.Context, r *campaignRequest) (*cam
 }
 
 func (s *electionServer) Proclaim(ctx context.Context, r *proclaimRequest) (*proclaimResponse, error) {
+	ctx = passCredentials(ctx, ctx) // the member acts for the caller
 	e, err := s.resume(ctx, r.Leader)
 	if err != nil {
 		return nil, err
@@ -64,6 +66,7 @@ func (s *electionServer) Proclaim(ctx context.Context, r *proclaimRequest) (*pro
 }
 
 func (s *electionServer) Resign(ctx context.Context, r *resignRequest) (*resignResponse, error) {
+	ctx = passCredentials(ctx, ctx) // the member acts for the caller
 	e, err := s.resume(ctx, r.Leader)
 	if err != nil {
 		return nil, err
@@ -87,6 +90,7 @@ func (s *electionServer) resume(ctx context.Context, k *leaderKey) (*concurrency
 }
 
 func (s *electionServer) Leader(ctx context.Context, r *leaderRequest) (*leaderResponse, error) {
+	ctx = passCredentials(ctx, ctx) // the member acts for the caller
 	sess, err := orphanSession(ctx, s.c, noLease)
 	if err != nil {
 		return nil, err
@@ -102,7 +106,7 @@ func (s *electionServer) Leader(ctx context.Context, r *leaderRequest) (*leaderR
 // caller leaves (or the member's client fails, which ends the stream
 // without an error, as etcd's does).
 func (s *electionServer) Observe(r *leaderRequest, stream grpc.ServerStream) error {
-	ctx := stream.Context()
+	ctx := passCredentials(stream.Context(), stream.Context())
 	sess, err := orphanSession(ctx, s.c, noLease)
 	if err != nil {
 		return err

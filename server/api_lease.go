@@ -186,7 +186,7 @@ func onLeader[R any](ctx context.Context, f *forwarder, r retries,
 	}
 	fctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	out := metadata.AppendToOutgoingContext(fctx, forwardedKey, "1")
+	out := metadata.AppendToOutgoingContext(passCredentials(ctx, fctx), forwardedKey, "1")
 	for {
 		var c grpc.ClientConnInterface
 		var self bool

@@ -32,6 +32,7 @@ type lockServer struct {
 }
 
 func (s *lockServer) Lock(ctx context.Context, r *lockRequest) (*lockResponse, error) {
+	ctx = passCredentials(ctx, ctx) // the member acts for the caller
 	sess, err := orphanSession(ctx, s.c, r.Lease)
 	if err != nil {
 		return nil, err
@@ -44,6 +45,7 @@ func (s *lockServer) Lock(ctx context.Context, r *lockRequest) (*lockResponse, e
 }
 
 func (s *lockServer) Unlock(ctx context.Context, r *unlockRequest) (*unlockResponse, error) {
+	ctx = passCredentials(ctx, ctx) // the member acts for the caller
 	resp, err := s.c.Delete(ctx, string(r.Key))
 	if err != nil {
 		return nil, err

@@ -76,6 +76,8 @@ type watchStream struct {
 	// for; progressRev is the least revision they reported.
 	progressWait map[mvcc.WatchID]bool
 	progressRev  int64
+	// creds say who opened the stream; its watchers read as that user.
+	creds node.Credentials
 }
 
 // watchRoute is one node watcher: the stream and the ID its client knows
@@ -90,6 +92,10 @@ type watchRoute struct {
 	// progressNotify asks for etcd's periodic progress responses; quiet
 	// says no events were queued since the last period.
 	progressNotify, quiet bool
+	// user and the watched range, for the permission check at every
+	// delivery (see routeWatch).
+	user     string
+	key, end []byte
 }
 
 func (w *watchServer) Watch(gs pb.Watch_WatchServer) error {
@@ -99,6 +105,9 @@ func (w *watchServer) Watch(gs pb.Watch_WatchServer) error {
 		ids:   map[int64]mvcc.WatchID{},
 	}
 	ctx := gs.Context()
+	if w.l.auth != nil {
+		s.creds = w.l.auth.credentials(ctx)
+	}
 	defer func() {
 		// Every watcher of the stream goes with it.
 		_ = w.l.exec(context.Background(), func(n *node.Node) { w.l.endStream(n, s) })
@@ -256,6 +265,16 @@ func (l *loop) createWatch(n *node.Node, s *watchStream, cr *pb.WatchCreateReque
 		refuse(rpctypes.ErrCompacted.Error())
 		return
 	}
+	ai, err := n.ResolveAuth(s.creds)
+	if err == nil {
+		err = n.CheckRead(ai, cr.Key, cr.RangeEnd)
+	}
+	if err != nil {
+		// etcd answers every refusal of a watch by authorization so.
+		l.auth.count("/etcdserverpb.Watch/Watch", toGRPC(err))
+		refuse(rpctypes.ErrGRPCPermissionDenied.Error())
+		return
+	}
 	id := cr.WatchId
 	if id == 0 { // etcd's AutoWatchID
 		for s.hasID(s.nextID) {
@@ -286,7 +305,8 @@ func (l *loop) createWatch(n *node.Node, s *watchStream, cr *pb.WatchCreateReque
 		next = st.Revision + 1
 	}
 	s.ids[id] = nid
-	l.watches[nid] = &watchRoute{s: s, id: id, fragment: cr.Fragment, next: next, progressNotify: cr.ProgressNotify, quiet: true}
+	l.watches[nid] = &watchRoute{s: s, id: id, fragment: cr.Fragment, next: next, progressNotify: cr.ProgressNotify, quiet: true,
+		user: ai.User, key: cr.Key, end: cr.RangeEnd}
 	l.queue(n, s, &pb.WatchResponse{Header: l.watchHeader(st.Revision), WatchId: id, Created: true}, true)
 }
 
@@ -404,6 +424,19 @@ func (l *loop) routeWatch(n *node.Node, resps []mvcc.WatchResponse) {
 				Canceled: true, CompactRevision: wr.CompactRevision}, true)
 			l.progressed(n, r.s, wr.WatchID)
 			continue
+		}
+		if len(wr.Events) > 0 && n.AuthEnabled() {
+			// Stronger than etcd, which checks only when a watch is
+			// created: a watcher whose user has lost the permission to
+			// read its range since (a role revoked, the user deleted,
+			// authentication enabled under it) gets no more events.
+			if err := n.MayStillRead(r.user, r.key, r.end); err != nil {
+				l.dropWatch(n, wr.WatchID)
+				l.auth.count("/etcdserverpb.Watch/Watch", rpctypes.ErrGRPCPermissionDenied)
+				l.queue(n, r.s, &pb.WatchResponse{Header: l.watchHeader(wr.Revision), WatchId: r.id,
+					Canceled: true, CancelReason: rpctypes.ErrGRPCPermissionDenied.Error()}, true)
+				continue
+			}
 		}
 		if wr.IsProgress() && r.s.progressWait[wr.WatchID] {
 			r.s.progressRev = min(r.s.progressRev, wr.Revision)

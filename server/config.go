@@ -88,6 +88,13 @@ type Config struct {
 	StrictReconfigCheck bool
 	MaxLearners         uint64 // --max-learners
 
+	// Authentication (auth.go): --auth-token (simple, or jwt with its
+	// options), --bcrypt-cost, and --auth-token-ttl in seconds (simple
+	// tokens' life without use).
+	AuthToken    string
+	BcryptCost   uint64
+	AuthTokenTTL uint64
+
 	// EnablePprof is --enable-pprof: Go's profiles on the client port at
 	// /debug/pprof/, as etcd serves them.
 	EnablePprof bool

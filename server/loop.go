@@ -44,6 +44,8 @@ type loop struct {
 	logger  *slog.Logger
 	metrics *metrics
 	tick    time.Duration
+	// auth says who sends each request (auth.go); set before the loop runs.
+	auth *authenticator
 
 	calls chan *call
 	execs chan func(*node.Node)
@@ -88,6 +90,9 @@ func newLoop(n *node.Node, be *bolt.Backend, tr *transport, logger *slog.Logger,
 // A write whose caller gives up may still be applied: the client sees the
 // context's error, which clientv3 treats as an unknown outcome.
 func (l *loop) do(ctx context.Context, req node.Request) (node.Reply, error) {
+	if req.Creds == (node.Credentials{}) && l.auth != nil {
+		req.Creds = l.auth.credentials(ctx)
+	}
 	c := &call{req: req, done: make(chan node.Reply, 1)}
 	select {
 	case l.calls <- c:

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -162,6 +163,7 @@ func (s *Server) openStorage() error {
 		SnapshotCount:     int(cfg.SnapshotCount),
 		QuotaBackendBytes: cfg.QuotaBackendBytes,
 		MaxLearners:       int(cfg.MaxLearners),
+		AuthTokenTTLTicks: max(1, int64(time.Duration(cmp.Or(cfg.AuthTokenTTL, 300))*time.Second/cfg.HeartbeatInterval)),
 		SkipReconfigCheck: !cfg.StrictReconfigCheck,
 		StartMillis:       time.Now().UnixMilli(),
 		Logger:            raftLogger{s.logger},
@@ -183,6 +185,9 @@ func (s *Server) openStorage() error {
 	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.logger, s.metrics)
 	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
 	s.loop.seed = id.seed
+	if s.loop.auth, err = newAuthenticator(*cfg, s.logger, s.metrics); err != nil {
+		return err
+	}
 	if id.restart && len(n.Members()) == 0 && n.Status().Commit == 0 {
 		// A member that joined and stopped before it learned anything
 		// knows no peer: ask the ones --initial-cluster names again. (A
@@ -201,15 +206,15 @@ func (s *Server) listen() error {
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(learnerUnary(s.loop)),
-		grpc.ChainStreamInterceptor(learnerStream(s.loop)),
+		grpc.ChainUnaryInterceptor(learnerUnary(s.loop), authUnary(s.loop)),
+		grpc.ChainStreamInterceptor(learnerStream(s.loop), authStream(s.loop)),
 	)
 	pb.RegisterKVServer(s.clientGRPC, &kvServer{l: s.loop})
 	s.leader = &leaderConn{l: s.loop, tls: s.dialTLS}
 	fwd := &forwarder{l: s.loop, conn: s.leader, timeout: 5*time.Second + 2*s.cfg.ElectionTimeout}
 	pb.RegisterClusterServer(s.clientGRPC, &clusterServer{l: s.loop, fwd: fwd})
 	pb.RegisterMaintenanceServer(s.clientGRPC, &maintenanceServer{l: s.loop, quota: s.quotaBytes()})
-	pb.RegisterAuthServer(s.clientGRPC, &authServer{l: s.loop})
+	pb.RegisterAuthServer(s.clientGRPC, &authServer{l: s.loop, a: s.loop.auth})
 	pb.RegisterWatchServer(s.clientGRPC, &watchServer{l: s.loop, maxRequestBytes: int(s.cfg.MaxRequestBytes), progressInterval: s.cfg.WatchProgressNotifyInterval})
 	pb.RegisterLeaseServer(s.clientGRPC, &leaseServer{l: s.loop, fwd: fwd})
 	s.metrics.reg.MustRegister(newLoopCollector(s.loop))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/bcrypt"
 	"io"
 	"net"
 	"net/url"
@@ -153,6 +154,9 @@ var Settings = []Setting{
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
 	{"strict-reconfig-check", "true", "Reject reconfiguration requests that would cause quorum loss."},
 	{"max-learners", "1", "Sets the maximum number of learners that can be available in the cluster membership."},
+	{"auth-token", "simple", "Specify a v3 authentication token type and token specific options, especially for JWT. Its format is \"type,var1=val1,var2=val2,...\". Possible type is 'simple' or 'jwt'. Possible variables are 'sign-method' for specifying a sign method of jwt (its possible values are 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512' or 'EdDSA'), 'pub-key' for specifying a path to a public key for verifying jwt, 'priv-key' for specifying a path to a private key for signing jwt, and 'ttl' for specifying TTL of jwt tokens."},
+	{"bcrypt-cost", "10", "Specify bcrypt algorithm cost factor for auth password hashing."},
+	{"auth-token-ttl", "300", "The lifetime in seconds of the auth token."},
 	{"watch-progress-notify-interval", "10m", "Duration of periodic watch progress notifications (10m, 500ms; integer nanoseconds in the config file, as etcd takes it there)."},
 	{ConfigFileFlag, "", "Path to a YAML config file with the same keys as the flags; a setting given both there and as a flag or environment variable is an error."},
 }
@@ -618,6 +622,15 @@ var settingFields = map[string]settingField{
 	"strict-reconfig-check": {
 		func(c *Config, raw string) error { return parseBool(&c.StrictReconfigCheck, raw) },
 		func(c *Config) error { return nil }},
+	"auth-token": {
+		func(c *Config, raw string) error { c.AuthToken = raw; return nil },
+		func(c *Config) error { _, _, err := parseAuthToken(c.AuthToken); return err }},
+	"bcrypt-cost": {
+		func(c *Config, raw string) error { return parseCount(&c.BcryptCost, raw) },
+		func(c *Config) error { return checkRange(c.BcryptCost, uint64(bcrypt.MinCost), uint64(bcrypt.MaxCost)) }},
+	"auth-token-ttl": {
+		func(c *Config, raw string) error { return parseCount(&c.AuthTokenTTL, raw) },
+		func(c *Config) error { return checkRange(c.AuthTokenTTL, 1, 0) }},
 	"max-learners": {
 		func(c *Config, raw string) error { return parseCount(&c.MaxLearners, raw) },
 		func(c *Config) error { return checkRange(c.MaxLearners, 1, maxLearnersMax) }},
@@ -1177,9 +1190,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"unsafe-no-fsync":         ignore("false"),
 	"listen-client-http-urls": refuse("a separate HTTP listener"),
 	"listen-metrics-urls":     refuse("a separate metrics listener"),
-	"auth-token":              refuse("auth tokens other than simple", "simple"),
-	"bcrypt-cost":             ignore("10"),
-	"auth-token-ttl":          ignore("300"),
 
 	"discovery-user":                     refuse("authentication to the discovery cluster"),
 	"discovery-password":                 refuse("authentication to the discovery cluster"),

@@ -39,6 +39,9 @@ func defaultConfig() Config {
 		LogLevel:                 "info",
 		StrictReconfigCheck:      true,
 		MaxLearners:              1,
+		AuthToken:                "simple",
+		BcryptCost:               10,
+		AuthTokenTTL:             300,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
 
@@ -591,6 +594,9 @@ func TestResolveConfigFiles(t *testing.T) {
 		LogLevel:                "warn",
 		StrictReconfigCheck:     true,
 		MaxLearners:             1,
+		AuthToken:               "simple",
+		BcryptCost:              10,
+		AuthTokenTTL:            300,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
 
@@ -835,6 +841,10 @@ func TestValidate(t *testing.T) {
 		{"no learners", func(c *Config) { c.MaxLearners = 0 }, []string{"--max-learners: must be at least 1"}},
 		{"negative quota", func(c *Config) { c.QuotaBackendBytes = -1 }, []string{"--quota-backend-bytes: must not be negative"}},
 		{"bad log level", func(c *Config) { c.LogLevel = "trace" }, []string{`--log-level: "trace" is not one of debug, info, warn, error`}},
+		{"unknown token type", func(c *Config) { c.AuthToken = "oauth" }, []string{`--auth-token: --auth-token "oauth": unknown token type "oauth" (simple or jwt)`}},
+		{"token option without a value", func(c *Config) { c.AuthToken = "jwt,sign-method" }, []string{`option "sign-method" is not key=value`}},
+		{"bcrypt cost too low", func(c *Config) { c.BcryptCost = 3 }, []string{"--bcrypt-cost: must be at least 4 (set to 3)"}},
+		{"bcrypt cost too high", func(c *Config) { c.BcryptCost = 32 }, []string{"--bcrypt-cost: must be at most 31 (set to 32)"}},
 		{"several at once", func(c *Config) { c.Name = ""; c.MaxTxnOps = 0 },
 			[]string{"--name: must not be empty", "--max-txn-ops: must be at least 1"}},
 	} {
