@@ -52,7 +52,15 @@
 // new leader gives every lease its remaining TTL plus an election timeout;
 // leases are in the backend and the snapshot. A backend copied from a
 // backup (etcdctl snapshot save) starts a new cluster once PrepareRestore
-// has dropped the old membership and applied index (restore.go). With Config.ReportWrites the Output also says which
+// has dropped the old membership and applied index (restore.go).
+// Authentication (auth.go) is etcd's: users, roles and key-range
+// permissions are replicated state in etcd's buckets; each change bumps the
+// auth revision; Submit resolves a request's Credentials (a simple token,
+// or an identity the driver verified) into the user and revision it is
+// authorized under, writes are checked again when applied and reads when
+// answered, and a request authorized under an older revision is refused.
+// The node keeps simple tokens (learnt at apply, expired in ticks) but never
+// sees a password in clear: the driver hashes and checks them. With Config.ReportWrites the Output also says which
 // proposal each request became and the revision each applied one created,
 // for drivers that check histories; Config.Planted carries the bugs the
 // simulator plants to prove its checks (package plant).

@@ -52,6 +52,14 @@
 // --auto-compaction-retention the leader compacts on etcd's schedule
 // (compactor.go: one goroutine, the wall clock, compactions through the
 // loop like a client's).
+// Authentication (auth.go, api_auth.go): the server learns who sends a
+// request (a token in the metadata, a JWT it verifies, or with
+// --client-cert-auth the certificate's common name) and hands the node
+// those Credentials with the request; it hashes new passwords with bcrypt
+// before they enter raft and checks logins against the node's hash, a
+// bounded number at a time; interceptors make Maintenance's calls need root
+// or a user as etcd's do, and the watch streams re-check a watcher's read
+// permission whenever they deliver.
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
 // environment variables and etcd's YAML config file.
 //
