@@ -78,9 +78,11 @@ type Bugs struct {
 	// it.
 	KeepRemovedMember bool
 	// AuthIgnoresRevision: a request authorized under an older auth
-	// revision (etcd's auth_revision) is checked against the current
-	// permissions but not refused as stale, so a read or write a client
-	// was authorized for before a revocation is still served. node's
-	// TestAuthStaleRevisionRefused catches it.
+	// revision (etcd's auth_revision) is not refused with etcd's
+	// ErrAuthOldRevision but served whenever the current permissions
+	// allow it, so clients never learn that the auth state changed under
+	// them (plumb checks permissions against the applied state when it
+	// applies a write or answers a read, so a revoked permission is
+	// refused either way). node's TestAuthStaleRevisionRefused catches it.
 	AuthIgnoresRevision bool
 }
