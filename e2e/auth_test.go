@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -104,8 +105,31 @@ func TestAuthEtcdctl(t *testing.T) {
 	// The certificate's common name ("client") is the user when no
 	// password is given: no such user may do nothing.
 	refused("permission denied", eps, "get", "/app/config")
-	if out := ok(root, "put", "/app/config", "v2"); !strings.Contains(out, "OK") {
+	if out := ok(root, "put", "/app/config", "v1.5"); !strings.Contains(out, "OK") {
 		t.Errorf("root's put printed %q", out)
+	}
+	// The seeds' other commands, as root: del, get --prefix, watch,
+	// endpoint health.
+	ok(root, "put", "/app/gone", "x")
+	if out := ok(root, "del", "/app/gone"); strings.TrimSpace(out) != "1" {
+		t.Errorf("del printed %q", out)
+	}
+	if out := ok(root, "endpoint", "health"); strings.Count(out, "is healthy") != 3 {
+		t.Errorf("endpoint health with authentication on printed %q", out)
+	}
+	watch := exec.Command(bin, append([]string{"--endpoints", eps[1]}, append(tlsFlags, alice, "watch", "/app/", "--prefix")...)...)
+	var watched strings.Builder
+	watch.Stdout = &watched
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	ok(root, "put", "/app/config", "v2")
+	time.Sleep(time.Second)
+	_ = watch.Process.Kill()
+	_ = watch.Wait()
+	if !strings.Contains(watched.String(), "PUT\n/app/config\nv2\n") {
+		t.Errorf("alice's etcdctl watch printed %q", watched.String())
 	}
 	for _, ep := range eps { // alice reads on every member
 		if out, err := run([]string{ep}, alice, "get", "/app/", "--prefix"); err != nil || !strings.Contains(out, "/app/config\nv2") {

@@ -75,6 +75,8 @@
 //	watchers     optional. The simulated watchers; see below.
 //	leases       optional. The simulated lease holders; see below.
 //	locks        optional. The simulated lock users; see below.
+//	auth         optional. Authentication, and the users' permission
+//	             changes; see below.
 //	duration     required. How much virtual time the run lasts; > 0, <= 1h.
 //	faults       optional. The timeline; see below. Default: no faults.
 //	expect       optional. The checks the run must pass; see below.
@@ -248,6 +250,20 @@
 // A scenario whose clients, lease holders and lock users would start more
 // than half of OperationsMax operations is refused, as for the workload.
 //
+// # auth
+//
+// Turns on etcd's authentication: the operator adds root and the users
+// u1, u2, ..., each with a role of its own that may read and write every
+// key, and enables authentication; workload client i acts as user i mod
+// users. Every toggle_every the operator revokes one user's permission or
+// grants it back, through raft (a user's revoke, its grant, then the next
+// user's). A scenario with auth has no watchers, lease holders or lock
+// users (they do not log in yet).
+//
+//	users         default 2. How many users the clients act as; 1..16.
+//	toggle_every  default 1s. From one change's acknowledgement to the
+//	              next change; 10ms..1h.
+//
 // # expect
 //
 //	linearizable     default true. The clients' history must be
@@ -277,6 +293,13 @@
 //	                 made while its writer's key owned the lock: never two
 //	                 holders (linearizability.CheckLocks). Judged only in a
 //	                 scenario with lock users.
+//	auth             default true. No linearizable operation of a user
+//	                 wholly between a revoke's acknowledgement and the next
+//	                 grant's first attempt succeeds, and none wholly
+//	                 between a grant's acknowledgement and the next
+//	                 revoke's first attempt is refused with permission
+//	                 denied (sim's auth.go). Judged only with an auth
+//	                 section.
 //
 // # faults
 //

@@ -19,7 +19,7 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	known := []string{"name", "description", "cluster", "network", "workload", "watchers", "leases", "locks", "duration", "faults", "expect"}
+	known := []string{"name", "description", "cluster", "network", "workload", "watchers", "leases", "locks", "auth", "duration", "faults", "expect"}
 	if err := p.known(path{}, f, known...); err != nil {
 		return nil, err
 	}
@@ -45,6 +45,7 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 		{"watchers", func(n *yaml.Node) error { return p.watchers(n, &s.Watchers) }},
 		{"leases", func(n *yaml.Node) error { return p.leases(n, &s.Leases, s.Cluster) }},
 		{"locks", func(n *yaml.Node) error { return p.locks(n, &s.Locks, s.Cluster) }},
+		{"auth", func(n *yaml.Node) error { return p.auth(n, &s.Auth) }},
 		{"duration", func(n *yaml.Node) (err error) {
 			s.Duration, err = p.duration(path{field: "duration"}, n, time.Nanosecond, maxDuration)
 			return err
@@ -58,6 +59,9 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 				return nil, err
 			}
 		}
+	}
+	if n := f.get("auth"); n != nil && (s.Watchers.Count > 0 || s.Leases.Holders > 0 || s.Locks.Users > 0) {
+		return nil, p.errorf(n, "auth: the simulator's watchers, lease holders and lock users do not log in yet; a scenario with auth has none of them")
 	}
 	if ops := s.Workload.ExpectedOperations(s.Duration); ops > OperationsMax/2 {
 		at := cmp.Or(f.get("workload"), f.get("duration"))
@@ -211,7 +215,7 @@ func (p *parser) ops(at path, n *yaml.Node) (OpMix, error) {
 }
 
 func (p *parser) expect(n *yaml.Node, e *Expect) error {
-	s, err := p.section(path{field: "expect"}, n, "linearizable", "liveness_within", "converge", "durable", "watch", "lease", "lock")
+	s, err := p.section(path{field: "expect"}, n, "linearizable", "liveness_within", "converge", "durable", "watch", "lease", "lock", "auth")
 	if err != nil {
 		return err
 	}
@@ -222,5 +226,6 @@ func (p *parser) expect(n *yaml.Node, e *Expect) error {
 	s.boolean("watch", &e.Watch)
 	s.boolean("lease", &e.Lease)
 	s.boolean("lock", &e.Lock)
+	s.boolean("auth", &e.Auth)
 	return s.err
 }

@@ -49,7 +49,7 @@ func TestParseFull(t *testing.T) {
 			{At: 23 * time.Second, Line: 24, Disk: &Disk{Target: Target{Follower: true}, Latency: &fsync, For: 5 * time.Second}},
 			{At: 25 * time.Second, Line: 25, Kill: &Kill{Target: Target{All: true}, RestartAfter: 2 * time.Second}},
 		},
-		Expect: Expect{Linearizable: true, LivenessWithin: 5 * time.Second, Converge: true, Durable: true, Watch: true, Lease: true, Lock: true},
+		Expect: Expect{Linearizable: true, LivenessWithin: 5 * time.Second, Converge: true, Durable: true, Watch: true, Lease: true, Lock: true, Auth: true},
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", s, want)
@@ -255,7 +255,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Top-level fields.
 		{"unknown field", head + "netwrok: {}\n", 3,
-			`unknown field "netwrok" (known: name, description, cluster, network, workload, watchers, leases, locks, duration, faults, expect)`},
+			`unknown field "netwrok" (known: name, description, cluster, network, workload, watchers, leases, locks, auth, duration, faults, expect)`},
 		{"duplicate field", "name: x\nname: y\nduration: 1s\n", 2, `duplicate field "name" (first at line 1)`},
 		{"missing name", "duration: 1s\n", 1, `missing required field "name"`},
 		{"missing duration", "\nname: x\n", 2, `missing required field "duration"`},
@@ -330,7 +330,11 @@ func TestParseErrors(t *testing.T) {
 		// expect
 		{"expect yes", head + "expect: {linearizable: yes}\n", 3, `expect.linearizable: expected true or false, got "yes"`},
 		{"expect unknown", head + "expect: {durabel: true}\n", 3,
-			`expect: unknown field "durabel" (known: linearizable, liveness_within, converge, durable, watch, lease, lock)`},
+			`expect: unknown field "durabel" (known: linearizable, liveness_within, converge, durable, watch, lease, lock, auth)`},
+		{"auth with watchers", head + "watchers: {count: 2}\nauth: {users: 2}\n", 4,
+			"auth: the simulator's watchers, lease holders and lock users do not log in yet"},
+		{"auth users out of range", head + "auth: {users: 17}\n", 3, "auth.users: 17 is out of range (1..16)"},
+		{"auth toggle too fast", head + "auth: {toggle_every: 1ms}\n", 3, "auth.toggle_every"},
 		{"liveness negative", head + "expect: {liveness_within: -5s}\n", 3, "expect.liveness_within: -5s is negative"},
 
 		// The fault list and a fault's shape.

@@ -17,6 +17,7 @@ type Scenario struct {
 	Watchers    Watchers
 	Leases      Leases        // lease holders; none without a leases section
 	Locks       Locks         // lock users; none without a locks section
+	Auth        Auth          // authentication; off without an auth section
 	Duration    time.Duration // required; > 0, <= 1h
 	Faults      []Fault       // sorted by At, stable (file order for ties)
 	Expect      Expect
@@ -160,6 +161,9 @@ type Expect struct {
 	// is judged only in a scenario with lease holders or lock users, and
 	// lock users.
 	Lease, Lock bool
+	// Auth defaults to true: the auth check passes (see sim's auth.go).
+	// It is judged only in a scenario with an auth section.
+	Auth bool
 }
 
 // LastFaultEnd returns the latest time at which any fault's effect ends:
@@ -250,6 +254,6 @@ func defaults() *Scenario {
 			Serializable: 0.2,
 		},
 		Watchers: Watchers{Prefix: 0.5, PrevKV: 0.5, Filter: 0.25, Replay: 0.5, ProgressEvery: time.Second},
-		Expect:   Expect{Linearizable: true, Converge: true, Durable: true, Watch: true, Lease: true, Lock: true},
+		Expect:   Expect{Linearizable: true, Converge: true, Durable: true, Watch: true, Lease: true, Lock: true, Auth: true},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/plumbdb/plumb/node/backend"
+	"github.com/plumbdb/plumb/node/mvcc"
 )
 
 // Authentication and authorization, etcd's model: users, roles and
@@ -116,8 +117,9 @@ type authState struct {
 	roles    map[string]*authpb.Role
 	perms    map[string]*userPerms // cache: cleared by every change
 	tokens   map[string]*simpleToken
-	// ignoreRevision is the planted AuthIgnoresRevision.
-	ignoreRevision bool
+	// ignoreRevision and checkAtSubmit are the planted
+	// AuthIgnoresRevision and AuthReadsCheckedAtSubmit.
+	ignoreRevision, checkAtSubmit bool
 }
 
 type simpleToken struct {
@@ -481,7 +483,7 @@ func (n *Node) leaseKeys(id int64) []string {
 // is refused, whatever it asks).
 func (n *Node) checkRead(req Request) error {
 	a := &n.auth
-	if !a.enabled {
+	if !a.enabled || a.checkAtSubmit {
 		return nil
 	}
 	ai := req.auth
@@ -539,6 +541,16 @@ func (n *Node) submitChecks(req Request) error {
 		return nil
 	}
 	ai := req.auth
+	if n.auth.checkAtSubmit && (req.Range != nil || (req.Txn != nil && mvcc.IsTxnReadOnly(req.Txn))) {
+		// The planted AuthReadsCheckedAtSubmit: authorized against this
+		// member's state now, not when the read index is applied.
+		n.auth.checkAtSubmit = false
+		err := n.checkRead(req)
+		n.auth.checkAtSubmit = true
+		if err != nil {
+			return err
+		}
+	}
 	switch {
 	case req.MemberAdd != nil, req.MemberRemove != nil, req.MemberUpdate != nil, req.MemberPromote != nil:
 		return n.auth.admin(ai)

@@ -391,7 +391,7 @@ func New(c Config) (*Node, error) {
 		nextSuffix: uint64(cfg.StartMillis) << requestIDCounterBits & requestIDSuffixMask,
 	}
 	n.plantStore()
-	n.auth.ignoreRevision = cfg.Planted.AuthIgnoresRevision
+	n.auth.ignoreRevision, n.auth.checkAtSubmit = cfg.Planted.AuthIgnoresRevision, cfg.Planted.AuthReadsCheckedAtSubmit
 	// Request IDs must keep growing across restarts, or the session check
 	// would drop this member's new proposals; a clock that went back is no
 	// excuse. The session the backend holds may be behind the log (entries

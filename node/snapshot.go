@@ -230,7 +230,7 @@ func (n *Node) reload() error {
 		st.auth.tokens = n.auth.tokens // each member's own, as etcd's simple tokens
 	}
 	n.auth = st.auth
-	n.auth.ignoreRevision = n.cfg.Planted.AuthIgnoresRevision
+	n.auth.ignoreRevision, n.auth.checkAtSubmit = n.cfg.Planted.AuthIgnoresRevision, n.cfg.Planted.AuthReadsCheckedAtSubmit
 	n.plantStore()
 	n.noteLeadership() // a follower's: no lease time to count
 	n.applied, _ = kv.ConsistentIndex()

@@ -39,8 +39,9 @@ type client struct {
 }
 
 type pendingOp struct {
-	seq uint64
-	rec linearizability.Operation
+	seq          uint64
+	rec          linearizability.Operation
+	serializable bool // a serializable read, which the auth check does not judge
 }
 
 func (w *world) newClients() {
@@ -76,8 +77,9 @@ func (w *world) clientNext(c *client) {
 	key := w.rngClient.IntN(w.sc.Workload.Keys)
 	rec, req := w.makeOp(c, key)
 	rec.Client, rec.Call = c.histID, w.now
-	c.op = &pendingOp{seq: c.seq, rec: rec}
+	c.op = &pendingOp{seq: c.seq, rec: rec, serializable: req.Range.GetSerializable()}
 	req.ID = replyID(c.idx, c.seq)
+	req.Creds = w.clientCreds(c)
 	w.record(TraceEvent{Kind: "call", Client: c.idx + 1, Detail: describeOp(rec)})
 	w.schedule(&event{at: w.now + w.sc.Workload.Timeout.Nanoseconds(), kind: evClientTimeout, index: c.idx, op: c.seq})
 	w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evRequest, addr: c.endpoints[c.endpoint], req: &req, index: c.idx})
@@ -248,6 +250,7 @@ func (w *world) replyArrives(e *event) {
 	}
 	fillResult(&rec, *e.rep)
 	rec.Outcome = linearizability.OutcomeOK
+	w.noteAuthOp(c, c.op.serializable, true, nil, rec.Call, rec.Return, describeOp(rec))
 	w.learn(c, rec)
 	w.finish(c, rec)
 }
@@ -335,6 +338,7 @@ func (w *world) finishFailed(c *client, rec linearizability.Operation, err error
 		rec.Outcome = linearizability.OutcomeUnknown
 	}
 	rec.Error = err.Error()
+	w.noteAuthOp(c, c.op.serializable, false, err, rec.Call, rec.Return, describeOp(rec))
 	w.finish(c, rec)
 	if failoverOn(err) {
 		c.endpoint = (c.endpoint + 1) % len(c.endpoints)

@@ -253,7 +253,7 @@ func (w *world) alarmDisarm(e *event) {
 		return
 	}
 	w.record(TraceEvent{Kind: "operator", Node: m.name, Detail: "alarm disarm"})
-	m.node.Submit(node.Request{ID: replyID(len(w.clients), 0),
+	m.node.Submit(node.Request{ID: replyID(len(w.clients), 0), Creds: rootCreds,
 		Alarm: &pb.AlarmRequest{Action: pb.AlarmRequest_DEACTIVATE, MemberID: m.id, Alarm: pb.AlarmType_NOSPACE}})
 	w.drive(m)
 }

@@ -56,7 +56,10 @@
 //     one lock with etcd's concurrency.Mutex recipe on a session lease,
 //     waiting on a watch of the key before theirs, make fenced writes (a
 //     cas on their own key) and release it, and some stall until their
-//     session expires under them. Their puts, txns, reads and deletes are
+//     session expires under them; with an auth section, the operator's
+//     admin (auth.go) sets authentication up and revokes and grants the
+//     users' permissions, and the auth check holds the clients' answers to
+//     the acknowledged changes. Their puts, txns, reads and deletes are
 //     in the history as the clients' are; their leases, and which writes
 //     carried which lease, in a lease record (linearizability.Leases),
 //     their attempts on the lock in a lock record (linearizability.Locks);

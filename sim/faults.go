@@ -221,7 +221,7 @@ func (w *world) operatorAttempt(m *member) {
 		return
 	}
 	job.inFlight = operatorOp(m.idx, job.attempts)
-	req := node.Request{ID: replyID(len(w.clients), job.inFlight),
+	req := node.Request{ID: replyID(len(w.clients), job.inFlight), Creds: rootCreds,
 		MemberUpdate: &pb.MemberUpdateRequest{ID: m.id, PeerURLs: []string{m.peerURL()}}}
 	w.record(TraceEvent{Kind: "operator", Node: m.name, Detail: fmt.Sprintf("member update %s --peer-urls=%s via %s (attempt %d)",
 		m.name, m.peerURL(), via.name, job.attempts)})

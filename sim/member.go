@@ -304,12 +304,12 @@ func (o *operator) request(j *memberJob) (node.Request, string) {
 		if j.learner {
 			what += " --learner"
 		}
-		return node.Request{MemberAdd: &pb.MemberAddRequest{PeerURLs: []string{m.peerURL()}, IsLearner: j.learner},
+		return node.Request{Creds: rootCreds, MemberAdd: &pb.MemberAddRequest{PeerURLs: []string{m.peerURL()}, IsLearner: j.learner},
 			MemberAddUnix: o.w.now / 1e9}, what
 	case jobPromote:
-		return node.Request{MemberPromote: &pb.MemberPromoteRequest{ID: m.id}}, "member promote " + node.FormatID(m.id)
+		return node.Request{Creds: rootCreds, MemberPromote: &pb.MemberPromoteRequest{ID: m.id}}, "member promote " + node.FormatID(m.id)
 	default:
-		return node.Request{MemberRemove: &pb.MemberRemoveRequest{ID: m.id}}, "member remove " + node.FormatID(m.id)
+		return node.Request{Creds: rootCreds, MemberRemove: &pb.MemberRemoveRequest{ID: m.id}}, "member remove " + node.FormatID(m.id)
 	}
 }
 
@@ -431,7 +431,7 @@ func (o *operator) list(j *memberJob) {
 	o.bySeq[o.seq] = j
 	via := o.endpoint()
 	w.record(TraceEvent{Kind: "operator", Node: j.m.name, Detail: "member add: peer URL exists; member list via " + via.name})
-	w.appRequest(o.idx, o.seq, via.clientURL(), node.Request{MemberList: &pb.MemberListRequest{}})
+	w.appRequest(o.idx, o.seq, via.clientURL(), node.Request{Creds: rootCreds, MemberList: &pb.MemberListRequest{}})
 	w.appTimer(o.idx, w.now+operatorCommandTimeoutNs, timerKind(opTimerTimeout, o.seq))
 }
 

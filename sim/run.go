@@ -56,6 +56,11 @@ const (
 	// (raft no longer counts it). The converge check fails: the members'
 	// membership is not the one the operator's removals left.
 	BugKeepRemovedMember = "keep-removed-member"
+	// BugAuthCheckAtSubmit: linearizable reads are authorized when a
+	// member takes them, not when they are answered, so a member that has
+	// not applied a revocation serves reads issued after it was
+	// acknowledged. The auth check fails.
+	BugAuthCheckAtSubmit = "auth-check-at-submit"
 )
 
 // stuckApplyIndex is where BugStuckApply stops n1.
@@ -64,7 +69,7 @@ const stuckApplyIndex = 200
 // Bugs lists the bugs Options.PlantBug accepts.
 var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover, BugWatchSkip,
 	BugFollowerLeaseExpiry, BugRevokeLeavesKey, BugLockMaxCreate, BugSkipClusterCheck,
-	BugKeepRemovedMember}
+	BugKeepRemovedMember, BugAuthCheckAtSubmit}
 
 // planted returns the bugs Options.PlantBug plants in member idx.
 func planted(bug string, idx int) plant.Bugs {
@@ -92,6 +97,8 @@ func planted(bug string, idx int) plant.Bugs {
 		b.SkipClusterIDCheck = true
 	case BugKeepRemovedMember:
 		b.KeepRemovedMember = true
+	case BugAuthCheckAtSubmit:
+		b.AuthReadsCheckedAtSubmit = true
 	}
 	return b
 }
@@ -200,6 +207,7 @@ func Run(sc *faults.Scenario, opts Options) (res *Result) {
 		w.newLeaseHolders()
 		w.newLockUsers()
 		w.newOperator()
+		w.newAuthAdmin()
 		w.scheduleCompactor()
 		w.scheduleFaults()
 		w.schedule(&event{at: w.endNs, kind: evSettleCheck})
@@ -560,6 +568,9 @@ func (w *world) check(res *Result) {
 	}
 	if exp.Lock && w.sc.Locks.Users > 0 {
 		res.Checks = append(res.Checks, w.lockCheck())
+	}
+	if exp.Auth && w.auth != nil {
+		res.Checks = append(res.Checks, w.authCheck())
 	}
 	res.Verdict = VerdictOK
 	for _, c := range res.Checks {

@@ -127,8 +127,13 @@ type world struct {
 	byAddr    map[string]int // peer and client URL -> member index
 	nextIP    int
 
-	clients  []*client
-	apps     []app // lease holders, lock users, the members' forwarding (app.go)
+	clients []*client
+	apps    []app // lease holders, lock users, the members' forwarding (app.go)
+	// auth is the admin of authentication, and authOps the clients'
+	// operations as the auth check judges them (auth.go); nil and empty
+	// without an auth section.
+	auth     *authAdmin
+	authOps  []authOp
 	fwd      *forwarder
 	leaseRec *leaseRecord
 	locks    linearizability.Locks // the lock users' record

@@ -85,4 +85,10 @@ type Bugs struct {
 	// applies a write or answers a read, so a revoked permission is
 	// refused either way). node's TestAuthStaleRevisionRefused catches it.
 	AuthIgnoresRevision bool
+	// AuthReadsCheckedAtSubmit: a linearizable read is authorized when
+	// the member takes it, against what that member has applied then,
+	// and not again when it is answered after its read index: a member
+	// that has not applied a revocation yet serves a read issued after
+	// the revocation was acknowledged. The auth check catches it.
+	AuthReadsCheckedAtSubmit bool
 }
