@@ -421,7 +421,7 @@ func (t *jwtTokens) assign(user string, rev uint64) (string, error) {
 }
 
 func (t *jwtTokens) verify(tok string) (string, uint64, error) {
-	parsed, err := jwt.Parse(tok, func(*jwt.Token) (any, error) { return t.verify, nil },
+	parsed, err := jwt.Parse(tok, func(*jwt.Token) (any, error) { return t.verifyKey, nil },
 		jwt.WithValidMethods([]string{t.method.Alg()}), jwt.WithExpirationRequired())
 	if err != nil {
 		return "", 0, err
