@@ -61,6 +61,10 @@ type member struct {
 	dataDir    string
 	logPath    string
 
+	// peerHTTPS and clientHTTPS make the member's peer and client URLs
+	// https:// (its TLS flags are the test's to give).
+	peerHTTPS, clientHTTPS bool
+
 	// joinEnv, when set, starts the member as a new member of a running
 	// cluster: with the environment `etcdctl member add` printed for it
 	// (ETCD_NAME, ETCD_INITIAL_CLUSTER, ...) instead of the --name and
@@ -72,9 +76,20 @@ type member struct {
 	done chan struct{} // closed when the process exits
 }
 
-func (m *member) peerURL() string   { return fmt.Sprintf("http://%s:%d", m.ip, m.peerPort) }
-func (m *member) clientURL() string { return fmt.Sprintf("http://%s:%d", m.ip, m.clientPort) }
-func (m *member) endpoint() string  { return fmt.Sprintf("%s:%d", m.ip, m.clientPort) }
+func (m *member) peerURL() string {
+	return fmt.Sprintf("%s://%s:%d", scheme(m.peerHTTPS), m.ip, m.peerPort)
+}
+func (m *member) clientURL() string {
+	return fmt.Sprintf("%s://%s:%d", scheme(m.clientHTTPS), m.ip, m.clientPort)
+}
+
+func scheme(https bool) string {
+	if https {
+		return "https"
+	}
+	return "http"
+}
+func (m *member) endpoint() string { return fmt.Sprintf("%s:%d", m.ip, m.clientPort) }
 
 // cluster is a plumb cluster of real processes on loopback.
 type cluster struct {

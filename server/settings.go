@@ -149,6 +149,19 @@ var Settings = []Setting{
 	{"cipher-suites", "", "Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Go)."},
 	{"tls-min-version", "TLS1.2", "Minimum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3."},
 	{"tls-max-version", "", "Maximum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3 (empty defers to Go)."},
+	{"client-crl-file", "", "Path to the client certificate revocation list file."},
+	{"client-cert-allowed-hostname", "", "Comma-separated list of SAN hostnames for client cert authentication."},
+	{"peer-cert-file", "", "Path to the peer server TLS cert file."},
+	{"peer-key-file", "", "Path to the peer server TLS key file."},
+	{"peer-client-cert-file", "", "Path to an explicit peer client TLS cert file otherwise peer cert file will be used when client auth is required."},
+	{"peer-client-key-file", "", "Path to an explicit peer client TLS key file otherwise peer key file will be used when client auth is required."},
+	{"peer-client-cert-auth", "false", "Enable peer client cert authentication."},
+	{"peer-trusted-ca-file", "", "Path to the peer server TLS trusted CA file; setting it requires peer certificates signed by it, as --peer-client-cert-auth does."},
+	{"peer-auto-tls", "false", "Peer TLS using self-generated certificates (in ${data-dir}/fixtures/peer) if --peer-key-file and --peer-cert-file are not provided."},
+	{"peer-cert-allowed-cn", "", "Comma-separated list of allowed CNs for inter-peer TLS authentication."},
+	{"peer-cert-allowed-hostname", "", "Comma-separated list of allowed SAN hostnames for inter-peer TLS authentication."},
+	{"peer-crl-file", "", "Path to the peer certificate revocation list file."},
+	{"peer-skip-client-san-verification", "false", "Skip verification of SAN field in client certificate for peer connections."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
 	{"strict-reconfig-check", "true", "Reject reconfiguration requests that would cause quorum loss."},
@@ -163,7 +176,8 @@ var computedDefault = map[string]bool{"data-dir": true, "initial-cluster": true}
 
 // boolSetting holds the settings that are switches: the command line takes
 // them as etcd does, --enable-pprof with no value.
-var boolSetting = map[string]bool{"enable-pprof": true, "strict-reconfig-check": true, "client-cert-auth": true, "auto-tls": true}
+var boolSetting = map[string]bool{"enable-pprof": true, "strict-reconfig-check": true, "client-cert-auth": true, "auto-tls": true,
+	"peer-client-cert-auth": true, "peer-auto-tls": true, "peer-skip-client-san-verification": true}
 
 // IsBool reports whether s is a switch (a bool flag on the command line;
 // "true" or "false" everywhere else).
@@ -175,6 +189,7 @@ var listSetting = map[string]bool{
 	"listen-peer-urls": true, "listen-client-urls": true, "advertise-client-urls": true,
 	"initial-advertise-peer-urls": true, "initial-cluster": true,
 	"discovery-endpoints": true, "cipher-suites": true,
+	"client-cert-allowed-hostname": true, "peer-cert-allowed-cn": true, "peer-cert-allowed-hostname": true,
 }
 
 // Sources are the places Resolve reads settings from.
@@ -502,7 +517,7 @@ var settingFields = map[string]settingField{
 		func(c *Config) error { return checkNotEmpty(c.DataDir) }},
 	"listen-peer-urls": {
 		func(c *Config, raw string) error { return parseList(&c.ListenPeerURLs, raw) },
-		func(c *Config) error { return checkURLs(c.ListenPeerURLs, true) }},
+		func(c *Config) error { return checkPeerURLs(c.ListenPeerURLs, true) }},
 	"listen-client-urls": {
 		func(c *Config, raw string) error { return parseList(&c.ListenClientURLs, raw) },
 		func(c *Config) error { return checkClientURLs(c.ListenClientURLs, true) }},
@@ -511,7 +526,7 @@ var settingFields = map[string]settingField{
 		func(c *Config) error { return checkClientURLs(c.AdvertiseClientURLs, false) }},
 	"initial-advertise-peer-urls": {
 		func(c *Config, raw string) error { return parseList(&c.InitialAdvertisePeerURLs, raw) },
-		func(c *Config) error { return checkURLs(c.InitialAdvertisePeerURLs, false) }},
+		func(c *Config) error { return checkPeerURLs(c.InitialAdvertisePeerURLs, false) }},
 	"initial-cluster": {
 		parseInitialClusterField,
 		func(c *Config) error {
@@ -609,6 +624,19 @@ var settingFields = map[string]settingField{
 	"tls-max-version": {
 		func(c *Config, raw string) error { c.TLSMaxVersion = raw; return nil },
 		func(c *Config) error { _, err := tlsutil.GetTLSVersion(c.TLSMaxVersion); return err }},
+	"client-crl-file":                   stringField(func(c *Config) *string { return &c.ClientCRLFile }),
+	"client-cert-allowed-hostname":      listField(func(c *Config) *[]string { return &c.ClientCertAllowedHostnames }),
+	"peer-cert-file":                    stringField(func(c *Config) *string { return &c.PeerCertFile }),
+	"peer-key-file":                     stringField(func(c *Config) *string { return &c.PeerKeyFile }),
+	"peer-client-cert-file":             stringField(func(c *Config) *string { return &c.PeerClientCertFile }),
+	"peer-client-key-file":              stringField(func(c *Config) *string { return &c.PeerClientKeyFile }),
+	"peer-client-cert-auth":             boolField(func(c *Config) *bool { return &c.PeerClientCertAuth }),
+	"peer-trusted-ca-file":              stringField(func(c *Config) *string { return &c.PeerTrustedCAFile }),
+	"peer-auto-tls":                     boolField(func(c *Config) *bool { return &c.PeerAutoTLS }),
+	"peer-cert-allowed-cn":              listField(func(c *Config) *[]string { return &c.PeerCertAllowedCNs }),
+	"peer-cert-allowed-hostname":        listField(func(c *Config) *[]string { return &c.PeerCertAllowedHostnames }),
+	"peer-crl-file":                     stringField(func(c *Config) *string { return &c.PeerCRLFile }),
+	"peer-skip-client-san-verification": boolField(func(c *Config) *bool { return &c.PeerSkipClientSANVerification }),
 	"log-level": {
 		func(c *Config, raw string) error { c.LogLevel = raw; return nil },
 		func(c *Config) error { return checkOneOf(c.LogLevel, "debug", "info", "warn", "error") }},
@@ -624,6 +652,20 @@ var settingFields = map[string]settingField{
 	"watch-progress-notify-interval": {
 		func(c *Config, raw string) error { return parseDuration(&c.WatchProgressNotifyInterval, raw) },
 		func(c *Config) error { return nil }}, // any: 0 or less is the default, too short is raised
+}
+
+// stringField, boolField and listField are the settings whose value is
+// taken as it is: the rules between settings check them (validateTLS).
+func stringField(f func(*Config) *string) settingField {
+	return settingField{func(c *Config, raw string) error { *f(c) = raw; return nil }, func(*Config) error { return nil }}
+}
+
+func boolField(f func(*Config) *bool) settingField {
+	return settingField{func(c *Config, raw string) error { return parseBool(f(c), raw) }, func(*Config) error { return nil }}
+}
+
+func listField(f func(*Config) *[]string) settingField {
+	return settingField{func(c *Config, raw string) error { return parseOptionalList(f(c), raw) }, func(*Config) error { return nil }}
 }
 
 // crossError is a problem with several settings together; Resolve adds
@@ -705,9 +747,29 @@ func parseList(dst *[]string, raw string) error {
 	return nil
 }
 
-// checkURLs checks a list of URLs; listen URLs are bound, so their host
-// must be an address (etcd's rule: it does not resolve names to bind).
-func checkURLs(urls []string, listen bool) error { return checkURLList(urls, listen, false) }
+// checkPeerURLs checks one member's peer URLs: http:// or https://
+// (served with --peer-cert-file, see tls.go), not both, since the member
+// is served and dialled with TLS or without. Listen URLs are bound, so
+// their host must be an address (etcd's rule: it does not resolve names
+// to bind).
+func checkPeerURLs(urls []string, listen bool) error {
+	if err := checkURLList(urls, listen, true); err != nil {
+		return err
+	}
+	return checkOneScheme(urls)
+}
+
+// checkOneScheme refuses a list that mixes http:// and https://.
+func checkOneScheme(urls []string) error {
+	for _, u := range urls[1:] {
+		if isHTTPS(u) != isHTTPS(urls[0]) {
+			return fmt.Errorf("%q and %q: a member's peer URLs must be all http:// or all https://", urls[0], u)
+		}
+	}
+	return nil
+}
+
+func isHTTPS(u string) bool { return strings.HasPrefix(strings.ToLower(u), "https://") }
 
 // checkClientURLs is checkURLs for client URLs, which may also be
 // https:// (served with --cert-file and --key-file, see tls.go).
@@ -778,8 +840,9 @@ func parseInitialClusterField(c *Config, raw string) error {
 // ParseInitialCluster parses --initial-cluster, "n1=http://10.0.0.1:2380,
 // n2=http://10.0.0.2:2380", into member names and their peer URLs. A name
 // may repeat, one URL each time, and its URLs collect in order, as in
-// etcd. Names must be non-empty, URLs must be http://host:port, and no URL
-// may appear twice.
+// etcd. Names must be non-empty, URLs must be http://host:port or
+// https://host:port (a member's all one or the other), and no URL may
+// appear twice.
 func ParseInitialCluster(s string) (map[string][]string, error) {
 	m, err := parseInitialClusterSyntax(s)
 	if err != nil {
@@ -827,8 +890,11 @@ func checkInitialCluster(m map[string][]string) error {
 		if len(m[name]) == 0 {
 			return fmt.Errorf("member %q has no peer URL", name)
 		}
+		if err := checkOneScheme(m[name]); err != nil {
+			return fmt.Errorf("member %q: %w", name, err)
+		}
 		for _, u := range m[name] {
-			if err := checkURL(u, false); err != nil {
+			if err := checkSchemeURL(u, false, true); err != nil {
 				return fmt.Errorf("member %q: %w", name, err)
 			}
 			key := strings.ToLower(u)
@@ -1060,6 +1126,8 @@ func (r *resolution) fileEntry(path string, key, val *yaml.Node) {
 		r.errs = append(r.errs, fmt.Errorf("%s:%d: expected a setting name, found %s", path, key.Line, kindName(key)))
 	case name == ConfigFileFlag:
 		r.errs = append(r.errs, fmt.Errorf("%s:%d: config-file cannot be set inside a config file", path, key.Line))
+	case r.file[name].src.kind == fromFile:
+		r.errs = append(r.errs, fmt.Errorf("%s:%d: %s is also set at line %d", path, key.Line, name, r.file[name].src.line))
 	case name == "client-transport-security" || name == "peer-transport-security":
 		r.transportSecurity(v, name, val)
 	case isSetting(name) || isEtcdOnly(name):
@@ -1103,17 +1171,28 @@ func scalarValue(n *yaml.Node, list bool) (string, error) {
 	return "", fmt.Errorf("expected a single value, found %s", kindName(n))
 }
 
-// clientTransportKeys are the fields of etcd's client-transport-security
-// block that plumb has, and the settings they set (tls.go).
-var clientTransportKeys = map[string]string{
-	"cert-file": "cert-file", "key-file": "key-file", "trusted-ca-file": "trusted-ca-file",
-	"client-cert-auth": "client-cert-auth", "auto-tls": "auto-tls",
+// transportKeys are, for each of etcd's config file blocks
+// client-transport-security and peer-transport-security, its fields and
+// the settings they set (tls.go), as etcd's securityConfig names them.
+var transportKeys = map[string]map[string]string{
+	"client-transport-security": {
+		"cert-file": "cert-file", "key-file": "key-file", "trusted-ca-file": "trusted-ca-file",
+		"client-cert-auth": "client-cert-auth", "auto-tls": "auto-tls",
+		"allowed-hostname": "client-cert-allowed-hostname",
+	},
+	"peer-transport-security": {
+		"cert-file": "peer-cert-file", "key-file": "peer-key-file", "trusted-ca-file": "peer-trusted-ca-file",
+		"client-cert-file": "peer-client-cert-file", "client-key-file": "peer-client-key-file",
+		"client-cert-auth": "peer-client-cert-auth", "auto-tls": "peer-auto-tls",
+		"allowed-cn": "peer-cert-allowed-cn", "allowed-hostname": "peer-cert-allowed-hostname",
+		"skip-client-san-verification": "peer-skip-client-san-verification",
+	},
 }
 
-// transportSecurity takes etcd's client-transport-security block: the
-// fields plumb has set their settings; peer-transport-security, and the
-// other fields, are accepted only when empty or false, as in etcd's sample
-// config file: anything else asks for what plumb does not have yet.
+// transportSecurity takes one of etcd's client-transport-security and
+// peer-transport-security blocks: the fields plumb has set their
+// settings; the others (client-cert-file and allowed-cn for clients) are
+// accepted only when empty or false, as in etcd's sample config file.
 func (r *resolution) transportSecurity(v settingValue, name string, val *yaml.Node) {
 	if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
 		return
@@ -1126,17 +1205,18 @@ func (r *resolution) transportSecurity(v settingValue, name string, val *yaml.No
 		k, item := val.Content[i], val.Content[i+1]
 		raw, err := scalarValue(item, true)
 		at := settingValue{raw: raw, src: settingSource{kind: fromFile, name: v.src.name, line: k.Line}}
-		if setting, ok := clientTransportKeys[k.Value]; ok && name == "client-transport-security" && err == nil {
-			if raw != "" {
-				r.file[setting] = at
+		if setting, ok := transportKeys[name][k.Value]; ok && err == nil {
+			if prev, dup := r.file[setting]; dup && raw != "" {
+				err = fmt.Errorf("sets %s, which line %d sets too", setting, prev.src.line)
+			} else {
+				if raw != "" {
+					r.file[setting] = at
+				}
+				continue
 			}
-			continue
 		}
 		if err == nil && raw != "" && raw != "false" {
-			err = errors.New("TLS is not supported yet")
-			if name == "peer-transport-security" {
-				err = errors.New("peer TLS is not supported yet")
-			}
+			err = fmt.Errorf("plumb does not support %s in %s yet", k.Value, name)
 		}
 		if err != nil {
 			r.errs = append(r.errs, at.errorf(name+": "+k.Value, err))
@@ -1189,23 +1269,10 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"discovery-insecure-transport":       refuse("TLS to the discovery cluster", "true"),
 	"discovery-insecure-skip-tls-verify": ignore("false"),
 
-	"client-cert-file":                  refuse("a client certificate other than --cert-file"),
-	"client-key-file":                   refuse("a client certificate other than --cert-file"),
-	"client-crl-file":                   refuse("certificate revocation lists"),
-	"client-cert-allowed-hostname":      refuse("--client-cert-allowed-hostname"),
-	"peer-cert-file":                    refuse("peer TLS"),
-	"peer-key-file":                     refuse("peer TLS"),
-	"peer-client-cert-file":             refuse("peer TLS"),
-	"peer-client-key-file":              refuse("peer TLS"),
-	"peer-client-cert-auth":             refuse("peer TLS", "false"),
-	"peer-trusted-ca-file":              refuse("peer TLS"),
-	"peer-auto-tls":                     refuse("peer TLS", "false"),
-	"peer-crl-file":                     refuse("peer TLS"),
-	"peer-cert-allowed-cn":              refuse("peer TLS"),
-	"peer-cert-allowed-hostname":        refuse("peer TLS"),
-	"peer-skip-client-san-verification": ignore("false"),
-	"cors":                              ignore("*"),
-	"host-whitelist":                    ignore("*"),
+	"client-cert-file": refuse("a client certificate other than --cert-file"),
+	"client-key-file":  refuse("a client certificate other than --cert-file"),
+	"cors":             ignore("*"),
+	"host-whitelist":   ignore("*"),
 
 	"logger":                            ignore("zap"),
 	"log-outputs":                       ignore("default", "stderr"),

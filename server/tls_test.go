@@ -221,7 +221,7 @@ func TestTLSVersionsAndSuites(t *testing.T) {
 		t.Helper()
 		c.ListenClientURLs = []string{"https://127.0.0.1:2379"}
 		c.CertFile, c.KeyFile = certFile, keyFile
-		server, _, err := clientTLSConfigs(&c, quietLogger())
+		server, _, err := c.tlsSide(clientSide).configs(&c, quietLogger())
 		if err != nil {
 			t.Fatal(err)
 		}

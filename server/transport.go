@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -108,6 +109,9 @@ type transport struct {
 	mux       *http.ServeMux
 	server    *http.Server
 	snapshots *http.Client
+	// tls dials https:// peers (peerTLSConfigs): its certificate, its CAs
+	// and its rules on the peer's certificate.
+	tls *tls.Config
 
 	mu    sync.Mutex
 	peers map[uint64]*peer
@@ -131,12 +135,13 @@ type peer struct {
 	id     uint64
 	url    string
 	target string // host:port
+	https  bool   // dialled with TLS
 	queue  chan *raftpb.Message
 	snaps  chan *raftpb.Message
 	cancel context.CancelFunc
 }
 
-func newTransport(self, clusterID uint64, quotaBytes int64, logger *slog.Logger, m *metrics) *transport {
+func newTransport(self, clusterID uint64, quotaBytes int64, peerTLS *tls.Config, logger *slog.Logger, m *metrics) *transport {
 	t := &transport{
 		self:             self,
 		clusterID:        clusterID,
@@ -151,6 +156,7 @@ func newTransport(self, clusterID uint64, quotaBytes int64, logger *slog.Logger,
 		peers:            map[uint64]*peer{},
 		inbound:          map[net.Conn]uint64{},
 		removed:          map[uint64]bool{},
+		tls:              peerTLS,
 	}
 	t.mux.HandleFunc("POST "+peerStreamPath, t.serveStream)
 	t.mux.HandleFunc("POST "+peerSnapshotPath, t.serveSnapshot)
@@ -158,6 +164,8 @@ func newTransport(self, clusterID uint64, quotaBytes int64, logger *slog.Logger,
 	t.snapshots = &http.Client{Transport: &http.Transport{
 		Proxy:                 nil, // peers are reached directly, whatever HTTP_PROXY says
 		DialContext:           (&net.Dialer{Timeout: peerDialTimeout}).DialContext,
+		TLSClientConfig:       peerTLS.Clone(),
+		TLSHandshakeTimeout:   peerHandshakeTimeout,
 		ExpectContinueTimeout: peerHandshakeTimeout,
 		DisableKeepAlives:     true, // snapshots are rare; no idle connections to keep
 	}}
@@ -207,13 +215,13 @@ func (t *transport) update(members []node.Member) {
 		if _, ok := t.peers[id]; ok || t.closing {
 			continue
 		}
-		target, err := dialTarget(u)
+		target, https, err := dialTarget(u)
 		if err != nil {
 			t.logger.Error("peer has a bad URL; not sending to it", "peer", node.FormatID(id), "url", u, "err", err)
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		p := &peer{id: id, url: u, target: target, cancel: cancel,
+		p := &peer{id: id, url: u, target: target, https: https, cancel: cancel,
 			queue: make(chan *raftpb.Message, peerQueueMsgs), snaps: make(chan *raftpb.Message, 1)}
 		t.peers[id] = p
 		t.wg.Add(1)
@@ -328,15 +336,24 @@ func (t *transport) leave(conn net.Conn) {
 	t.handlers.Done()
 }
 
-func dialTarget(rawURL string) (string, error) {
+func (p *peer) scheme() string {
+	if p.https {
+		return "https"
+	}
+	return "http"
+}
+
+// dialTarget is the host:port of an http:// or https:// URL, and whether
+// it is dialled with TLS.
+func dialTarget(rawURL string) (target string, https bool, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	if u.Scheme != "http" || u.Port() == "" {
-		return "", fmt.Errorf("want http://host:port, got %q", rawURL)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Port() == "" {
+		return "", false, fmt.Errorf("want http://host:port or https://host:port, got %q", rawURL)
 	}
-	return u.Host, nil
+	return u.Host, u.Scheme == "https", nil
 }
 
 // runPeer runs a peer's two senders, the message stream and the

@@ -38,7 +38,7 @@ func (t *transport) sendSnapshot(ctx context.Context, p *peer, m *raftpb.Message
 		return fmt.Errorf("encode snapshot message: %w", err)
 	}
 	body, bodyBytes := t.snapshotBody(p.id, headBody, data)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.target+peerSnapshotPath, body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.scheme()+"://"+p.target+peerSnapshotPath, body)
 	if err != nil {
 		return err
 	}
