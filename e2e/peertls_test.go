@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,6 +17,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // tlsCluster is a cluster whose members serve peers and clients on
@@ -102,9 +106,9 @@ func (c *tlsCluster) ok(eps []string, args ...string) string {
 	return out
 }
 
-// metric returns the value of the sample of /metrics on m whose name and
-// labels start with sample, 0 when it has none.
-func (c *tlsCluster) metric(m *member, sample string) float64 {
+// tlsConfig is a client's TLS config: the cluster's CA and the client
+// certificate.
+func (c *tlsCluster) tlsConfig() *tls.Config {
 	c.t.Helper()
 	pair, err := tls.LoadX509KeyPair(c.clientCert, c.ckey)
 	if err != nil {
@@ -113,8 +117,14 @@ func (c *tlsCluster) metric(m *member, sample string) float64 {
 	pool := x509.NewCertPool()
 	pem, _ := os.ReadFile(c.ca.file)
 	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}
+}
+
+// metric returns the value of the sample of /metrics on m whose name and
+// labels start with sample, 0 when it has none.
+func (c *tlsCluster) metric(m *member, sample string) float64 {
+	c.t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: c.tlsConfig()}}
 	resp, err := hc.Get(m.clientURL() + "/metrics")
 	if err != nil {
 		c.t.Fatalf("GET /metrics on %s: %v", m.name, err)
@@ -194,8 +204,23 @@ func TestPeerTLS(t *testing.T) {
 		t.Errorf("endpoint status --cluster reached %d members, want 3:\n%s", strings.Count(status, "https://"), status)
 	}
 
-	// A restart over TLS: the member rejoins and catches up.
+	// A restart over TLS: the member rejoins and catches up, from a
+	// snapshot, since more was written meanwhile than the leader's log
+	// keeps (--snapshot-count 100).
 	c.stop(c.members[0])
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.eps(c.members[1:]), TLS: c.tlsConfig(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := cli.Put(ctx, fmt.Sprintf("bulk/%03d", i), "x")
+		cancel()
+		if err != nil {
+			t.Fatalf("put while n1 is down: %v", err)
+		}
+	}
+	cli.Close()
 	c.ok(c.eps(c.members[1:]), "put", "during", "restart")
 	c.startTLS(c.members[0], 0)
 	c.waitHealthy(c.members)
@@ -209,6 +234,9 @@ func TestPeerTLS(t *testing.T) {
 			t.Fatalf("the restarted member never served what was written while it was down: %q %v", out, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if n := c.metric(c.members[0], "plumb_server_snapshots_installed_total"); n < 1 {
+		t.Errorf("the restarted member installed %v snapshots, want one sent over TLS", n)
 	}
 
 	// Intruders: each tries to join as the member just added.
@@ -303,7 +331,7 @@ func TestPeerTLS(t *testing.T) {
 // empty, signed by the cluster's CA.
 func newTLSCluster(t *testing.T, token, crl string) *tlsCluster {
 	c := &tlsCluster{cluster: &cluster{t: t, token: token}, ctl: etcdctl(t),
-		peerFlags: []string{"--peer-cert-allowed-cn", "member", "--peer-crl-file", crl}}
+		peerFlags: []string{"--peer-cert-allowed-cn", "member", "--peer-crl-file", crl, "--snapshot-count", "100"}}
 	c.base = t.TempDir()
 	c.ca = newTestCA(t, c.base, "ca")
 	writeCRL(t, c.ca, crl, nil)
