@@ -283,7 +283,7 @@ func TestPeerTLS(t *testing.T) {
 		for _, m := range c.members {
 			found = found || logContains(t, m, in.logged)
 		}
-		if !found || !logContains(t, c.members[0], "rejected connection") {
+		if !found || !logContains(t, c.members[0], "rejected connection on peer endpoint") {
 			t.Errorf("a peer with %s: no member logged a rejected connection with %q", in.what, in.logged)
 		}
 	}

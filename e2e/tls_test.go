@@ -212,7 +212,7 @@ func TestClientTLS(t *testing.T) {
 	if out, _, err := ctlTLS(bin, []string{"http://" + c.members[0].endpoint()}, []string{"--dial-timeout=1s", "--command-timeout=1s"}, "get", "foo"); err == nil {
 		t.Errorf("a plain-text client read %q from a TLS port", out)
 	}
-	if !logContains(t, c.members[0], "rejected connection") {
+	if !logContains(t, c.members[0], "rejected connection on client endpoint") {
 		t.Error("the refused handshakes were not logged as rejected connections")
 	}
 }

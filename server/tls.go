@@ -572,8 +572,8 @@ func grpcHandlerFunc(gs *grpc.Server, other http.Handler) http.Handler {
 // tlsListener hands out connections whose TLS handshake succeeded. A
 // client that fails it (no certificate when one is required, one from
 // another CA, an expired, revoked or not allowed one) is logged as etcd
-// logs it, "rejected connection", counted by reason, and closed before
-// any request is read.
+// logs it, "rejected connection on client endpoint" (or peer), counted by
+// reason, and closed before any request is read.
 type tlsListener struct {
 	net.Listener
 	cfg    *tls.Config
@@ -609,13 +609,14 @@ func (t *tlsListener) handshake(c net.Conn) {
 	tc := tls.Server(c, t.cfg)
 	_ = tc.SetDeadline(time.Now().Add(tlsHandshakeWait))
 	if err := tc.Handshake(); err != nil {
-		attrs := []any{"endpoint", t.what, "remote-addr", c.RemoteAddr().String(), "server-name", tc.ConnectionState().ServerName}
+		attrs := []any{"remote-addr", c.RemoteAddr().String(), "server-name", tc.ConnectionState().ServerName}
 		var verr *tls.CertificateVerificationError
 		if errors.As(err, &verr) && len(verr.UnverifiedCertificates) > 0 {
 			leaf := verr.UnverifiedCertificates[0]
 			attrs = append(attrs, "ip-addresses", leaf.IPAddresses, "dns-names", leaf.DNSNames, "common-name", leaf.Subject.CommonName)
 		}
-		t.logger.Warn("rejected connection", append(attrs, "reason", rejectReason(err), "err", err)...)
+		// etcd's message and fields (embed's logTLSHandshakeFailure).
+		t.logger.Warn("rejected connection on "+t.what+" endpoint", append(attrs, "reason", rejectReason(err), "err", err)...)
 		if t.onFail != nil {
 			t.onFail(rejectReason(err))
 		}
