@@ -85,6 +85,12 @@ type Config struct {
 	// for one of them.
 	ClientCRLFile              string
 	ClientCertAllowedHostnames []string
+	// ClientCertFile and ClientKeyFile (--client-cert-file,
+	// --client-key-file) are the pair the member presents when it dials
+	// another member's client URL (the leader's, for leases); CertFile's
+	// when unset.
+	ClientCertFile string
+	ClientKeyFile  string
 
 	// Peer TLS (tls.go): https:// peer URLs are served with PeerCertFile
 	// and PeerKeyFile (or a self-signed pair with PeerAutoTLS), and

@@ -149,6 +149,8 @@ var Settings = []Setting{
 	{"cipher-suites", "", "Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Go)."},
 	{"tls-min-version", "TLS1.2", "Minimum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3."},
 	{"tls-max-version", "", "Maximum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3 (empty defers to Go)."},
+	{"client-cert-file", "", "Path to an explicit peer client TLS cert file otherwise cert file will be used when client auth is required."},
+	{"client-key-file", "", "Path to an explicit peer client TLS key file otherwise key file will be used when client auth is required."},
 	{"client-crl-file", "", "Path to the client certificate revocation list file."},
 	{"client-cert-allowed-hostname", "", "Comma-separated list of SAN hostnames for client cert authentication."},
 	{"peer-cert-file", "", "Path to the peer server TLS cert file."},
@@ -624,6 +626,8 @@ var settingFields = map[string]settingField{
 	"tls-max-version": {
 		func(c *Config, raw string) error { c.TLSMaxVersion = raw; return nil },
 		func(c *Config) error { _, err := tlsutil.GetTLSVersion(c.TLSMaxVersion); return err }},
+	"client-cert-file":                  stringField(func(c *Config) *string { return &c.ClientCertFile }),
+	"client-key-file":                   stringField(func(c *Config) *string { return &c.ClientKeyFile }),
 	"client-crl-file":                   stringField(func(c *Config) *string { return &c.ClientCRLFile }),
 	"client-cert-allowed-hostname":      listField(func(c *Config) *[]string { return &c.ClientCertAllowedHostnames }),
 	"peer-cert-file":                    stringField(func(c *Config) *string { return &c.PeerCertFile }),
@@ -1179,6 +1183,7 @@ var transportKeys = map[string]map[string]string{
 		"cert-file": "cert-file", "key-file": "key-file", "trusted-ca-file": "trusted-ca-file",
 		"client-cert-auth": "client-cert-auth", "auto-tls": "auto-tls",
 		"allowed-hostname": "client-cert-allowed-hostname",
+		"client-cert-file": "client-cert-file", "client-key-file": "client-key-file",
 	},
 	"peer-transport-security": {
 		"cert-file": "peer-cert-file", "key-file": "peer-key-file", "trusted-ca-file": "peer-trusted-ca-file",
@@ -1191,7 +1196,7 @@ var transportKeys = map[string]map[string]string{
 
 // transportSecurity takes one of etcd's client-transport-security and
 // peer-transport-security blocks: the fields plumb has set their
-// settings; the others (client-cert-file and allowed-cn for clients) are
+// settings; the others (allowed-cn for clients) are
 // accepted only when empty or false, as in etcd's sample config file.
 func (r *resolution) transportSecurity(v settingValue, name string, val *yaml.Node) {
 	if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
@@ -1269,10 +1274,8 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"discovery-insecure-transport":       refuse("TLS to the discovery cluster", "true"),
 	"discovery-insecure-skip-tls-verify": ignore("false"),
 
-	"client-cert-file": refuse("a client certificate other than --cert-file"),
-	"client-key-file":  refuse("a client certificate other than --cert-file"),
-	"cors":             ignore("*"),
-	"host-whitelist":   ignore("*"),
+	"cors":           ignore("*"),
+	"host-whitelist": ignore("*"),
 
 	"logger":                            ignore("zap"),
 	"log-outputs":                       ignore("default", "stderr"),

@@ -300,12 +300,12 @@ func TestResolveEtcdOnlyVariables(t *testing.T) {
 			"ETCD_PEER_TRUSTED_CA_FILE=/etc/ssl/ca.pem", "ETCD_PEER_CLIENT_CERT_AUTH=true", "ETCD_PEER_CERT_ALLOWED_CN=etcd-peer,etcd-peer2",
 			"ETCD_PEER_CRL_FILE=/etc/ssl/crl.pem", "ETCD_PEER_CLIENT_CERT_FILE=/etc/ssl/pc.pem", "ETCD_PEER_CLIENT_KEY_FILE=/etc/ssl/pc-key.pem",
 			"ETCD_LISTEN_PEER_URLS=https://10.0.0.1:2380", "ETCD_INITIAL_ADVERTISE_PEER_URLS=https://10.0.0.1:2380",
-			"ETCD_CLIENT_CRL_FILE=/etc/ssl/ccrl.pem", "ETCD_CLIENT_CERT_ALLOWED_HOSTNAME=a.example.com", "ETCD_CLIENT_CERT_AUTH=true"},
+			"ETCD_CLIENT_CRL_FILE=/etc/ssl/ccrl.pem", "ETCD_CLIENT_CERT_ALLOWED_HOSTNAME=a.example.com", "ETCD_CLIENT_CERT_AUTH=true", "ETCD_CLIENT_CERT_FILE=/etc/ssl/cc.pem", "ETCD_CLIENT_KEY_FILE=/etc/ssl/cc-key.pem"},
 			check: func(t *testing.T, c Config) {
 				if c.PeerCertFile != "/etc/ssl/p.pem" || c.PeerKeyFile != "/etc/ssl/p-key.pem" || c.PeerTrustedCAFile != "/etc/ssl/ca.pem" ||
 					!c.PeerClientCertAuth || !reflect.DeepEqual(c.PeerCertAllowedCNs, []string{"etcd-peer", "etcd-peer2"}) ||
 					c.PeerCRLFile != "/etc/ssl/crl.pem" || c.PeerClientCertFile != "/etc/ssl/pc.pem" || c.PeerClientKeyFile != "/etc/ssl/pc-key.pem" ||
-					c.ClientCRLFile != "/etc/ssl/ccrl.pem" || !reflect.DeepEqual(c.ClientCertAllowedHostnames, []string{"a.example.com"}) {
+					c.ClientCRLFile != "/etc/ssl/ccrl.pem" || c.ClientCertFile != "/etc/ssl/cc.pem" || c.ClientKeyFile != "/etc/ssl/cc-key.pem" || !reflect.DeepEqual(c.ClientCertAllowedHostnames, []string{"a.example.com"}) {
 					t.Errorf("peer TLS from the environment: %+v", c)
 				}
 			}},
@@ -854,6 +854,8 @@ func TestValidate(t *testing.T) {
 			[]string{"--peer-cert-file and --peer-key-file must be set together"}},
 		{"a peer client certificate without its key", func(c *Config) { c.PeerClientCertFile = "/pc.pem" },
 			[]string{"--peer-client-cert-file and --peer-client-key-file must be set together"}},
+		{"a client certificate without its key", func(c *Config) { c.ClientKeyFile = "/cc-key.pem" },
+			[]string{"--client-cert-file and --client-key-file must be set together"}},
 		{"allowed CN without a CA", func(c *Config) { c.PeerCertAllowedCNs = []string{"etcd"} },
 			[]string{"--peer-cert-allowed-cn checks peer certificates, which are asked for only with --peer-trusted-ca-file or --peer-client-cert-auth"}},
 		{"allowed CN with a CA", func(c *Config) { c.PeerCertAllowedCNs, c.PeerTrustedCAFile = []string{"etcd"}, "/ca.pem" }, nil},

@@ -82,7 +82,7 @@ type tlsSide struct {
 	name                       string // clientSide or peerSide
 	prefix                     string // "" or "peer-": the flags' prefix
 	certFile, keyFile          string
-	dialCertFile, dialKeyFile  string // the pair presented when dialling; "" for certFile's
+	dialCertFile, dialKeyFile  string // the pair presented when dialling (--[peer-]client-cert-file); "" for certFile's
 	trustedCAFile              string
 	certAuth, autoTLS, skipSAN bool
 	allowedCNs, allowedHosts   []string
@@ -92,7 +92,8 @@ type tlsSide struct {
 
 func (c *Config) tlsSide(name string) tlsSide {
 	if name == clientSide {
-		return tlsSide{name: clientSide, certFile: c.CertFile, keyFile: c.KeyFile, trustedCAFile: c.TrustedCAFile,
+		return tlsSide{name: clientSide, certFile: c.CertFile, keyFile: c.KeyFile,
+			dialCertFile: c.ClientCertFile, dialKeyFile: c.ClientKeyFile, trustedCAFile: c.TrustedCAFile,
 			certAuth: c.ClientCertAuth, autoTLS: c.AutoTLS, allowedHosts: c.ClientCertAllowedHostnames,
 			crlFile: c.ClientCRLFile, skipSAN: true, urls: c.ListenClientURLs}
 	}
@@ -129,9 +130,7 @@ func (s tlsSide) validate(urls []string) []error {
 		}
 	}
 	pair(s.flag("cert-file"), s.flag("key-file"), s.certFile, s.keyFile)
-	if s.name == peerSide {
-		pair("peer-client-cert-file", "peer-client-key-file", s.dialCertFile, s.dialKeyFile)
-	}
+	pair(s.flag("client-cert-file"), s.flag("client-key-file"), s.dialCertFile, s.dialKeyFile)
 	if (s.certFile == "" || s.keyFile == "") && !s.autoTLS {
 		for _, u := range urls {
 			if isHTTPS(u) {
@@ -277,7 +276,7 @@ func loadCAPool(flag, file string) (*x509.CertPool, error) {
 // --client-cert-auth is set, and checks it against the side's rules (see
 // verifier) during the handshake, so that a refused certificate never
 // gets a request read. The dial config trusts the same CAs and presents
-// the member's certificate (--peer-client-cert-file's when set); on the
+// the member's certificate (--[peer-]client-cert-file's when set); on the
 // peer side it holds the other member's certificate to the CN and
 // hostname rules too, as etcd's does.
 func (s tlsSide) configs(c *Config, logger *slog.Logger) (server, dial *tls.Config, err error) {
@@ -297,7 +296,7 @@ func (s tlsSide) configs(c *Config, logger *slog.Logger) (server, dial *tls.Conf
 	}
 	dialKP := kp
 	if s.dialCertFile != "" {
-		if dialKP, err = newKeyPair("peer-client-cert-file", s.dialCertFile, "peer-client-key-file", s.dialKeyFile, logger); err != nil {
+		if dialKP, err = newKeyPair(s.flag("client-cert-file"), s.dialCertFile, s.flag("client-key-file"), s.dialKeyFile, logger); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -435,3 +435,35 @@ func TestTLSRules(t *testing.T) {
 		})
 	}
 }
+
+// TestDialCertificate: a member dials with --client-cert-file's pair (or
+// --peer-client-cert-file's) when set, and with the serving pair
+// otherwise.
+func TestDialCertificate(t *testing.T) {
+	dir := t.TempDir()
+	p := newPKI(t, dir, "ca")
+	serverCert, serverKey := p.issue("server")
+	dialCert, dialKey := p.issue("dialer")
+	for _, tc := range []struct {
+		name string
+		side string
+		cfg  func(c *Config)
+		want string
+	}{
+		{"client, serving pair", clientSide, func(c *Config) {}, "server"},
+		{"client, --client-cert-file", clientSide, func(c *Config) { c.ClientCertFile, c.ClientKeyFile = dialCert, dialKey }, "dialer"},
+		{"peer, serving pair", peerSide, func(c *Config) {}, "server"},
+		{"peer, --peer-client-cert-file", peerSide, func(c *Config) { c.PeerClientCertFile, c.PeerClientKeyFile = dialCert, dialKey }, "dialer"},
+	} {
+		c := Config{DataDir: dir, CertFile: serverCert, KeyFile: serverKey, PeerCertFile: serverCert, PeerKeyFile: serverKey}
+		tc.cfg(&c)
+		_, dial, err := c.tlsSide(tc.side).configs(&c, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := dial.GetClientCertificate(nil)
+		if err != nil || leafCN(t, cert) != tc.want {
+			t.Errorf("%s: dials with %v, %v; want %s", tc.name, leafCN(t, cert), err, tc.want)
+		}
+	}
+}
