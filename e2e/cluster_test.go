@@ -64,6 +64,10 @@ type member struct {
 	// peerHTTPS and clientHTTPS make the member's peer and client URLs
 	// https:// (its TLS flags are the test's to give).
 	peerHTTPS, clientHTTPS bool
+	// peerUnix makes the peer URL unix://NAME:PORT (unixs:// with
+	// peerHTTPS): a socket file in the cluster's base directory, where
+	// the member runs.
+	peerUnix bool
 
 	// joinEnv, when set, starts the member as a new member of a running
 	// cluster: with the environment `etcdctl member add` printed for it
@@ -77,6 +81,9 @@ type member struct {
 }
 
 func (m *member) peerURL() string {
+	if m.peerUnix {
+		return fmt.Sprintf("%s://%s:%d", strings.Replace(scheme(m.peerHTTPS), "http", "unix", 1), m.name, m.peerPort)
+	}
 	return fmt.Sprintf("%s://%s:%d", scheme(m.peerHTTPS), m.ip, m.peerPort)
 }
 func (m *member) clientURL() string {
@@ -222,6 +229,9 @@ func (c *cluster) run(m *member, args, env []string) {
 	}
 	cmd := plumbCommand(args, env)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if m.peerUnix {
+		cmd.Dir = c.base // where the socket files are
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		c.t.Fatalf("start %s: %v", m.name, err)

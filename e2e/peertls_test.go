@@ -458,3 +458,43 @@ func TestPeerTLSRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerUnixSockets: members whose peer URLs are unix sockets, as etcd
+// allows (unix://NAME:PORT, the socket file NAME:PORT in the working
+// directory), form a cluster and replicate; with unixs:// the sockets
+// carry TLS (here --peer-auto-tls).
+func TestPeerUnixSockets(t *testing.T) {
+	for _, tc := range []struct {
+		scheme string
+		tls    bool
+	}{{"unix", false}, {"unixs", true}} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			c := &cluster{t: t, token: "e2e-peer-" + tc.scheme}
+			if tc.tls {
+				c.flags = []string{"--peer-auto-tls"}
+			}
+			c.base = t.TempDir()
+			for i := range 3 {
+				m := c.newMember(fmt.Sprintf("n%d", i+1), fmt.Sprintf("127.0.0.%d", i+1))
+				m.peerUnix, m.peerHTTPS = true, tc.tls
+				c.members = append(c.members, m)
+			}
+			for _, m := range c.members {
+				c.start(m)
+			}
+			t.Cleanup(c.stopAll)
+			c.waitLeader(startTimeout)
+			bin := etcdctl(t)
+			ctl(t, bin, c.endpoints(), "put", "k", "v")
+			for _, m := range c.members {
+				waitRead(t, bin, m, "k", "v")
+				if fi, err := os.Stat(filepath.Join(c.base, fmt.Sprintf("%s:%d", m.name, m.peerPort))); err != nil || fi.Mode()&os.ModeSocket == 0 {
+					t.Errorf("%s has no peer socket file: %v", m.name, err)
+				}
+			}
+			if list := ctl(t, bin, c.endpoints(), "member", "list"); !strings.Contains(list, tc.scheme+"://n1:") {
+				t.Errorf("member list lacks the %s:// peer URLs:\n%s", tc.scheme, list)
+			}
+		})
+	}
+}

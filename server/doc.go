@@ -64,7 +64,8 @@
 // never has a request read; refusals are logged as etcd's "rejected
 // connection" and counted by listener and reason. The transport dials
 // https:// peers for streams, snapshots and GET /members with the peer
-// side's dial config.
+// side's dial config; peer URLs may be unix:// and unixs:// sockets too
+// (peerEndpoint), as etcd's.
 //
 // Watch streams (api_watch.go) are served by the node's watchers: the
 // loop creates and cancels them (exec) and, after each Process, hands

@@ -69,15 +69,14 @@ func membersHandler(l *loop) http.Handler {
 func fetchMembers(ctx context.Context, urls []string, peerTLS *tls.Config, logger *slog.Logger) (uint64, []node.Member, error) {
 	ctx, cancel := context.WithTimeout(ctx, membersFetchTotal)
 	defer cancel()
-	client := &http.Client{Timeout: membersFetchWait, Transport: &http.Transport{
-		Proxy:             nil, // peers are reached directly, whatever HTTPS_PROXY says
-		TLSClientConfig:   peerTLS.Clone(),
-		DisableKeepAlives: true,
-	}}
+	clients := map[string]*http.Client{
+		"tcp":  {Timeout: membersFetchWait, Transport: peerHTTPTransport("tcp", peerTLS)},
+		"unix": {Timeout: membersFetchWait, Transport: peerHTTPTransport("unix", peerTLS)},
+	}
 	var errs []string
 	for {
 		for _, u := range urls {
-			cid, ms, err := fetchMembersFrom(ctx, client, u)
+			cid, ms, err := fetchMembersFrom(ctx, clients, u)
 			if err == nil {
 				return cid, ms, nil
 			}
@@ -93,12 +92,16 @@ func fetchMembers(ctx context.Context, urls []string, peerTLS *tls.Config, logge
 	}
 }
 
-func fetchMembersFrom(ctx context.Context, client *http.Client, base string) (uint64, []node.Member, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+membersPath, nil)
+func fetchMembersFrom(ctx context.Context, clients map[string]*http.Client, peerURL string) (uint64, []node.Member, error) {
+	ep, err := parsePeerURL(peerURL)
 	if err != nil {
 		return 0, nil, err
 	}
-	resp, err := client.Do(req)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.httpURL(membersPath), nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := clients[ep.network].Do(req)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -256,10 +256,19 @@ func (s *Server) quotaBytes() int64 {
 	return s.cfg.QuotaBackendBytes
 }
 
+// listenURL binds raw's address: host:port, or for unix:// and unixs://
+// the socket file named by the host, as etcd's NewUnixListener does (a
+// socket file left by a member that did not stop cleanly is removed).
 func listenURL(raw string) (net.Listener, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err
+	}
+	if u.Scheme == "unix" || u.Scheme == "unixs" {
+		if err := os.Remove(u.Host); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		return net.Listen("unix", u.Host)
 	}
 	return net.Listen("tcp", u.Host)
 }

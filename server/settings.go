@@ -757,35 +757,51 @@ func parseList(dst *[]string, raw string) error {
 // their host must be an address (etcd's rule: it does not resolve names
 // to bind).
 func checkPeerURLs(urls []string, listen bool) error {
-	if err := checkURLList(urls, listen, true); err != nil {
+	if err := checkURLList(urls, listen, peerSchemes); err != nil {
 		return err
 	}
 	return checkOneScheme(urls)
 }
 
-// checkOneScheme refuses a list that mixes http:// and https://.
+// checkOneScheme refuses a list that mixes URLs served with TLS
+// (https://, unixs://) and without (http://, unix://).
 func checkOneScheme(urls []string) error {
 	for _, u := range urls[1:] {
 		if isHTTPS(u) != isHTTPS(urls[0]) {
-			return fmt.Errorf("%q and %q: a member's peer URLs must be all http:// or all https://", urls[0], u)
+			return fmt.Errorf("%q and %q: a member's peer URLs must be all http:// or all https:// (unix:// counts as http://, unixs:// as https://)", urls[0], u)
 		}
 	}
 	return nil
 }
 
-func isHTTPS(u string) bool { return strings.HasPrefix(strings.ToLower(u), "https://") }
+// isHTTPS reports whether u is served with TLS: https:// or unixs://.
+func isHTTPS(u string) bool {
+	l := strings.ToLower(u)
+	return strings.HasPrefix(l, "https://") || strings.HasPrefix(l, "unixs://")
+}
+
+// The URL schemes each kind of URL takes. Peer URLs may be unix sockets,
+// as etcd's: unix://NAME:PORT listens on the socket file "NAME:PORT" in
+// the working directory (the URL's host, as etcd takes it).
+var (
+	httpOnly      = []string{"http"}
+	clientSchemes = []string{"http", "https"}
+	peerSchemes   = []string{"http", "https", "unix", "unixs"}
+)
 
 // checkClientURLs is checkURLs for client URLs, which may also be
 // https:// (served with --cert-file and --key-file, see tls.go).
-func checkClientURLs(urls []string, listen bool) error { return checkURLList(urls, listen, true) }
+func checkClientURLs(urls []string, listen bool) error {
+	return checkURLList(urls, listen, clientSchemes)
+}
 
-func checkURLList(urls []string, listen, https bool) error {
+func checkURLList(urls []string, listen bool, schemes []string) error {
 	if len(urls) == 0 {
 		return errors.New("must name at least one URL")
 	}
 	seen := map[string]bool{}
 	for _, u := range urls {
-		if err := checkSchemeURL(u, listen, https); err != nil {
+		if err := checkSchemeURL(u, listen, schemes); err != nil {
 			return err
 		}
 		key := strings.ToLower(u)
@@ -798,24 +814,21 @@ func checkURLList(urls []string, listen, https bool) error {
 }
 
 // checkURL checks that s is http://host:port with nothing else.
-func checkURL(s string, listen bool) error { return checkSchemeURL(s, listen, false) }
+func checkURL(s string, listen bool) error { return checkSchemeURL(s, listen, httpOnly) }
 
-// checkSchemeURL is checkURL, taking https://host:port too when https is
-// set.
-func checkSchemeURL(s string, listen, https bool) error {
+// checkSchemeURL is checkURL for a URL whose scheme is one of schemes.
+func checkSchemeURL(s string, listen bool, schemes []string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: %w", s, errors.Unwrap(err))
 	}
-	if https && u.Scheme == "https" {
-		u.Scheme = "http"
-	}
+	unix := u.Scheme == "unix" || u.Scheme == "unixs"
 	switch {
-	case u.Scheme == "https":
+	case u.Scheme == "https" && !slices.Contains(schemes, u.Scheme):
 		return fmt.Errorf("%q: TLS is not supported yet; use http://", s)
-	case u.Scheme == "unix" || u.Scheme == "unixs":
-		return fmt.Errorf("%q: unix sockets are not supported yet; use http://host:port", s)
-	case u.Scheme != "http" || u.Opaque != "":
+	case unix && !slices.Contains(schemes, u.Scheme):
+		return fmt.Errorf("%q: unix sockets are not supported yet for client URLs; use http://host:port", s)
+	case !slices.Contains(schemes, u.Scheme) || u.Opaque != "":
 		return fmt.Errorf("%q must be http://host:port, as in http://10.0.0.1:2380", s)
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
 		return fmt.Errorf("%q must be just http://host:port, with no user, query or fragment", s)
@@ -823,6 +836,12 @@ func checkSchemeURL(s string, listen, https bool) error {
 		return fmt.Errorf("%q must not have a path", s)
 	}
 	host, port, err := net.SplitHostPort(u.Host)
+	if unix {
+		if err != nil || host == "" {
+			return fmt.Errorf("%q must be unix://NAME:PORT, as etcd takes it (the socket file is NAME:PORT in the working directory)", s)
+		}
+		return nil
+	}
 	if err != nil || host == "" {
 		return fmt.Errorf("%q must have a host and a port, as in http://10.0.0.1:2380", s)
 	}
@@ -898,7 +917,7 @@ func checkInitialCluster(m map[string][]string) error {
 			return fmt.Errorf("member %q: %w", name, err)
 		}
 		for _, u := range m[name] {
-			if err := checkSchemeURL(u, false, true); err != nil {
+			if err := checkSchemeURL(u, false, peerSchemes); err != nil {
 				return fmt.Errorf("member %q: %w", name, err)
 			}
 			key := strings.ToLower(u)

@@ -450,7 +450,8 @@ type valueCase struct {
 var valueCases = []valueCase{
 	{"name", "a,b", `"a,b" contains ',' or '='`},
 	{"listen-peer-urls", "https://127.0.0.1:2380,http://127.0.0.1:2381", `"https://127.0.0.1:2380" and "http://127.0.0.1:2381": a member's peer URLs must be all http:// or all https://`},
-	{"listen-peer-urls", "unixs://peer.sock", `"unixs://peer.sock": unix sockets are not supported yet`},
+	{"listen-peer-urls", "unixs://peer.sock", `"unixs://peer.sock" must be unix://NAME:PORT, as etcd takes it`},
+	{"listen-peer-urls", "unix://n1:2380", ""},
 	{"advertise-client-urls", "https://10.0.0.1:2379", ""},
 	{"tls-min-version", "TLS1.1", `unexpected TLS version "TLS1.1" (must be one of: TLS1.2, TLS1.3)`},
 	{"tls-max-version", "TLS1.3", ""},

@@ -418,7 +418,8 @@ func (s tlsSide) verifier(remote net.Addr, serving bool) func([][]byte, [][]*x50
 				return err
 			}
 		}
-		if s.name == peerSide && !s.skipSAN && remote != nil {
+		// A unix socket's peer has no address for the certificate to name.
+		if _, tcp := remote.(*net.TCPAddr); s.name == peerSide && !s.skipSAN && tcp {
 			return checkCertSAN(leaf, remote.String())
 		}
 		return nil

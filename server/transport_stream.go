@@ -336,13 +336,13 @@ func (t *transport) openStream(ctx context.Context, p *peer) (net.Conn, *bufio.R
 // member does not trust, or that does not take the member's, is never
 // sent a byte of a request.
 func (t *transport) dial(ctx context.Context, p *peer) (net.Conn, error) {
-	conn, err := (&net.Dialer{Timeout: peerDialTimeout}).DialContext(ctx, "tcp", p.target)
-	if err != nil || !p.https {
+	conn, err := (&net.Dialer{Timeout: peerDialTimeout}).DialContext(ctx, p.ep.network, p.ep.addr)
+	if err != nil || !p.ep.tls {
 		return conn, err
 	}
 	cfg := t.tls.Clone()
 	if cfg.ServerName == "" {
-		cfg.ServerName, _, _ = net.SplitHostPort(p.target)
+		cfg.ServerName, _, _ = net.SplitHostPort(p.ep.addr)
 	}
 	tc := tls.Client(conn, cfg)
 	hctx, cancel := context.WithTimeout(ctx, peerHandshakeTimeout)
@@ -361,7 +361,7 @@ func (t *transport) upgrade(conn net.Conn, p *peer) (*bufio.Reader, error) {
 	if err := conn.SetDeadline(time.Now().Add(peerHandshakeTimeout)); err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest(http.MethodPost, "http://"+p.target+peerStreamPath, nil)
+	req, err := http.NewRequest(http.MethodPost, "http://"+p.ep.addr+peerStreamPath, nil)
 	if err != nil {
 		return nil, err
 	}
