@@ -258,15 +258,21 @@ func (s *Server) quotaBytes() int64 {
 
 // listenURL binds raw's address: host:port, or for unix:// and unixs://
 // the socket file named by the host, as etcd's NewUnixListener does (a
-// socket file left by a member that did not stop cleanly is removed).
+// socket file left by a member that did not stop cleanly is removed;
+// unlike etcd, a file there that is not a socket is left alone and the
+// start refused).
 func listenURL(raw string) (net.Listener, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err
 	}
 	if u.Scheme == "unix" || u.Scheme == "unixs" {
-		if err := os.Remove(u.Host); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+		if fi, err := os.Lstat(u.Host); err == nil && fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a unix socket; not replacing it", u.Host)
+		} else if err == nil {
+			if err := os.Remove(u.Host); err != nil {
+				return nil, err
+			}
 		}
 		return net.Listen("unix", u.Host)
 	}

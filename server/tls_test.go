@@ -467,3 +467,28 @@ func TestDialCertificate(t *testing.T) {
 		}
 	}
 }
+
+// TestListenUnix: a unix:// URL binds the socket file its host names,
+// replacing a stale socket but never another file.
+func TestListenUnix(t *testing.T) {
+	t.Chdir(t.TempDir())
+	l, err := listenURL("unix://n1:2380")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false) // leave a stale socket behind
+	l.Close()
+	if l, err = listenURL("unix://n1:2380"); err != nil {
+		t.Fatalf("a stale socket was not replaced: %v", err)
+	}
+	l.Close()
+	if err := os.WriteFile("data:1", []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listenURL("unixs://data:1"); err == nil || !strings.Contains(err.Error(), "is not a unix socket") {
+		t.Errorf("a regular file in the way: %v", err)
+	}
+	if b, _ := os.ReadFile("data:1"); string(b) != "keep" {
+		t.Error("the regular file was replaced")
+	}
+}
