@@ -56,7 +56,7 @@ import (
 //     ETCD_* variables: a value that asks for nothing (empty, false, off,
 //     etcd's default) is ignored; a knob that only tunes etcd is ignored
 //     with a warning; a value that asks for something plumb cannot do
-//     (TLS, v2 discovery, the v2 API, ...) is an error saying plumb does
+//     (v2 discovery, the v2 API, ...) is an error saying plumb does
 //     not support it yet.
 //  7. Computed defaults, as etcd's: --data-dir is "<name>.etcd" and
 //     --initial-cluster is "<name>=<url>" for each of
