@@ -215,6 +215,13 @@ func TestClientTLS(t *testing.T) {
 	if !logContains(t, c.members[0], "rejected connection on client endpoint") {
 		t.Error("the refused handshakes were not logged as rejected connections")
 	}
+	c.members[0].clientHTTPS = true // as it was started, for metric's URL
+	tc := &tlsCluster{cluster: c, ca: ca, clientCert: clientCert, ckey: clientKey}
+	for _, reason := range []string{"no-certificate", "unknown-authority", "expired", "not-tls"} {
+		if n := tc.metric(c.members[0], fmt.Sprintf(`plumb_tls_rejected_connections_total{listener="client",reason="%s"}`, reason)); n < 1 {
+			t.Errorf("plumb_tls_rejected_connections_total{listener=\"client\",reason=%q} is %v, want at least 1", reason, n)
+		}
+	}
 }
 
 // TestClientTLSRefusals: https:// without a certificate, and a certificate
