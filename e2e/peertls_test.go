@@ -258,12 +258,7 @@ func TestPeerTLS(t *testing.T) {
 		{"a revoked certificate", revokedCert, revokedKey, "revoked", "certificate revoked"},
 	} {
 		n4 := c.newMember(fmt.Sprintf("n4-%d", i), "127.0.0.5")
-		n4.peerHTTPS, n4.clientHTTPS, n4.joinEnv = true, true, joinEnv
-		for _, kv := range joinEnv { // the port member add gave
-			if v, ok := strings.CutPrefix(kv, "ETCD_INITIAL_ADVERTISE_PEER_URLS=https://127.0.0.5:"); ok {
-				n4.peerPort, _ = strconv.Atoi(v)
-			}
-		}
+		n4.peerHTTPS, n4.clientHTTPS, n4.joinEnv, n4.peerPort = true, true, joinEnv, addedPort(joinEnv)
 		args := append(c.args(n4), "--cert-file", in.cert, "--key-file", in.key, "--trusted-ca-file", c.ca.file,
 			"--peer-cert-file", in.cert, "--peer-key-file", in.key, "--peer-trusted-ca-file", c.ca.file)
 		was := c.rejected(in.reason)
@@ -323,6 +318,39 @@ func TestPeerTLS(t *testing.T) {
 	if out := c.ok(eps, "get", "foo", "--print-value-only"); strings.TrimSpace(out) != "bar" {
 		t.Errorf("after another cluster's member, foo is %q", out)
 	}
+
+	// The member added above joins with a good certificate: it gets the
+	// membership (GET /members) and the log over TLS.
+	n4 := c.newMember("n4", "127.0.0.5")
+	n4.peerHTTPS, n4.clientHTTPS, n4.joinEnv, n4.peerPort = true, true, joinEnv, addedPort(joinEnv)
+	c.members = append(c.members, n4)
+	c.startTLS(n4, 0)
+	deadline = time.Now().Add(joinTimeout)
+	for {
+		out, _, err := ctlTLS(c.ctl, []string{n4.clientURL()}, c.ctlFlags, "get", "foo", "--consistency=s", "--print-value-only")
+		if err == nil && strings.TrimSpace(out) == "bar" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the member that joined over TLS never served foo: %q %v", out, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !logContains(t, n4, "joining a running cluster") {
+		t.Error("n4 did not join through GET /members")
+	}
+}
+
+// addedPort is the peer port in the ETCD_INITIAL_ADVERTISE_PEER_URLS
+// member add printed.
+func addedPort(joinEnv []string) int {
+	for _, kv := range joinEnv {
+		if v, ok := strings.CutPrefix(kv, "ETCD_INITIAL_ADVERTISE_PEER_URLS=https://127.0.0.5:"); ok {
+			port, _ := strconv.Atoi(v)
+			return port
+		}
+	}
+	return 0
 }
 
 // newTLSCluster starts 3 members with peer and client TLS (n1 from flags,
