@@ -280,25 +280,9 @@ func loadCAPool(flag, file string) (*x509.CertPool, error) {
 // peer side it holds the other member's certificate to the CN and
 // hostname rules too, as etcd's does.
 func (s tlsSide) configs(c *Config, logger *slog.Logger) (server, dial *tls.Config, err error) {
-	certFile, keyFile, self := s.certFile, s.keyFile, false
-	if s.autoTLS && certFile == "" {
-		if certFile, keyFile, err = selfCert(filepath.Join(c.DataDir, "fixtures", s.name), s.urls, c.SelfSignedCertValidity); err != nil {
-			return nil, nil, fmt.Errorf("--%s: %w", s.flag("auto-tls"), err)
-		}
-		self = true
-		logger.Info("serving with a self-signed certificate", "side", s.name, "flag", "--"+s.flag("auto-tls"), "cert-file", certFile)
-	} else if s.autoTLS {
-		logger.Warn("ignoring --"+s.flag("auto-tls")+", since --"+s.flag("cert-file")+" and --"+s.flag("key-file")+" are given", "side", s.name)
-	}
-	kp, err := newKeyPair(s.flag("cert-file"), certFile, s.flag("key-file"), keyFile, logger)
+	kp, dialKP, self, err := s.keyPairs(c, logger)
 	if err != nil {
 		return nil, nil, err
-	}
-	dialKP := kp
-	if s.dialCertFile != "" {
-		if dialKP, err = newKeyPair(s.flag("client-cert-file"), s.dialCertFile, s.flag("client-key-file"), s.dialKeyFile, logger); err != nil {
-			return nil, nil, err
-		}
 	}
 	var pool *x509.CertPool
 	if s.trustedCAFile != "" {
@@ -311,15 +295,7 @@ func (s tlsSide) configs(c *Config, logger *slog.Logger) (server, dial *tls.Conf
 			return nil, nil, fmt.Errorf("--%s: %w", s.crlFlag(), err)
 		}
 	}
-	minV, _ := tlsutil.GetTLSVersion(c.TLSMinVersion)
-	maxV, _ := tlsutil.GetTLSVersion(c.TLSMaxVersion)
-	var suites []uint16 // nil: Go's
-	if len(c.CipherSuites) > 0 {
-		suites, _ = tlsutil.GetCipherSuites(c.CipherSuites)
-	}
-	if minV == 0 {
-		minV = tls.VersionTLS12
-	}
+	minV, maxV, suites := tlsLimits(c)
 	// The peer port speaks HTTP/1.1 only: a message stream takes its
 	// connection over (see transport_stream.go).
 	protos := []string{"http/1.1"}
@@ -380,6 +356,43 @@ func peerTLSConfigs(c *Config, logger *slog.Logger) (server, dial *tls.Config, e
 		server = nil
 	}
 	return server, dial, err
+}
+
+// keyPairs loads the side's certificate pair, or makes a self-signed one
+// (self) with --[peer-]auto-tls, and the pair it dials with.
+func (s tlsSide) keyPairs(c *Config, logger *slog.Logger) (kp, dialKP *keyPair, self bool, err error) {
+	certFile, keyFile := s.certFile, s.keyFile
+	if s.autoTLS && certFile == "" {
+		if certFile, keyFile, err = selfCert(filepath.Join(c.DataDir, "fixtures", s.name), s.urls, c.SelfSignedCertValidity); err != nil {
+			return nil, nil, false, fmt.Errorf("--%s: %w", s.flag("auto-tls"), err)
+		}
+		self = true
+		logger.Info("serving with a self-signed certificate", "side", s.name, "flag", "--"+s.flag("auto-tls"), "cert-file", certFile)
+	} else if s.autoTLS {
+		logger.Warn("ignoring --"+s.flag("auto-tls")+", since --"+s.flag("cert-file")+" and --"+s.flag("key-file")+" are given", "side", s.name)
+	}
+	if kp, err = newKeyPair(s.flag("cert-file"), certFile, s.flag("key-file"), keyFile, logger); err != nil {
+		return nil, nil, false, err
+	}
+	dialKP = kp
+	if s.dialCertFile != "" {
+		if dialKP, err = newKeyPair(s.flag("client-cert-file"), s.dialCertFile, s.flag("client-key-file"), s.dialKeyFile, logger); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	return kp, dialKP, self, nil
+}
+
+// tlsLimits are the TLS versions and TLS 1.2 suites allowed, from
+// --tls-min-version, --tls-max-version and --cipher-suites (checked by
+// validate): at least TLS 1.2, and Go's suites when none are given.
+func tlsLimits(c *Config) (minV, maxV uint16, suites []uint16) {
+	minV, _ = tlsutil.GetTLSVersion(c.TLSMinVersion)
+	maxV, _ = tlsutil.GetTLSVersion(c.TLSMaxVersion)
+	if len(c.CipherSuites) > 0 {
+		suites, _ = tlsutil.GetCipherSuites(c.CipherSuites)
+	}
+	return max(minV, tls.VersionTLS12), maxV, suites
 }
 
 // Why a certificate that verified against the CAs is refused anyway.
