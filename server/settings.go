@@ -703,7 +703,7 @@ func (c *Config) validate() []error {
 		return errs // the rules between fields would only repeat these
 	}
 	errs = append(errs, c.validateDiscovery()...)
-	errs = append(errs, c.validateClientTLS()...)
+	errs = append(errs, c.validateTLS()...)
 	if c.ElectionTimeout < electionHeartbeatMin*c.HeartbeatInterval {
 		errs = append(errs, &crossError{[]string{"election-timeout", "heartbeat-interval"},
 			fmt.Sprintf("--election-timeout[%vms] should be at least as 5 times as --heartbeat-interval[%vms]",

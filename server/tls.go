@@ -43,11 +43,11 @@ const (
 	tlsHandshakeWait = 10 * time.Second
 )
 
-// validateClientTLS checks the TLS settings together, as etcd's embed
+// validateTLS checks the TLS settings together, as etcd's embed
 // does at start: an https:// listen URL needs a certificate and its key,
 // neither goes alone, and a rule on the other side's certificate (allowed
 // CN or hostname, revocation list) needs that certificate to be asked for.
-func (c *Config) validateClientTLS() []error {
+func (c *Config) validateTLS() []error {
 	var errs []error
 	minV, _ := tlsutil.GetTLSVersion(c.TLSMinVersion)
 	maxV, _ := tlsutil.GetTLSVersion(c.TLSMaxVersion)

@@ -150,7 +150,7 @@ func TestClientTLSServe(t *testing.T) {
 	https := "https://" + strings.TrimPrefix(cfg.ListenClientURLs[0], "http://")
 	cfg.ListenClientURLs, cfg.AdvertiseClientURLs = []string{https}, []string{https}
 	cfg.CertFile, cfg.KeyFile, cfg.TrustedCAFile, cfg.ClientCertAuth = certFile, keyFile, p.caFile, true
-	if errs := cfg.validateClientTLS(); len(errs) > 0 {
+	if errs := cfg.validateTLS(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	s := startT(t, cfg)
@@ -259,7 +259,7 @@ func TestAutoTLS(t *testing.T) {
 	https := "https://" + strings.TrimPrefix(cfg.ListenClientURLs[0], "http://")
 	cfg.ListenClientURLs, cfg.AdvertiseClientURLs = []string{https}, []string{https}
 	cfg.AutoTLS, cfg.SelfSignedCertValidity = true, 2
-	if errs := cfg.validateClientTLS(); len(errs) > 0 {
+	if errs := cfg.validateTLS(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	s := startT(t, cfg)
@@ -381,7 +381,7 @@ func TestTLSRules(t *testing.T) {
 				ListenClientURLs: []string{"https://127.0.0.1:2379"}, ListenPeerURLs: []string{"https://127.0.0.1:2380"},
 				InitialAdvertisePeerURLs: []string{"https://127.0.0.1:2380"}}
 			tc.cfg(&c)
-			if errs := c.validateClientTLS(); len(errs) > 0 {
+			if errs := c.validateTLS(); len(errs) > 0 {
 				t.Fatal(errs)
 			}
 			server, _, err := c.tlsSide(tc.side).configs(&c, quietLogger())
