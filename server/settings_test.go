@@ -756,6 +756,12 @@ func TestResolveEtcdOnlyKeys(t *testing.T) {
 			}},
 		{name: "a certificate without its key in etcd's block", file: "name: n1\nclient-transport-security:\n  cert-file: /etc/ssl/etcd.pem\n",
 			wantErr: []string{"--cert-file and --key-file must be set together (--cert-file from ", "plumb.yaml:3)"}},
+		{name: "a peer certificate without its key in etcd's block", file: "name: n1\npeer-transport-security:\n  cert-file: /etc/ssl/p.pem\n",
+			wantErr: []string{"--peer-cert-file and --peer-key-file must be set together (--peer-cert-file from ", "plumb.yaml:3)"}},
+		{name: "https peer URLs without a certificate", file: "name: n1\nlisten-peer-urls: https://10.0.0.1:2380\ninitial-advertise-peer-urls: https://10.0.0.1:2380\n",
+			wantErr: []string{"TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url https://10.0.0.1:2380 with HTTPS scheme (--listen-peer-urls from ", "plumb.yaml:2)"}},
+		{name: "an allowed CN without a CA in etcd's block", file: "name: n1\npeer-transport-security:\n  allowed-cn: [etcd-peer]\n",
+			wantErr: []string{"--peer-cert-allowed-cn checks peer certificates, which are asked for only with --peer-trusted-ca-file or --peer-client-cert-auth; set one of them (--peer-cert-allowed-cn from ", "plumb.yaml:3)"}},
 		{name: "peer TLS in etcd's block", file: "name: n1\nlisten-peer-urls: https://10.0.0.1:2380\ninitial-advertise-peer-urls: https://10.0.0.1:2380\n" +
 			"peer-transport-security:\n  cert-file: /etc/ssl/p.pem\n  key-file: /etc/ssl/p-key.pem\n  client-cert-file: /etc/ssl/pc.pem\n" +
 			"  client-key-file: /etc/ssl/pc-key.pem\n  trusted-ca-file: /etc/ssl/ca.pem\n  client-cert-auth: true\n  auto-tls: false\n" +
