@@ -61,6 +61,14 @@ type member struct {
 	dataDir    string
 	logPath    string
 
+	// peerHTTPS and clientHTTPS make the member's peer and client URLs
+	// https:// (its TLS flags are the test's to give).
+	peerHTTPS, clientHTTPS bool
+	// peerUnix makes the peer URL unix://NAME:PORT (unixs:// with
+	// peerHTTPS): a socket file in the cluster's base directory, where
+	// the member runs.
+	peerUnix bool
+
 	// joinEnv, when set, starts the member as a new member of a running
 	// cluster: with the environment `etcdctl member add` printed for it
 	// (ETCD_NAME, ETCD_INITIAL_CLUSTER, ...) instead of the --name and
@@ -72,9 +80,23 @@ type member struct {
 	done chan struct{} // closed when the process exits
 }
 
-func (m *member) peerURL() string   { return fmt.Sprintf("http://%s:%d", m.ip, m.peerPort) }
-func (m *member) clientURL() string { return fmt.Sprintf("http://%s:%d", m.ip, m.clientPort) }
-func (m *member) endpoint() string  { return fmt.Sprintf("%s:%d", m.ip, m.clientPort) }
+func (m *member) peerURL() string {
+	if m.peerUnix {
+		return fmt.Sprintf("%s://%s:%d", strings.Replace(scheme(m.peerHTTPS), "http", "unix", 1), m.name, m.peerPort)
+	}
+	return fmt.Sprintf("%s://%s:%d", scheme(m.peerHTTPS), m.ip, m.peerPort)
+}
+func (m *member) clientURL() string {
+	return fmt.Sprintf("%s://%s:%d", scheme(m.clientHTTPS), m.ip, m.clientPort)
+}
+
+func scheme(https bool) string {
+	if https {
+		return "https"
+	}
+	return "http"
+}
+func (m *member) endpoint() string { return fmt.Sprintf("%s:%d", m.ip, m.clientPort) }
 
 // cluster is a plumb cluster of real processes on loopback.
 type cluster struct {
@@ -207,6 +229,9 @@ func (c *cluster) run(m *member, args, env []string) {
 	}
 	cmd := plumbCommand(args, env)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if m.peerUnix {
+		cmd.Dir = c.base // where the socket files are
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		c.t.Fatalf("start %s: %v", m.name, err)

@@ -40,7 +40,7 @@ func newTestCA(t *testing.T, dir, name string) *testCA {
 	tmpl := &x509.Certificate{
 		SerialNumber: nextSerial(), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -212,8 +212,15 @@ func TestClientTLS(t *testing.T) {
 	if out, _, err := ctlTLS(bin, []string{"http://" + c.members[0].endpoint()}, []string{"--dial-timeout=1s", "--command-timeout=1s"}, "get", "foo"); err == nil {
 		t.Errorf("a plain-text client read %q from a TLS port", out)
 	}
-	if !logContains(t, c.members[0], "rejected connection") {
+	if !logContains(t, c.members[0], "rejected connection on client endpoint") {
 		t.Error("the refused handshakes were not logged as rejected connections")
+	}
+	c.members[0].clientHTTPS = true // as it was started, for metric's URL
+	tc := &tlsCluster{cluster: c, ca: ca, clientCert: clientCert, ckey: clientKey}
+	for _, reason := range []string{"no-certificate", "unknown-authority", "expired", "not-tls"} {
+		if n := tc.metric(c.members[0], fmt.Sprintf(`plumb_tls_rejected_connections_total{listener="client",reason="%s"}`, reason)); n < 1 {
+			t.Errorf("plumb_tls_rejected_connections_total{listener=\"client\",reason=%q} is %v, want at least 1", reason, n)
+		}
 	}
 }
 

@@ -302,12 +302,12 @@ func (f *leaderConn) leader(ctx context.Context) (c grpc.ClientConnInterface, se
 	target := ""
 	for _, u := range m.ClientURLs {
 		if f.tls != nil && strings.HasPrefix(u, "https://") {
-			if t, err := dialTarget("http://" + u[len("https://"):]); err == nil {
+			if t, _, err := dialTarget(u); err == nil {
 				target = "https://" + t
 				break
 			}
 		}
-		if t, err := dialTarget(u); err == nil {
+		if t, https, err := dialTarget(u); err == nil && !https {
 			target = t
 			break
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,8 +36,8 @@ type identity struct {
 // are derived from --initial-cluster and --initial-cluster-token, so every
 // member of a new cluster computes the same ones; or, with
 // --initial-cluster-state existing, they come from the running cluster
-// (joinIdentity).
-func resolveIdentity(ctx context.Context, cfg *Config, fsys wal.FS, logger *slog.Logger) (identity, error) {
+// (joinIdentity, over peerTLS to https:// peers).
+func resolveIdentity(ctx context.Context, cfg *Config, fsys wal.FS, peerTLS *tls.Config, logger *slog.Logger) (identity, error) {
 	exists, err := wal.Exists(fsys, node.WALDir)
 	if err != nil {
 		return identity{}, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
@@ -45,7 +46,7 @@ func resolveIdentity(ctx context.Context, cfg *Config, fsys wal.FS, logger *slog
 		return identity{restart: true}, nil
 	}
 	if cfg.InitialClusterState == ClusterStateExisting {
-		return joinIdentity(ctx, cfg, logger)
+		return joinIdentity(ctx, cfg, peerTLS, logger)
 	}
 	urls, ok := cfg.InitialCluster[cfg.Name]
 	if !ok {

@@ -79,6 +79,38 @@ type Config struct {
 	TLSMinVersion string   // --tls-min-version
 	TLSMaxVersion string   // --tls-max-version
 	CipherSuites  []string // --cipher-suites
+	// ClientCRLFile is --client-crl-file: a client certificate whose
+	// serial it lists is refused. ClientCertAllowedHostnames is
+	// --client-cert-allowed-hostname: a client certificate must be valid
+	// for one of them.
+	ClientCRLFile              string
+	ClientCertAllowedHostnames []string
+	// ClientCertFile and ClientKeyFile (--client-cert-file,
+	// --client-key-file) are the pair the member presents when it dials
+	// another member's client URL (the leader's, for leases); CertFile's
+	// when unset.
+	ClientCertFile string
+	ClientKeyFile  string
+
+	// Peer TLS (tls.go): https:// peer URLs are served with PeerCertFile
+	// and PeerKeyFile (or a self-signed pair with PeerAutoTLS), and
+	// dialled presenting PeerClientCertFile and PeerClientKeyFile when
+	// set, the serving pair otherwise. PeerTrustedCAFile or
+	// PeerClientCertAuth require a peer certificate; PeerCertAllowedCNs
+	// or PeerCertAllowedHostnames narrow which; PeerCRLFile lists revoked
+	// ones. As in etcd, a peer's certificate must also name the address it
+	// connects from unless PeerSkipClientSANVerification.
+	PeerCertFile                  string   // --peer-cert-file
+	PeerKeyFile                   string   // --peer-key-file
+	PeerClientCertFile            string   // --peer-client-cert-file
+	PeerClientKeyFile             string   // --peer-client-key-file
+	PeerTrustedCAFile             string   // --peer-trusted-ca-file
+	PeerClientCertAuth            bool     // --peer-client-cert-auth
+	PeerAutoTLS                   bool     // --peer-auto-tls
+	PeerCertAllowedCNs            []string // --peer-cert-allowed-cn
+	PeerCertAllowedHostnames      []string // --peer-cert-allowed-hostname
+	PeerCRLFile                   string   // --peer-crl-file
+	PeerSkipClientSANVerification bool     // --peer-skip-client-san-verification
 
 	LogLevel string // --log-level: debug, info, warn or error
 

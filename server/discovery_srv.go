@@ -37,11 +37,14 @@ func newDNSResolver(addr string) *net.Resolver {
 // others are named "0", "1", ... in the order of the answer (their names
 // do not enter the IDs, and each member publishes its own once it runs).
 //
-// plumb differs from etcd in three places, each with an error that says
-// what to do: https peer URLs (TLS is not supported yet); this member's
-// URLs from the records must be --initial-advertise-peer-urls as written
-// (etcd resolves both sides, plumb's bootstrap compares them as strings);
-// and the records must name this member (etcd's own error).
+// As in etcd, both kinds of records are used when both are there; the
+// https:// members are dialled with the peer TLS settings (tls.go).
+//
+// plumb differs from etcd in two places, each with an error that says
+// what to do: this member's URLs from the records must be
+// --initial-advertise-peer-urls as written (etcd resolves both sides,
+// plumb's bootstrap compares them as strings); and the records must name
+// this member (etcd's own error).
 func srvCluster(ctx context.Context, r *net.Resolver, cfg *Config, logger *slog.Logger) (map[string][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, srvLookupTimeout)
 	defer cancel()
@@ -54,17 +57,15 @@ func srvCluster(ctx context.Context, r *net.Resolver, cfg *Config, logger *slog.
 	ssl, sslErr := srvMembers(ctx, r, cfg.DiscoverySRVResolver, "https", sslService, cfg.Name, domain, cfg.InitialAdvertisePeerURLs)
 	logger.Info("get cluster for etcd-server-ssl SRV", "service-name", sslService, "discovery-srv", domain,
 		"found-cluster", ssl, "err", sslErr)
-	if len(ssl) > 0 {
-		return nil, fmt.Errorf("--discovery-srv %s: _%s._tcp.%s lists %s: https peer URLs need TLS, which plumb does not support yet; "+
-			"publish the members as _%s._tcp.%s records (http peer URLs) instead", domain, sslService, domain,
-			strings.Join(ssl, ","), service, domain)
-	}
 	parts, err := srvMembers(ctx, r, cfg.DiscoverySRVResolver, "http", service, cfg.Name, domain, cfg.InitialAdvertisePeerURLs)
 	logger.Info("get cluster for etcd-server SRV", "service-name", service, "discovery-srv", domain,
 		"found-cluster", parts, "err", err)
-	if err != nil {
+	if len(ssl) == 0 && err != nil {
 		return nil, fmt.Errorf("--discovery-srv %s: %w", domain, errors.Join(sslErr, err))
 	}
+	// As etcd: the https members and the http ones together, the others
+	// than this member numbered anew so that no two share a name.
+	parts = renumber(append(ssl, parts...), cfg.Name)
 	for _, p := range parts {
 		logger.Info("got bootstrap from DNS for etcd-server", "node", p)
 	}
@@ -87,6 +88,22 @@ func srvCluster(ctx context.Context, r *net.Resolver, cfg *Config, logger *slog.
 		return nil, fmt.Errorf("--discovery-srv %s: the SRV records give an initial cluster plumb cannot use: %w", domain, err)
 	}
 	return m, nil
+}
+
+// renumber names the "name=URL" entries of members other than self 0, 1,
+// ... in order.
+func renumber(parts []string, self string) []string {
+	out := make([]string, 0, len(parts))
+	next := 0
+	for _, p := range parts {
+		name, u, _ := strings.Cut(p, "=")
+		if name != self {
+			name = strconv.Itoa(next)
+			next++
+		}
+		out = append(out, name+"="+u)
+	}
+	return out
 }
 
 // asked corrects the server a lookup error names when

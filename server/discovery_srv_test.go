@@ -35,9 +35,9 @@ func srvConfig(name, advertise string) *Config {
 // TestSRVCluster resolves etcd's SRV records against a DNS server on a
 // loopback address: the member is recognised by resolving its advertised
 // peer URL, the others are named 0, 1, ...; the URLs are the records'
-// targets; _etcd-server-ssl records that make https peer URLs are refused
-// (TLS), while one that only names this member is skipped as etcd skips
-// it; --discovery-srv-name picks other records; a member missing from the
+// targets; _etcd-server-ssl records make https peer URLs, and join the
+// plain ones as in etcd, while one that names this member under the other
+// scheme is skipped as etcd skips it; --discovery-srv-name picks other records; a member missing from the
 // records gets etcd's error.
 func TestSRVCluster(t *testing.T) {
 	three := srvRecords("etcd-server", "infra0:2380", "infra1:2380", "infra2:2380")
@@ -60,10 +60,14 @@ func TestSRVCluster(t *testing.T) {
 		{name: "advertised by address, not by the record's name", records: three, cfg: srvConfig("infra0", "http://127.0.0.1:2380"),
 			wantErr: []string{"the SRV records give this member (infra0) the peer URLs http://infra0.example.com:2380, but --initial-advertise-peer-urls is http://127.0.0.1:2380",
 				"--initial-advertise-peer-urls http://infra0.example.com:2380"}},
-		{name: "ssl records need TLS", cfg: srvConfig("infra0", "http://infra0.example.com:2380"),
-			records: append(srvRecords("etcd-server-ssl", "infra1:2380", "infra2:2380"), three...),
-			wantErr: []string{"--discovery-srv example.com: _etcd-server-ssl._tcp.example.com lists ", "https://infra1.example.com:2380",
-				"https peer URLs need TLS, which plumb does not support yet"}},
+		{name: "ssl records make https peer URLs", cfg: srvConfig("infra0", "https://infra0.example.com:2380"),
+			records: srvRecords("etcd-server-ssl", "infra0:2380", "infra1:2380", "infra2:2380"),
+			want: map[string]string{"https://infra0.example.com:2380": "infra0", "https://infra1.example.com:2380": "",
+				"https://infra2.example.com:2380": ""}},
+		{name: "ssl and plain records together, as etcd takes them", cfg: srvConfig("infra0", "https://infra0.example.com:2380"),
+			records: append(srvRecords("etcd-server-ssl", "infra0:2380", "infra1:2380"), srvRecords("etcd-server", "infra2:2380")...),
+			want: map[string]string{"https://infra0.example.com:2380": "infra0", "https://infra1.example.com:2380": "",
+				"http://infra2.example.com:2380": ""}},
 		{name: "an ssl record of this member only is skipped", cfg: srvConfig("infra0", "http://infra0.example.com:2380"),
 			records: append(srvRecords("etcd-server-ssl", "infra0:2380"), srvRecords("etcd-server", "infra0:2380")...),
 			want:    map[string]string{"http://infra0.example.com:2380": "infra0"}},

@@ -63,6 +63,18 @@
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
 // environment variables and etcd's YAML config file.
 //
+// TLS (tls.go), on both sides etcd serves it: https:// client URLs and
+// https:// peer URLs, each side with its certificate pair (re-read when the
+// files change), its CAs and its rules on the other side's certificate
+// (allowed CN or hostname, revocation list, and on the peer side etcd's
+// check that the certificate names the address it comes from). The rules
+// are checked in the handshake (tlsListener), so a refused client or peer
+// never has a request read; refusals are logged as etcd's "rejected
+// connection" and counted by listener and reason. The transport dials
+// https:// peers for streams, snapshots and GET /members with the peer
+// side's dial config; peer URLs may be unix:// and unixs:// sockets too
+// (peerEndpoint), as etcd's.
+//
 // Watch streams (api_watch.go) are served by the node's watchers: the
 // loop creates and cancels them (exec) and, after each Process, hands
 // every Output.Watch response to the stream that owns the watcher, in a

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,15 +64,19 @@ func membersHandler(l *loop) http.Handler {
 // fetchMembers asks the members at urls for the cluster's ID and
 // membership, one after another, round after round, until one answers or
 // membersFetchTotal passes. Two members that name different clusters are
-// an error: the URLs point at more than one cluster.
-func fetchMembers(ctx context.Context, urls []string, logger *slog.Logger) (uint64, []node.Member, error) {
+// an error: the URLs point at more than one cluster. https:// URLs are
+// dialled with peerTLS (the member's peer certificate and CAs).
+func fetchMembers(ctx context.Context, urls []string, peerTLS *tls.Config, logger *slog.Logger) (uint64, []node.Member, error) {
 	ctx, cancel := context.WithTimeout(ctx, membersFetchTotal)
 	defer cancel()
-	client := &http.Client{Timeout: membersFetchWait}
+	clients := map[string]*http.Client{
+		"tcp":  {Timeout: membersFetchWait, Transport: peerHTTPTransport("tcp", peerTLS)},
+		"unix": {Timeout: membersFetchWait, Transport: peerHTTPTransport("unix", peerTLS)},
+	}
 	var errs []string
 	for {
 		for _, u := range urls {
-			cid, ms, err := fetchMembersFrom(ctx, client, u)
+			cid, ms, err := fetchMembersFrom(ctx, clients, u)
 			if err == nil {
 				return cid, ms, nil
 			}
@@ -87,12 +92,16 @@ func fetchMembers(ctx context.Context, urls []string, logger *slog.Logger) (uint
 	}
 }
 
-func fetchMembersFrom(ctx context.Context, client *http.Client, base string) (uint64, []node.Member, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+membersPath, nil)
+func fetchMembersFrom(ctx context.Context, clients map[string]*http.Client, peerURL string) (uint64, []node.Member, error) {
+	ep, err := parsePeerURL(peerURL)
 	if err != nil {
 		return 0, nil, err
 	}
-	resp, err := client.Do(req)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.httpURL(membersPath), nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := clients[ep.network].Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -125,13 +134,13 @@ func lastN(s []string, n int) []string { return s[max(0, len(s)-n):] }
 // of --initial-cluster must be in the cluster with the same peer URLs and
 // no other (etcd's ValidateClusterAndAssignIDs), and this member must be
 // one that was added and has never run.
-func joinIdentity(ctx context.Context, cfg *Config, logger *slog.Logger) (identity, error) {
+func joinIdentity(ctx context.Context, cfg *Config, peerTLS *tls.Config, logger *slog.Logger) (identity, error) {
 	others := otherPeerURLs(cfg)
 	if len(others) == 0 {
 		return identity{}, fmt.Errorf("--initial-cluster-state is existing but --initial-cluster names no member but this one (%q): "+
 			"give it the cluster's members, as `etcdctl member add` prints it (ETCD_INITIAL_CLUSTER)", cfg.Name)
 	}
-	cid, members, err := fetchMembers(ctx, others, logger)
+	cid, members, err := fetchMembers(ctx, others, peerTLS, logger)
 	if err != nil {
 		return identity{}, fmt.Errorf("--initial-cluster-state existing: %w", err)
 	}
@@ -165,12 +174,12 @@ func otherPeerURLs(cfg *Config) []string {
 // members --initial-cluster names again; without an answer (or with one
 // from another cluster) it logs why and starts with no peers, to be
 // reached only once a leader's log reaches it some other way.
-func (s *Server) refetchMembers(cfg *Config, clusterID uint64) []node.Member {
+func (s *Server) refetchMembers(cfg *Config, clusterID uint64, peerTLS *tls.Config) []node.Member {
 	others := otherPeerURLs(cfg)
 	if len(others) == 0 {
 		return nil
 	}
-	cid, ms, err := fetchMembers(context.Background(), others, s.logger)
+	cid, ms, err := fetchMembers(context.Background(), others, peerTLS, s.logger)
 	switch {
 	case err != nil:
 		s.logger.Warn("this member has applied no membership and could not get one from its peers", "err", err)

@@ -37,6 +37,10 @@ type metrics struct {
 	peerRefused prometheus.Counter
 	// snapshotsReceiving counts the snapshot streams being received now.
 	snapshotsReceiving prometheus.Gauge
+	// tlsRejected counts the connections refused in their TLS handshake,
+	// by listener (client or peer) and reason (rejectReason). etcd has no
+	// such metric; it only logs "rejected connection".
+	tlsRejected *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -75,10 +79,13 @@ func newMetrics() *metrics {
 			Help: "Peer messages refused for naming another cluster or another member."}),
 		snapshotsReceiving: prometheus.NewGauge(prometheus.GaugeOpts{Name: "plumb_network_snapshots_receiving",
 			Help: fmt.Sprintf("Snapshots being received from peers now (a member takes at most %d at once).", snapshotStreamsMax)}),
+		tlsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "plumb_tls_rejected_connections_total",
+			Help: "Connections refused in their TLS handshake (logged as \"rejected connection\"), by listener (client or peer) and reason."},
+			[]string{"listener", "reason"}),
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
 		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
-		m.snapshotsReceiving,
+		m.snapshotsReceiving, m.tlsRejected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -64,7 +64,7 @@ func Restore(cfg RestoreConfig, logger *slog.Logger) error {
 	}
 	// The new cluster's IDs, as every one of its members computes them;
 	// checked before anything is read or written.
-	id, err := resolveIdentity(context.Background(), &scfg, wal.OSFS(cfg.DataDir), logger)
+	id, err := resolveIdentity(context.Background(), &scfg, wal.OSFS(cfg.DataDir), nil, logger)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,10 @@ type Server struct {
 	clientHTTPS *http.Server
 	clientTLS   *tls.Config
 	dialTLS     *tls.Config // to dial other members' https:// client URLs
+	// peerTLS serves https:// peer URLs, nil without one; peerDialTLS
+	// dials other members' https:// peer URLs.
+	peerTLS     *tls.Config
+	peerDialTLS *tls.Config
 	// clientConns tracks the client listeners' connections (see closeAll).
 	clientConns []*trackedListener
 	listeners   []net.Listener
@@ -85,7 +89,12 @@ func Start(cfg Config, opts Options, logger *slog.Logger) (_ *Server, err error)
 	}()
 	// The TLS files are read first: a bad one stops the member before
 	// it touches its data dir.
-	if s.clientTLS, s.dialTLS, err = clientTLSConfigs(&s.cfg, logger); err != nil {
+	if s.cfg.clientTLS() {
+		if s.clientTLS, s.dialTLS, err = s.cfg.tlsSide(clientSide).configs(&s.cfg, logger); err != nil {
+			return nil, err
+		}
+	}
+	if s.peerTLS, s.peerDialTLS, err = peerTLSConfigs(&s.cfg, logger); err != nil {
 		return nil, err
 	}
 	if err := discoverCluster(&s.cfg, logger); err != nil {
@@ -113,7 +122,7 @@ func (s *Server) openStorage() error {
 	}
 	// The WAL's fsyncs feed etcd_disk_wal_fsync_duration_seconds.
 	fsys := timeSyncs(wal.OSFS(cfg.DataDir), node.WALDir, func(d time.Duration) { s.metrics.fsync.Observe(d.Seconds()) })
-	id, err := resolveIdentity(context.Background(), cfg, fsys, s.logger)
+	id, err := resolveIdentity(context.Background(), cfg, fsys, s.peerDialTLS, s.logger)
 	if err != nil {
 		return err
 	}
@@ -182,7 +191,7 @@ func (s *Server) openStorage() error {
 			return err
 		}
 	}
-	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.logger, s.metrics)
+	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.peerDialTLS, s.logger, s.metrics)
 	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
 	s.loop.seed = id.seed
 	if s.loop.auth, err = newAuthenticator(*cfg, s.logger, s.metrics); err != nil {
@@ -193,7 +202,7 @@ func (s *Server) openStorage() error {
 		// knows no peer: ask the ones --initial-cluster names again. (A
 		// member of a new cluster has its bootstrap entries committed in
 		// its own log, and applies them at once.)
-		s.loop.seed = s.refetchMembers(cfg, clusterID)
+		s.loop.seed = s.refetchMembers(cfg, clusterID, s.peerDialTLS)
 	}
 	s.tr.mux.Handle(membersPath, membersHandler(s.loop))
 	return nil
@@ -252,10 +261,25 @@ func (s *Server) quotaBytes() int64 {
 	return s.cfg.QuotaBackendBytes
 }
 
+// listenURL binds raw's address: host:port, or for unix:// and unixs://
+// the socket file named by the host, as etcd's NewUnixListener does (a
+// socket file left by a member that did not stop cleanly is removed;
+// unlike etcd, a file there that is not a socket is left alone and the
+// start refused).
 func listenURL(raw string) (net.Listener, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err
+	}
+	if u.Scheme == "unix" || u.Scheme == "unixs" {
+		if fi, err := os.Lstat(u.Host); err == nil && fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a unix socket; not replacing it", u.Host)
+		} else if err == nil {
+			if err := os.Remove(u.Host); err != nil {
+				return nil, err
+			}
+		}
+		return net.Listen("unix", u.Host)
 	}
 	return net.Listen("tcp", u.Host)
 }
@@ -274,6 +298,9 @@ func (s *Server) serve() {
 	peers := len(s.cfg.ListenPeerURLs)
 	for i, l := range s.listeners {
 		if i < peers {
+			if isHTTPS(s.cfg.ListenPeerURLs[i]) {
+				l = newTLSListener(l, s.peerTLS, peerSide, s.logger, s.rejected(peerSide))
+			}
 			s.goServe("peer", l.Addr(), func() error { return s.tr.serve(l) })
 			continue
 		}
@@ -283,7 +310,7 @@ func (s *Server) serve() {
 		if u := s.cfg.ListenClientURLs[i-peers]; strings.HasPrefix(strings.ToLower(u), "https://") {
 			// etcd's embed/serve.go: every connection is TLS, and one
 			// server answers gRPC and HTTP on it.
-			tlsL := newTLSListener(m.Match(cmux.Any()), s.clientTLS, "client", s.logger, nil)
+			tlsL := newTLSListener(m.Match(cmux.Any()), s.clientTLS, clientSide, s.logger, s.rejected(clientSide))
 			s.goServe("client HTTPS", l.Addr(), func() error { return s.clientHTTPS.Serve(tlsL) })
 			s.goServe("client", l.Addr(), m.Serve)
 			s.logger.Info("serving clients", "url", u)
@@ -297,6 +324,11 @@ func (s *Server) serve() {
 		s.logger.Info("serving clients", "url", s.cfg.ListenClientURLs[i-peers])
 	}
 	s.logger.Info("serving peers", "urls", s.cfg.ListenPeerURLs)
+}
+
+// rejected counts a connection refused in its TLS handshake on listener.
+func (s *Server) rejected(listener string) func(reason string) {
+	return func(reason string) { s.metrics.tlsRejected.WithLabelValues(listener, reason).Inc() }
 }
 
 func (s *Server) goServe(what string, addr net.Addr, serve func() error) {

@@ -57,7 +57,7 @@ import (
 //     ETCD_* variables: a value that asks for nothing (empty, false, off,
 //     etcd's default) is ignored; a knob that only tunes etcd is ignored
 //     with a warning; a value that asks for something plumb cannot do
-//     (TLS, v2 discovery, the v2 API, ...) is an error saying plumb does
+//     (v2 discovery, the v2 API, ...) is an error saying plumb does
 //     not support it yet.
 //  7. Computed defaults, as etcd's: --data-dir is "<name>.etcd" and
 //     --initial-cluster is "<name>=<url>" for each of
@@ -150,6 +150,21 @@ var Settings = []Setting{
 	{"cipher-suites", "", "Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Go)."},
 	{"tls-min-version", "TLS1.2", "Minimum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3."},
 	{"tls-max-version", "", "Maximum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3 (empty defers to Go)."},
+	{"client-cert-file", "", "Path to an explicit peer client TLS cert file otherwise cert file will be used when client auth is required."},
+	{"client-key-file", "", "Path to an explicit peer client TLS key file otherwise key file will be used when client auth is required."},
+	{"client-crl-file", "", "Path to the client certificate revocation list file."},
+	{"client-cert-allowed-hostname", "", "Comma-separated list of SAN hostnames for client cert authentication."},
+	{"peer-cert-file", "", "Path to the peer server TLS cert file."},
+	{"peer-key-file", "", "Path to the peer server TLS key file."},
+	{"peer-client-cert-file", "", "Path to an explicit peer client TLS cert file otherwise peer cert file will be used when client auth is required."},
+	{"peer-client-key-file", "", "Path to an explicit peer client TLS key file otherwise peer key file will be used when client auth is required."},
+	{"peer-client-cert-auth", "false", "Enable peer client cert authentication."},
+	{"peer-trusted-ca-file", "", "Path to the peer server TLS trusted CA file; setting it requires peer certificates signed by it, as --peer-client-cert-auth does."},
+	{"peer-auto-tls", "false", "Peer TLS using self-generated certificates (in ${data-dir}/fixtures/peer) if --peer-key-file and --peer-cert-file are not provided."},
+	{"peer-cert-allowed-cn", "", "Comma-separated list of allowed CNs for inter-peer TLS authentication."},
+	{"peer-cert-allowed-hostname", "", "Comma-separated list of allowed SAN hostnames for inter-peer TLS authentication."},
+	{"peer-crl-file", "", "Path to the peer certificate revocation list file."},
+	{"peer-skip-client-san-verification", "false", "Skip verification of SAN field in client certificate for peer connections."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
 	{"strict-reconfig-check", "true", "Reject reconfiguration requests that would cause quorum loss."},
@@ -167,7 +182,8 @@ var computedDefault = map[string]bool{"data-dir": true, "initial-cluster": true}
 
 // boolSetting holds the settings that are switches: the command line takes
 // them as etcd does, --enable-pprof with no value.
-var boolSetting = map[string]bool{"enable-pprof": true, "strict-reconfig-check": true, "client-cert-auth": true, "auto-tls": true}
+var boolSetting = map[string]bool{"enable-pprof": true, "strict-reconfig-check": true, "client-cert-auth": true, "auto-tls": true,
+	"peer-client-cert-auth": true, "peer-auto-tls": true, "peer-skip-client-san-verification": true}
 
 // IsBool reports whether s is a switch (a bool flag on the command line;
 // "true" or "false" everywhere else).
@@ -179,6 +195,7 @@ var listSetting = map[string]bool{
 	"listen-peer-urls": true, "listen-client-urls": true, "advertise-client-urls": true,
 	"initial-advertise-peer-urls": true, "initial-cluster": true,
 	"discovery-endpoints": true, "cipher-suites": true,
+	"client-cert-allowed-hostname": true, "peer-cert-allowed-cn": true, "peer-cert-allowed-hostname": true,
 }
 
 // Sources are the places Resolve reads settings from.
@@ -506,7 +523,7 @@ var settingFields = map[string]settingField{
 		func(c *Config) error { return checkNotEmpty(c.DataDir) }},
 	"listen-peer-urls": {
 		func(c *Config, raw string) error { return parseList(&c.ListenPeerURLs, raw) },
-		func(c *Config) error { return checkURLs(c.ListenPeerURLs, true) }},
+		func(c *Config) error { return checkPeerURLs(c.ListenPeerURLs, true) }},
 	"listen-client-urls": {
 		func(c *Config, raw string) error { return parseList(&c.ListenClientURLs, raw) },
 		func(c *Config) error { return checkClientURLs(c.ListenClientURLs, true) }},
@@ -515,7 +532,7 @@ var settingFields = map[string]settingField{
 		func(c *Config) error { return checkClientURLs(c.AdvertiseClientURLs, false) }},
 	"initial-advertise-peer-urls": {
 		func(c *Config, raw string) error { return parseList(&c.InitialAdvertisePeerURLs, raw) },
-		func(c *Config) error { return checkURLs(c.InitialAdvertisePeerURLs, false) }},
+		func(c *Config) error { return checkPeerURLs(c.InitialAdvertisePeerURLs, false) }},
 	"initial-cluster": {
 		parseInitialClusterField,
 		func(c *Config) error {
@@ -613,6 +630,21 @@ var settingFields = map[string]settingField{
 	"tls-max-version": {
 		func(c *Config, raw string) error { c.TLSMaxVersion = raw; return nil },
 		func(c *Config) error { _, err := tlsutil.GetTLSVersion(c.TLSMaxVersion); return err }},
+	"client-cert-file":                  stringField(func(c *Config) *string { return &c.ClientCertFile }),
+	"client-key-file":                   stringField(func(c *Config) *string { return &c.ClientKeyFile }),
+	"client-crl-file":                   stringField(func(c *Config) *string { return &c.ClientCRLFile }),
+	"client-cert-allowed-hostname":      listField(func(c *Config) *[]string { return &c.ClientCertAllowedHostnames }),
+	"peer-cert-file":                    stringField(func(c *Config) *string { return &c.PeerCertFile }),
+	"peer-key-file":                     stringField(func(c *Config) *string { return &c.PeerKeyFile }),
+	"peer-client-cert-file":             stringField(func(c *Config) *string { return &c.PeerClientCertFile }),
+	"peer-client-key-file":              stringField(func(c *Config) *string { return &c.PeerClientKeyFile }),
+	"peer-client-cert-auth":             boolField(func(c *Config) *bool { return &c.PeerClientCertAuth }),
+	"peer-trusted-ca-file":              stringField(func(c *Config) *string { return &c.PeerTrustedCAFile }),
+	"peer-auto-tls":                     boolField(func(c *Config) *bool { return &c.PeerAutoTLS }),
+	"peer-cert-allowed-cn":              listField(func(c *Config) *[]string { return &c.PeerCertAllowedCNs }),
+	"peer-cert-allowed-hostname":        listField(func(c *Config) *[]string { return &c.PeerCertAllowedHostnames }),
+	"peer-crl-file":                     stringField(func(c *Config) *string { return &c.PeerCRLFile }),
+	"peer-skip-client-san-verification": boolField(func(c *Config) *bool { return &c.PeerSkipClientSANVerification }),
 	"log-level": {
 		func(c *Config, raw string) error { c.LogLevel = raw; return nil },
 		func(c *Config) error { return checkOneOf(c.LogLevel, "debug", "info", "warn", "error") }},
@@ -637,6 +669,20 @@ var settingFields = map[string]settingField{
 	"watch-progress-notify-interval": {
 		func(c *Config, raw string) error { return parseDuration(&c.WatchProgressNotifyInterval, raw) },
 		func(c *Config) error { return nil }}, // any: 0 or less is the default, too short is raised
+}
+
+// stringField, boolField and listField are the settings whose value is
+// taken as it is: the rules between settings check them (validateTLS).
+func stringField(f func(*Config) *string) settingField {
+	return settingField{func(c *Config, raw string) error { *f(c) = raw; return nil }, func(*Config) error { return nil }}
+}
+
+func boolField(f func(*Config) *bool) settingField {
+	return settingField{func(c *Config, raw string) error { return parseBool(f(c), raw) }, func(*Config) error { return nil }}
+}
+
+func listField(f func(*Config) *[]string) settingField {
+	return settingField{func(c *Config, raw string) error { return parseOptionalList(f(c), raw) }, func(*Config) error { return nil }}
 }
 
 // crossError is a problem with several settings together; Resolve adds
@@ -670,7 +716,7 @@ func (c *Config) validate() []error {
 		return errs // the rules between fields would only repeat these
 	}
 	errs = append(errs, c.validateDiscovery()...)
-	errs = append(errs, c.validateClientTLS()...)
+	errs = append(errs, c.validateTLS()...)
 	if c.ElectionTimeout < electionHeartbeatMin*c.HeartbeatInterval {
 		errs = append(errs, &crossError{[]string{"election-timeout", "heartbeat-interval"},
 			fmt.Sprintf("--election-timeout[%vms] should be at least as 5 times as --heartbeat-interval[%vms]",
@@ -718,21 +764,57 @@ func parseList(dst *[]string, raw string) error {
 	return nil
 }
 
-// checkURLs checks a list of URLs; listen URLs are bound, so their host
-// must be an address (etcd's rule: it does not resolve names to bind).
-func checkURLs(urls []string, listen bool) error { return checkURLList(urls, listen, false) }
+// checkPeerURLs checks one member's peer URLs: http:// or https://
+// (served with --peer-cert-file, see tls.go), not both, since the member
+// is served and dialled with TLS or without. Listen URLs are bound, so
+// their host must be an address (etcd's rule: it does not resolve names
+// to bind).
+func checkPeerURLs(urls []string, listen bool) error {
+	if err := checkURLList(urls, listen, peerSchemes); err != nil {
+		return err
+	}
+	return checkOneScheme(urls)
+}
+
+// checkOneScheme refuses a list that mixes URLs served with TLS
+// (https://, unixs://) and without (http://, unix://).
+func checkOneScheme(urls []string) error {
+	for _, u := range urls[1:] {
+		if isHTTPS(u) != isHTTPS(urls[0]) {
+			return fmt.Errorf("%q and %q: a member's peer URLs must be all http:// or all https:// (unix:// counts as http://, unixs:// as https://)", urls[0], u)
+		}
+	}
+	return nil
+}
+
+// isHTTPS reports whether u is served with TLS: https:// or unixs://.
+func isHTTPS(u string) bool {
+	l := strings.ToLower(u)
+	return strings.HasPrefix(l, "https://") || strings.HasPrefix(l, "unixs://")
+}
+
+// The URL schemes each kind of URL takes. Peer URLs may be unix sockets,
+// as etcd's: unix://NAME:PORT listens on the socket file "NAME:PORT" in
+// the working directory (the URL's host, as etcd takes it).
+var (
+	httpOnly      = []string{"http"}
+	clientSchemes = []string{"http", "https"}
+	peerSchemes   = []string{"http", "https", "unix", "unixs"}
+)
 
 // checkClientURLs is checkURLs for client URLs, which may also be
 // https:// (served with --cert-file and --key-file, see tls.go).
-func checkClientURLs(urls []string, listen bool) error { return checkURLList(urls, listen, true) }
+func checkClientURLs(urls []string, listen bool) error {
+	return checkURLList(urls, listen, clientSchemes)
+}
 
-func checkURLList(urls []string, listen, https bool) error {
+func checkURLList(urls []string, listen bool, schemes []string) error {
 	if len(urls) == 0 {
 		return errors.New("must name at least one URL")
 	}
 	seen := map[string]bool{}
 	for _, u := range urls {
-		if err := checkSchemeURL(u, listen, https); err != nil {
+		if err := checkSchemeURL(u, listen, schemes); err != nil {
 			return err
 		}
 		key := strings.ToLower(u)
@@ -745,24 +827,21 @@ func checkURLList(urls []string, listen, https bool) error {
 }
 
 // checkURL checks that s is http://host:port with nothing else.
-func checkURL(s string, listen bool) error { return checkSchemeURL(s, listen, false) }
+func checkURL(s string, listen bool) error { return checkSchemeURL(s, listen, httpOnly) }
 
-// checkSchemeURL is checkURL, taking https://host:port too when https is
-// set.
-func checkSchemeURL(s string, listen, https bool) error {
+// checkSchemeURL is checkURL for a URL whose scheme is one of schemes.
+func checkSchemeURL(s string, listen bool, schemes []string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: %w", s, errors.Unwrap(err))
 	}
-	if https && u.Scheme == "https" {
-		u.Scheme = "http"
-	}
+	unix := u.Scheme == "unix" || u.Scheme == "unixs"
 	switch {
-	case u.Scheme == "https":
+	case u.Scheme == "https" && !slices.Contains(schemes, u.Scheme):
 		return fmt.Errorf("%q: TLS is not supported yet; use http://", s)
-	case u.Scheme == "unix" || u.Scheme == "unixs":
-		return fmt.Errorf("%q: unix sockets are not supported yet; use http://host:port", s)
-	case u.Scheme != "http" || u.Opaque != "":
+	case unix && !slices.Contains(schemes, u.Scheme):
+		return fmt.Errorf("%q: unix sockets are not supported yet for client URLs; use http://host:port", s)
+	case !slices.Contains(schemes, u.Scheme) || u.Opaque != "":
 		return fmt.Errorf("%q must be http://host:port, as in http://10.0.0.1:2380", s)
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
 		return fmt.Errorf("%q must be just http://host:port, with no user, query or fragment", s)
@@ -770,6 +849,12 @@ func checkSchemeURL(s string, listen, https bool) error {
 		return fmt.Errorf("%q must not have a path", s)
 	}
 	host, port, err := net.SplitHostPort(u.Host)
+	if unix {
+		if err != nil || host == "" {
+			return fmt.Errorf("%q must be unix://NAME:PORT, as etcd takes it (the socket file is NAME:PORT in the working directory)", s)
+		}
+		return nil
+	}
 	if err != nil || host == "" {
 		return fmt.Errorf("%q must have a host and a port, as in http://10.0.0.1:2380", s)
 	}
@@ -791,8 +876,9 @@ func parseInitialClusterField(c *Config, raw string) error {
 // ParseInitialCluster parses --initial-cluster, "n1=http://10.0.0.1:2380,
 // n2=http://10.0.0.2:2380", into member names and their peer URLs. A name
 // may repeat, one URL each time, and its URLs collect in order, as in
-// etcd. Names must be non-empty, URLs must be http://host:port, and no URL
-// may appear twice.
+// etcd. Names must be non-empty, URLs must be http://host:port or
+// https://host:port (a member's all one or the other), and no URL may
+// appear twice.
 func ParseInitialCluster(s string) (map[string][]string, error) {
 	m, err := parseInitialClusterSyntax(s)
 	if err != nil {
@@ -840,8 +926,11 @@ func checkInitialCluster(m map[string][]string) error {
 		if len(m[name]) == 0 {
 			return fmt.Errorf("member %q has no peer URL", name)
 		}
+		if err := checkOneScheme(m[name]); err != nil {
+			return fmt.Errorf("member %q: %w", name, err)
+		}
 		for _, u := range m[name] {
-			if err := checkURL(u, false); err != nil {
+			if err := checkSchemeURL(u, false, peerSchemes); err != nil {
 				return fmt.Errorf("member %q: %w", name, err)
 			}
 			key := strings.ToLower(u)
@@ -1073,6 +1162,8 @@ func (r *resolution) fileEntry(path string, key, val *yaml.Node) {
 		r.errs = append(r.errs, fmt.Errorf("%s:%d: expected a setting name, found %s", path, key.Line, kindName(key)))
 	case name == ConfigFileFlag:
 		r.errs = append(r.errs, fmt.Errorf("%s:%d: config-file cannot be set inside a config file", path, key.Line))
+	case r.file[name].src.kind == fromFile:
+		r.errs = append(r.errs, fmt.Errorf("%s:%d: %s is also set at line %d", path, key.Line, name, r.file[name].src.line))
 	case name == "client-transport-security" || name == "peer-transport-security":
 		r.transportSecurity(v, name, val)
 	case isSetting(name) || isEtcdOnly(name):
@@ -1116,17 +1207,29 @@ func scalarValue(n *yaml.Node, list bool) (string, error) {
 	return "", fmt.Errorf("expected a single value, found %s", kindName(n))
 }
 
-// clientTransportKeys are the fields of etcd's client-transport-security
-// block that plumb has, and the settings they set (tls.go).
-var clientTransportKeys = map[string]string{
-	"cert-file": "cert-file", "key-file": "key-file", "trusted-ca-file": "trusted-ca-file",
-	"client-cert-auth": "client-cert-auth", "auto-tls": "auto-tls",
+// transportKeys are, for each of etcd's config file blocks
+// client-transport-security and peer-transport-security, its fields and
+// the settings they set (tls.go), as etcd's securityConfig names them.
+var transportKeys = map[string]map[string]string{
+	"client-transport-security": {
+		"cert-file": "cert-file", "key-file": "key-file", "trusted-ca-file": "trusted-ca-file",
+		"client-cert-auth": "client-cert-auth", "auto-tls": "auto-tls",
+		"allowed-hostname": "client-cert-allowed-hostname",
+		"client-cert-file": "client-cert-file", "client-key-file": "client-key-file",
+	},
+	"peer-transport-security": {
+		"cert-file": "peer-cert-file", "key-file": "peer-key-file", "trusted-ca-file": "peer-trusted-ca-file",
+		"client-cert-file": "peer-client-cert-file", "client-key-file": "peer-client-key-file",
+		"client-cert-auth": "peer-client-cert-auth", "auto-tls": "peer-auto-tls",
+		"allowed-cn": "peer-cert-allowed-cn", "allowed-hostname": "peer-cert-allowed-hostname",
+		"skip-client-san-verification": "peer-skip-client-san-verification",
+	},
 }
 
-// transportSecurity takes etcd's client-transport-security block: the
-// fields plumb has set their settings; peer-transport-security, and the
-// other fields, are accepted only when empty or false, as in etcd's sample
-// config file: anything else asks for what plumb does not have yet.
+// transportSecurity takes one of etcd's client-transport-security and
+// peer-transport-security blocks: the fields plumb has set their
+// settings; the others (allowed-cn for clients) are
+// accepted only when empty or false, as in etcd's sample config file.
 func (r *resolution) transportSecurity(v settingValue, name string, val *yaml.Node) {
 	if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
 		return
@@ -1139,17 +1242,18 @@ func (r *resolution) transportSecurity(v settingValue, name string, val *yaml.No
 		k, item := val.Content[i], val.Content[i+1]
 		raw, err := scalarValue(item, true)
 		at := settingValue{raw: raw, src: settingSource{kind: fromFile, name: v.src.name, line: k.Line}}
-		if setting, ok := clientTransportKeys[k.Value]; ok && name == "client-transport-security" && err == nil {
-			if raw != "" {
-				r.file[setting] = at
+		if setting, ok := transportKeys[name][k.Value]; ok && err == nil {
+			if prev, dup := r.file[setting]; dup && raw != "" {
+				err = fmt.Errorf("sets %s, which line %d sets too", setting, prev.src.line)
+			} else {
+				if raw != "" {
+					r.file[setting] = at
+				}
+				continue
 			}
-			continue
 		}
 		if err == nil && raw != "" && raw != "false" {
-			err = errors.New("TLS is not supported yet")
-			if name == "peer-transport-security" {
-				err = errors.New("peer TLS is not supported yet")
-			}
+			err = fmt.Errorf("plumb does not support %s in %s yet", k.Value, name)
 		}
 		if err != nil {
 			r.errs = append(r.errs, at.errorf(name+": "+k.Value, err))
@@ -1199,23 +1303,8 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"discovery-insecure-transport":       refuse("TLS to the discovery cluster", "true"),
 	"discovery-insecure-skip-tls-verify": ignore("false"),
 
-	"client-cert-file":                  refuse("a client certificate other than --cert-file"),
-	"client-key-file":                   refuse("a client certificate other than --cert-file"),
-	"client-crl-file":                   refuse("certificate revocation lists"),
-	"client-cert-allowed-hostname":      refuse("--client-cert-allowed-hostname"),
-	"peer-cert-file":                    refuse("peer TLS"),
-	"peer-key-file":                     refuse("peer TLS"),
-	"peer-client-cert-file":             refuse("peer TLS"),
-	"peer-client-key-file":              refuse("peer TLS"),
-	"peer-client-cert-auth":             refuse("peer TLS", "false"),
-	"peer-trusted-ca-file":              refuse("peer TLS"),
-	"peer-auto-tls":                     refuse("peer TLS", "false"),
-	"peer-crl-file":                     refuse("peer TLS"),
-	"peer-cert-allowed-cn":              refuse("peer TLS"),
-	"peer-cert-allowed-hostname":        refuse("peer TLS"),
-	"peer-skip-client-san-verification": ignore("false"),
-	"cors":                              ignore("*"),
-	"host-whitelist":                    ignore("*"),
+	"cors":           ignore("*"),
+	"host-whitelist": ignore("*"),
 
 	"logger":                            ignore("zap"),
 	"log-outputs":                       ignore("default", "stderr"),

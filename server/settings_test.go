@@ -297,8 +297,21 @@ func TestResolveEtcdOnlyVariables(t *testing.T) {
 	for _, tc := range []resolveCase{
 		{name: "refused", env: []string{"ETCD_FORCE_NEW_CLUSTER=true"},
 			wantErr: []string{`--force-new-cluster: "true": plumb does not support --force-new-cluster yet`, "(from ETCD_FORCE_NEW_CLUSTER)"}},
-		{name: "peer TLS refused", env: []string{"ETCD_PEER_CERT_FILE=/etc/ssl/etcd.pem"},
-			wantErr: []string{"--peer-cert-file: ", "plumb does not support peer TLS yet", "(from ETCD_PEER_CERT_FILE)"}},
+		{name: "peer certificate without its key", env: []string{"ETCD_PEER_CERT_FILE=/etc/ssl/etcd.pem"},
+			wantErr: []string{"--peer-cert-file and --peer-key-file must be set together (--peer-cert-file from ETCD_PEER_CERT_FILE)"}},
+		{name: "peer TLS from etcd's variables", env: []string{"ETCD_PEER_CERT_FILE=/etc/ssl/p.pem", "ETCD_PEER_KEY_FILE=/etc/ssl/p-key.pem",
+			"ETCD_PEER_TRUSTED_CA_FILE=/etc/ssl/ca.pem", "ETCD_PEER_CLIENT_CERT_AUTH=true", "ETCD_PEER_CERT_ALLOWED_CN=etcd-peer,etcd-peer2",
+			"ETCD_PEER_CRL_FILE=/etc/ssl/crl.pem", "ETCD_PEER_CLIENT_CERT_FILE=/etc/ssl/pc.pem", "ETCD_PEER_CLIENT_KEY_FILE=/etc/ssl/pc-key.pem",
+			"ETCD_LISTEN_PEER_URLS=https://10.0.0.1:2380", "ETCD_INITIAL_ADVERTISE_PEER_URLS=https://10.0.0.1:2380",
+			"ETCD_CLIENT_CRL_FILE=/etc/ssl/ccrl.pem", "ETCD_CLIENT_CERT_ALLOWED_HOSTNAME=a.example.com", "ETCD_CLIENT_CERT_AUTH=true", "ETCD_CLIENT_CERT_FILE=/etc/ssl/cc.pem", "ETCD_CLIENT_KEY_FILE=/etc/ssl/cc-key.pem"},
+			check: func(t *testing.T, c Config) {
+				if c.PeerCertFile != "/etc/ssl/p.pem" || c.PeerKeyFile != "/etc/ssl/p-key.pem" || c.PeerTrustedCAFile != "/etc/ssl/ca.pem" ||
+					!c.PeerClientCertAuth || !reflect.DeepEqual(c.PeerCertAllowedCNs, []string{"etcd-peer", "etcd-peer2"}) ||
+					c.PeerCRLFile != "/etc/ssl/crl.pem" || c.PeerClientCertFile != "/etc/ssl/pc.pem" || c.PeerClientKeyFile != "/etc/ssl/pc-key.pem" ||
+					c.ClientCRLFile != "/etc/ssl/ccrl.pem" || c.ClientCertFile != "/etc/ssl/cc.pem" || c.ClientKeyFile != "/etc/ssl/cc-key.pem" || !reflect.DeepEqual(c.ClientCertAllowedHostnames, []string{"a.example.com"}) {
+					t.Errorf("peer TLS from the environment: %+v", c)
+				}
+			}},
 		{name: "v2 discovery refused", env: []string{"ETCD_DISCOVERY=https://discovery.etcd.io/x"},
 			wantErr: []string{"the v2 discovery protocol", "etcd 3.7 removed it too", "--discovery-token", "(from ETCD_DISCOVERY)"}},
 		{name: "values that ask for nothing", check: wantName("default"),
@@ -439,7 +452,9 @@ type valueCase struct {
 
 var valueCases = []valueCase{
 	{"name", "a,b", `"a,b" contains ',' or '='`},
-	{"listen-peer-urls", "https://127.0.0.1:2380", `"https://127.0.0.1:2380": TLS is not supported yet; use http://`},
+	{"listen-peer-urls", "https://127.0.0.1:2380,http://127.0.0.1:2381", `"https://127.0.0.1:2380" and "http://127.0.0.1:2381": a member's peer URLs must be all http:// or all https://`},
+	{"listen-peer-urls", "unixs://peer.sock", `"unixs://peer.sock" must be unix://NAME:PORT, as etcd takes it`},
+	{"listen-peer-urls", "unix://n1:2380", ""},
 	{"advertise-client-urls", "https://10.0.0.1:2379", ""},
 	{"tls-min-version", "TLS1.1", `unexpected TLS version "TLS1.1" (must be one of: TLS1.2, TLS1.3)`},
 	{"tls-max-version", "TLS1.3", ""},
@@ -462,7 +477,7 @@ var valueCases = []valueCase{
 	{"initial-cluster", "=http://localhost:2380", `"=http://localhost:2380" has no member name before '='`},
 	{"initial-cluster", "default=", `"default=" has no URL after '='`},
 	{"initial-cluster", "default=http://localhost:2380,n2=http://localhost:2380", `"http://localhost:2380" is the peer URL of both "default" and "n2"`},
-	{"initial-cluster", "default=https://localhost:2380", `member "default": "https://localhost:2380": TLS is not supported yet`},
+	{"initial-cluster", "default=https://localhost:2380,default=http://localhost:2381", `member "default": "https://localhost:2380" and "http://localhost:2381": a member's peer URLs must be all http:// or all https://`},
 	{"initial-cluster-state", "old", `"old" is not one of new, existing`},
 	{"heartbeat-interval", "1s", `"1s" is not a whole number of milliseconds`},
 	{"heartbeat-interval", "-5", `"-5" is not a whole number of milliseconds`},
@@ -747,11 +762,28 @@ func TestResolveEtcdOnlyKeys(t *testing.T) {
 			}},
 		{name: "a certificate without its key in etcd's block", file: "name: n1\nclient-transport-security:\n  cert-file: /etc/ssl/etcd.pem\n",
 			wantErr: []string{"--cert-file and --key-file must be set together (--cert-file from ", "plumb.yaml:3)"}},
-		{name: "TLS plumb lacks asked for", file: "name: n1\npeer-transport-security:\n  cert-file: /etc/ssl/etcd.pem\n  client-cert-auth: true\n" +
-			"client-transport-security:\n  client-crl-file: /etc/ssl/crl.pem\n",
-			wantErr: []string{"plumb.yaml:3: peer-transport-security: cert-file: peer TLS is not supported yet",
-				"plumb.yaml:4: peer-transport-security: client-cert-auth: peer TLS is not supported yet",
-				"plumb.yaml:6: client-transport-security: client-crl-file: TLS is not supported yet"}},
+		{name: "a peer certificate without its key in etcd's block", file: "name: n1\npeer-transport-security:\n  cert-file: /etc/ssl/p.pem\n",
+			wantErr: []string{"--peer-cert-file and --peer-key-file must be set together (--peer-cert-file from ", "plumb.yaml:3)"}},
+		{name: "https peer URLs without a certificate", file: "name: n1\nlisten-peer-urls: https://10.0.0.1:2380\ninitial-advertise-peer-urls: https://10.0.0.1:2380\n",
+			wantErr: []string{"TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url https://10.0.0.1:2380 with HTTPS scheme (--listen-peer-urls from ", "plumb.yaml:2)"}},
+		{name: "an allowed CN without a CA in etcd's block", file: "name: n1\npeer-transport-security:\n  allowed-cn: [etcd-peer]\n",
+			wantErr: []string{"--peer-cert-allowed-cn checks peer certificates, which are asked for only with --peer-trusted-ca-file or --peer-client-cert-auth; set one of them (--peer-cert-allowed-cn from ", "plumb.yaml:3)"}},
+		{name: "peer TLS in etcd's block", file: "name: n1\nlisten-peer-urls: https://10.0.0.1:2380\ninitial-advertise-peer-urls: https://10.0.0.1:2380\n" +
+			"peer-transport-security:\n  cert-file: /etc/ssl/p.pem\n  key-file: /etc/ssl/p-key.pem\n  client-cert-file: /etc/ssl/pc.pem\n" +
+			"  client-key-file: /etc/ssl/pc-key.pem\n  trusted-ca-file: /etc/ssl/ca.pem\n  client-cert-auth: true\n  auto-tls: false\n" +
+			"  allowed-hostname: [a.example.com, b.example.com]\n  skip-client-san-verification: true\n",
+			check: func(t *testing.T, c Config) {
+				if c.PeerCertFile != "/etc/ssl/p.pem" || c.PeerKeyFile != "/etc/ssl/p-key.pem" || c.PeerClientCertFile != "/etc/ssl/pc.pem" ||
+					c.PeerClientKeyFile != "/etc/ssl/pc-key.pem" || c.PeerTrustedCAFile != "/etc/ssl/ca.pem" || !c.PeerClientCertAuth || c.PeerAutoTLS ||
+					!reflect.DeepEqual(c.PeerCertAllowedHostnames, []string{"a.example.com", "b.example.com"}) || !c.PeerSkipClientSANVerification {
+					t.Errorf("peer TLS from the file: %+v", c)
+				}
+			}},
+		{name: "peer block and flag key both", file: "name: n1\npeer-cert-file: /a.pem\npeer-transport-security:\n  cert-file: /etc/ssl/p.pem\n",
+			wantErr: []string{"plumb.yaml:4: peer-transport-security: cert-file: sets peer-cert-file, which line 2 sets too"}},
+		{name: "TLS plumb lacks asked for", file: "name: n1\nclient-transport-security:\n  client-crl-file: /etc/ssl/crl.pem\n  allowed-cn: etcd\n",
+			wantErr: []string{"plumb.yaml:3: client-transport-security: client-crl-file: plumb does not support client-crl-file in client-transport-security yet",
+				"plumb.yaml:4: client-transport-security: allowed-cn: plumb does not support allowed-cn in client-transport-security yet"}},
 		{name: "transport security not a mapping", file: "peer-transport-security: on\n",
 			wantErr: []string{`plumb.yaml:1: peer-transport-security: expected a mapping, found the value "on"`}},
 		{name: "etcd-only key with a mapping", file: "auto-compaction-retention:\n  hours: 1\n",
@@ -783,7 +815,8 @@ func TestParseInitialCluster(t *testing.T) {
 		{in: "n1=http://host:2380,n2=http://HOST:2380", wantErr: "is the peer URL of both"},
 		{in: "n1=http://10.0.0.1:2380,n1=http://10.0.0.1:2380", wantErr: `member "n1" lists "http://10.0.0.1:2380" twice`},
 		{in: "n1=10.0.0.1:2380", wantErr: `member "n1": "10.0.0.1:2380" is not a URL`},
-		{in: "n1=https://10.0.0.1:2380", wantErr: "TLS is not supported yet"},
+		{in: "n1=https://10.0.0.1:2380", want: map[string][]string{"n1": {"https://10.0.0.1:2380"}}},
+		{in: "n1=https://10.0.0.1:2380,n1=http://10.0.0.1:2381", wantErr: "a member's peer URLs must be all http:// or all https://"},
 		{in: "n1=http://10.0.0.1:2380/peer", wantErr: "must not have a path"},
 	} {
 		got, err := ParseInitialCluster(tc.in)
@@ -796,6 +829,13 @@ func TestParseInitialCluster(t *testing.T) {
 			t.Errorf("ParseInitialCluster(%q) = %v, %v; want an error with %q", tc.in, got, err, tc.wantErr)
 		}
 	}
+}
+
+// peerHTTPS makes the member's peer URLs https://.
+func peerHTTPS(c *Config) {
+	c.ListenPeerURLs = []string{"https://127.0.0.1:2380"}
+	c.InitialAdvertisePeerURLs = []string{"https://127.0.0.1:2380"}
+	c.InitialCluster = map[string][]string{c.Name: {"https://127.0.0.1:2380"}}
 }
 
 func TestValidate(t *testing.T) {
@@ -816,8 +856,31 @@ func TestValidate(t *testing.T) {
 		{"no listen peer URLs", func(c *Config) { c.ListenPeerURLs = nil }, []string{"--listen-peer-urls: must name at least one URL"}},
 		{"listen on a host name", func(c *Config) { c.ListenClientURLs = []string{"http://example.com:2379"} },
 			[]string{`--listen-client-urls: "http://example.com:2379": a listen URL's host must be an IP address or "localhost"`}},
-		{"advertise peer TLS", func(c *Config) { c.InitialAdvertisePeerURLs = []string{"https://10.0.0.1:2380"} },
-			[]string{"--initial-advertise-peer-urls: \"https://10.0.0.1:2380\": TLS is not supported yet"}},
+		{"advertise peer TLS, listen without", func(c *Config) {
+			c.InitialAdvertisePeerURLs, c.PeerCertFile, c.PeerKeyFile = []string{"https://10.0.0.1:2380"}, "/p.pem", "/p-key.pem"
+		}, []string{"a member's peer URLs must be all http:// or all https://: it listens on http://localhost:2380 and advertises https://10.0.0.1:2380"}},
+		{"https peer URL without a certificate", func(c *Config) { peerHTTPS(c) },
+			[]string{"TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer url https://127.0.0.1:2380 with HTTPS scheme"}},
+		{"https peer URL with a certificate", func(c *Config) { peerHTTPS(c); c.PeerCertFile, c.PeerKeyFile = "/p.pem", "/p-key.pem" }, nil},
+		{"https peer URL with --peer-auto-tls", func(c *Config) { peerHTTPS(c); c.PeerAutoTLS = true }, nil},
+		{"a peer key without its certificate", func(c *Config) { c.PeerKeyFile = "/p-key.pem" },
+			[]string{"--peer-cert-file and --peer-key-file must be set together"}},
+		{"a peer client certificate without its key", func(c *Config) { c.PeerClientCertFile = "/pc.pem" },
+			[]string{"--peer-client-cert-file and --peer-client-key-file must be set together"}},
+		{"a client certificate without its key", func(c *Config) { c.ClientKeyFile = "/cc-key.pem" },
+			[]string{"--client-cert-file and --client-key-file must be set together"}},
+		{"allowed CN without a CA", func(c *Config) { c.PeerCertAllowedCNs = []string{"etcd"} },
+			[]string{"--peer-cert-allowed-cn checks peer certificates, which are asked for only with --peer-trusted-ca-file or --peer-client-cert-auth"}},
+		{"allowed CN with a CA", func(c *Config) { c.PeerCertAllowedCNs, c.PeerTrustedCAFile = []string{"etcd"}, "/ca.pem" }, nil},
+		{"allowed CN and hostname", func(c *Config) {
+			c.PeerCertAllowedCNs, c.PeerCertAllowedHostnames, c.PeerClientCertAuth = []string{"etcd"}, []string{"a.example.com"}, true
+		}, []string{"--peer-cert-allowed-cn and --peer-cert-allowed-hostname are mutually exclusive"}},
+		{"peer CRL without a CA", func(c *Config) { c.PeerCRLFile = "/crl.pem" },
+			[]string{"--peer-crl-file checks peer certificates, which are asked for only with --peer-trusted-ca-file or --peer-client-cert-auth"}},
+		{"client CRL without a CA", func(c *Config) { c.ClientCRLFile = "/crl.pem" },
+			[]string{"--client-crl-file checks client certificates, which are asked for only with --trusted-ca-file or --client-cert-auth"}},
+		{"client hostname rule without a CA", func(c *Config) { c.ClientCertAllowedHostnames = []string{"a.example.com"} },
+			[]string{"--client-cert-allowed-hostname checks client certificates"}},
 		{"https without a certificate", func(c *Config) { c.ListenClientURLs = []string{"https://10.0.0.1:2379"} },
 			[]string{"TLS key/cert (--cert-file, --key-file) must be provided for client url https://10.0.0.1:2379 with HTTPS scheme"}},
 		{"https with --auto-tls", func(c *Config) { c.ListenClientURLs, c.AutoTLS = []string{"https://10.0.0.1:2379"}, true }, nil},

@@ -42,7 +42,7 @@ type snapshotAnswer struct {
 // the chunks, or not.
 func openSnapshot(ctx context.Context, t *testing.T, s *Server, dataBytes uint64) *snapshotSender {
 	t.Helper()
-	target, err := dialTarget(s.cfg.ListenPeerURLs[0])
+	target, _, err := dialTarget(s.cfg.ListenPeerURLs[0])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func TestClientTLSServe(t *testing.T) {
 	https := "https://" + strings.TrimPrefix(cfg.ListenClientURLs[0], "http://")
 	cfg.ListenClientURLs, cfg.AdvertiseClientURLs = []string{https}, []string{https}
 	cfg.CertFile, cfg.KeyFile, cfg.TrustedCAFile, cfg.ClientCertAuth = certFile, keyFile, p.caFile, true
-	if errs := cfg.validateClientTLS(); len(errs) > 0 {
+	if errs := cfg.validateTLS(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	s := startT(t, cfg)
@@ -221,7 +221,7 @@ func TestTLSVersionsAndSuites(t *testing.T) {
 		t.Helper()
 		c.ListenClientURLs = []string{"https://127.0.0.1:2379"}
 		c.CertFile, c.KeyFile = certFile, keyFile
-		server, _, err := clientTLSConfigs(&c, quietLogger())
+		server, _, err := c.tlsSide(clientSide).configs(&c, quietLogger())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +259,7 @@ func TestAutoTLS(t *testing.T) {
 	https := "https://" + strings.TrimPrefix(cfg.ListenClientURLs[0], "http://")
 	cfg.ListenClientURLs, cfg.AdvertiseClientURLs = []string{https}, []string{https}
 	cfg.AutoTLS, cfg.SelfSignedCertValidity = true, 2
-	if errs := cfg.validateClientTLS(); len(errs) > 0 {
+	if errs := cfg.validateTLS(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	s := startT(t, cfg)
@@ -289,5 +289,206 @@ func TestAutoTLS(t *testing.T) {
 	again, _, err := selfCert(filepath.Dir(certFile), cfg.ListenClientURLs, 1)
 	if err != nil || string(mustRead(t, again)) != string(pem.EncodeToMemory(block)) {
 		t.Errorf("the certificate in the data dir was not reused: %v", err)
+	}
+}
+
+// issueFor writes a certificate for cn valid for ips and dns (names
+// name.crt and name.key) and returns the files and its serial.
+func (p *pki) issueFor(name, cn string, ips []string, dns []string) (certFile, keyFile string, serial *big.Int) {
+	p.t.Helper()
+	p.serial++
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial = big.NewInt(1000 + p.serial)
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, DNSNames: dns}
+	for _, ip := range ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	certFile, keyFile = filepath.Join(p.dir, name+".crt"), filepath.Join(p.dir, name+".key")
+	p.write(certFile, "CERTIFICATE", der)
+	p.write(keyFile, "PRIVATE KEY", keyDER)
+	return certFile, keyFile, serial
+}
+
+// crl writes the CA's revocation list of serials to name.crl.
+func (p *pki) crl(name string, serials ...*big.Int) string {
+	p.t.Helper()
+	var entries []x509.RevocationListEntry
+	for _, s := range serials {
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: time.Now()})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now(),
+		NextUpdate: time.Now().Add(time.Hour), RevokedCertificateEntries: entries}, p.cert, p.key)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	file := filepath.Join(p.dir, name+".crl")
+	p.write(file, "X509 CRL", der)
+	return file
+}
+
+// TestTLSRules: the rules on the other side's certificate, each checked in
+// the handshake on a real TCP listener (the SAN check needs the address a
+// connection comes from), and each refusal counted under its reason: the
+// peer side's --peer-cert-allowed-cn, --peer-cert-allowed-hostname,
+// --peer-crl-file and SAN check (off with
+// --peer-skip-client-san-verification), the client side's
+// --client-crl-file and --client-cert-allowed-hostname.
+func TestTLSRules(t *testing.T) {
+	dir := t.TempDir()
+	p := newPKI(t, dir, "ca")
+	p.cert.KeyUsage |= x509.KeyUsageCRLSign // CreateRevocationList asks for it; the CA's signature is not re-checked
+	serverCert, serverKey, _ := p.issueFor("server", "member", []string{"127.0.0.1"}, nil)
+	good, goodKey, _ := p.issueFor("good", "member", []string{"127.0.0.1"}, []string{"good.example.com"})
+	wrongCN, wrongCNKey, _ := p.issueFor("wrongcn", "intruder", []string{"127.0.0.1"}, nil)
+	elsewhere, elsewhereKey, _ := p.issueFor("elsewhere", "member", []string{"10.9.9.9"}, nil)
+	revoked, revokedKey, revokedSerial := p.issueFor("revoked", "member", []string{"127.0.0.1"}, nil)
+	crl := p.crl("peer", revokedSerial)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(mustRead(t, p.caFile))
+
+	for _, tc := range []struct {
+		name       string
+		side       string
+		cfg        func(c *Config)
+		cert, key  string
+		wantReason string // "" accepted
+	}{
+		{"peer, allowed CN", peerSide, func(c *Config) { c.PeerCertAllowedCNs = []string{"other", "member"} }, good, goodKey, ""},
+		{"peer, CN not allowed", peerSide, func(c *Config) { c.PeerCertAllowedCNs = []string{"member"} }, wrongCN, wrongCNKey, "not-allowed"},
+		{"peer, allowed hostname", peerSide, func(c *Config) { c.PeerCertAllowedHostnames = []string{"good.example.com"} }, good, goodKey, ""},
+		{"peer, hostname not allowed", peerSide, func(c *Config) { c.PeerCertAllowedHostnames = []string{"good.example.com"} }, wrongCN, wrongCNKey, "not-allowed"},
+		{"peer, revoked", peerSide, func(c *Config) { c.PeerCRLFile = crl }, revoked, revokedKey, "revoked"},
+		{"peer, not revoked", peerSide, func(c *Config) { c.PeerCRLFile = crl }, good, goodKey, ""},
+		{"peer, certificate for another address", peerSide, func(c *Config) {}, elsewhere, elsewhereKey, "san-mismatch"},
+		{"peer, SAN check off", peerSide, func(c *Config) { c.PeerSkipClientSANVerification = true }, elsewhere, elsewhereKey, ""},
+		{"peer, no certificate", peerSide, func(c *Config) {}, "", "", "no-certificate"},
+		{"client, revoked", clientSide, func(c *Config) { c.ClientCRLFile = crl }, revoked, revokedKey, "revoked"},
+		{"client, hostname not allowed", clientSide, func(c *Config) { c.ClientCertAllowedHostnames = []string{"good.example.com"} }, wrongCN, wrongCNKey, "not-allowed"},
+		{"client, allowed hostname", clientSide, func(c *Config) { c.ClientCertAllowedHostnames = []string{"good.example.com"} }, good, goodKey, ""},
+		{"client, no SAN check", clientSide, func(c *Config) {}, elsewhere, elsewhereKey, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{DataDir: dir, CertFile: serverCert, KeyFile: serverKey, TrustedCAFile: p.caFile,
+				PeerCertFile: serverCert, PeerKeyFile: serverKey, PeerTrustedCAFile: p.caFile,
+				ListenClientURLs: []string{"https://127.0.0.1:2379"}, ListenPeerURLs: []string{"https://127.0.0.1:2380"},
+				InitialAdvertisePeerURLs: []string{"https://127.0.0.1:2380"}}
+			tc.cfg(&c)
+			if errs := c.validateTLS(); len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			server, _, err := c.tlsSide(tc.side).configs(&c, quietLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			reasons := make(chan string, 1)
+			l := newTLSListener(raw, server, tc.side, quietLogger(), func(r string) { reasons <- r })
+			defer l.Close()
+			accepted := make(chan net.Conn, 1)
+			go func() {
+				if c, err := l.Accept(); err == nil {
+					accepted <- c
+				}
+			}()
+			client := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+			if tc.cert != "" {
+				pair, err := tls.LoadX509KeyPair(tc.cert, tc.key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				client.Certificates = []tls.Certificate{pair}
+			}
+			conn, err := tls.Dial("tcp", raw.Addr().String(), client)
+			if err == nil {
+				// TLS 1.3: the client learns of a refusal on its first read.
+				_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+				_, err = conn.Read(make([]byte, 1))
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					err = nil
+				}
+				conn.Close()
+			}
+			select {
+			case r := <-reasons:
+				if r != tc.wantReason {
+					t.Errorf("refused as %q (client: %v), want %q", r, err, tc.wantReason)
+				}
+			case c := <-accepted:
+				c.Close()
+				if tc.wantReason != "" {
+					t.Errorf("accepted, want refused as %q", tc.wantReason)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("neither accepted nor refused")
+			}
+		})
+	}
+}
+
+// TestDialCertificate: a member dials with --client-cert-file's pair (or
+// --peer-client-cert-file's) when set, and with the serving pair
+// otherwise.
+func TestDialCertificate(t *testing.T) {
+	dir := t.TempDir()
+	p := newPKI(t, dir, "ca")
+	serverCert, serverKey := p.issue("server")
+	dialCert, dialKey := p.issue("dialer")
+	for _, tc := range []struct {
+		name string
+		side string
+		cfg  func(c *Config)
+		want string
+	}{
+		{"client, serving pair", clientSide, func(c *Config) {}, "server"},
+		{"client, --client-cert-file", clientSide, func(c *Config) { c.ClientCertFile, c.ClientKeyFile = dialCert, dialKey }, "dialer"},
+		{"peer, serving pair", peerSide, func(c *Config) {}, "server"},
+		{"peer, --peer-client-cert-file", peerSide, func(c *Config) { c.PeerClientCertFile, c.PeerClientKeyFile = dialCert, dialKey }, "dialer"},
+	} {
+		c := Config{DataDir: dir, CertFile: serverCert, KeyFile: serverKey, PeerCertFile: serverCert, PeerKeyFile: serverKey}
+		tc.cfg(&c)
+		_, dial, err := c.tlsSide(tc.side).configs(&c, quietLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := dial.GetClientCertificate(nil)
+		if err != nil || leafCN(t, cert) != tc.want {
+			t.Errorf("%s: dials with %v, %v; want %s", tc.name, leafCN(t, cert), err, tc.want)
+		}
+	}
+}
+
+// TestListenUnix: a unix:// URL binds the socket file its host names,
+// replacing a stale socket but never another file.
+func TestListenUnix(t *testing.T) {
+	t.Chdir(t.TempDir())
+	l, err := listenURL("unix://n1:2380")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false) // leave a stale socket behind
+	l.Close()
+	if l, err = listenURL("unix://n1:2380"); err != nil {
+		t.Fatalf("a stale socket was not replaced: %v", err)
+	}
+	l.Close()
+	if err := os.WriteFile("data:1", []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listenURL("unixs://data:1"); err == nil || !strings.Contains(err.Error(), "is not a unix socket") {
+		t.Errorf("a regular file in the way: %v", err)
+	}
+	if b, _ := os.ReadFile("data:1"); string(b) != "keep" {
+		t.Error("the regular file was replaced")
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,7 +108,10 @@ type transport struct {
 	// (serve), snapshots the client that sends snapshots.
 	mux       *http.ServeMux
 	server    *http.Server
-	snapshots *http.Client
+	snapshots map[string]*http.Client // by peerEndpoint.network
+	// tls dials https:// peers (peerTLSConfigs): its certificate, its CAs
+	// and its rules on the peer's certificate.
+	tls *tls.Config
 
 	mu    sync.Mutex
 	peers map[uint64]*peer
@@ -130,13 +134,13 @@ type transport struct {
 type peer struct {
 	id     uint64
 	url    string
-	target string // host:port
+	ep     peerEndpoint
 	queue  chan *raftpb.Message
 	snaps  chan *raftpb.Message
 	cancel context.CancelFunc
 }
 
-func newTransport(self, clusterID uint64, quotaBytes int64, logger *slog.Logger, m *metrics) *transport {
+func newTransport(self, clusterID uint64, quotaBytes int64, peerTLS *tls.Config, logger *slog.Logger, m *metrics) *transport {
 	t := &transport{
 		self:             self,
 		clusterID:        clusterID,
@@ -151,16 +155,15 @@ func newTransport(self, clusterID uint64, quotaBytes int64, logger *slog.Logger,
 		peers:            map[uint64]*peer{},
 		inbound:          map[net.Conn]uint64{},
 		removed:          map[uint64]bool{},
+		tls:              peerTLS,
 	}
 	t.mux.HandleFunc("POST "+peerStreamPath, t.serveStream)
 	t.mux.HandleFunc("POST "+peerSnapshotPath, t.serveSnapshot)
 	t.server = &http.Server{Handler: t.mux, ReadHeaderTimeout: peerHeaderTimeout}
-	t.snapshots = &http.Client{Transport: &http.Transport{
-		Proxy:                 nil, // peers are reached directly, whatever HTTP_PROXY says
-		DialContext:           (&net.Dialer{Timeout: peerDialTimeout}).DialContext,
-		ExpectContinueTimeout: peerHandshakeTimeout,
-		DisableKeepAlives:     true, // snapshots are rare; no idle connections to keep
-	}}
+	t.snapshots = map[string]*http.Client{
+		"tcp":  {Transport: peerHTTPTransport("tcp", peerTLS)},
+		"unix": {Transport: peerHTTPTransport("unix", peerTLS)},
+	}
 	return t
 }
 
@@ -207,13 +210,13 @@ func (t *transport) update(members []node.Member) {
 		if _, ok := t.peers[id]; ok || t.closing {
 			continue
 		}
-		target, err := dialTarget(u)
+		ep, err := parsePeerURL(u)
 		if err != nil {
 			t.logger.Error("peer has a bad URL; not sending to it", "peer", node.FormatID(id), "url", u, "err", err)
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		p := &peer{id: id, url: u, target: target, cancel: cancel,
+		p := &peer{id: id, url: u, ep: ep, cancel: cancel,
 			queue: make(chan *raftpb.Message, peerQueueMsgs), snaps: make(chan *raftpb.Message, 1)}
 		t.peers[id] = p
 		t.wg.Add(1)
@@ -328,15 +331,68 @@ func (t *transport) leave(conn net.Conn) {
 	t.handlers.Done()
 }
 
-func dialTarget(rawURL string) (string, error) {
+// peerEndpoint is where a peer URL is dialled.
+type peerEndpoint struct {
+	network string // "tcp", or "unix" for unix:// and unixs://
+	addr    string // host:port, or the socket file
+	tls     bool   // https:// or unixs://
+}
+
+// parsePeerURL is the endpoint of an http://, https://, unix:// or
+// unixs:// peer URL.
+func parsePeerURL(rawURL string) (peerEndpoint, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", err
+		return peerEndpoint{}, err
 	}
-	if u.Scheme != "http" || u.Port() == "" {
-		return "", fmt.Errorf("want http://host:port, got %q", rawURL)
+	switch u.Scheme {
+	case "http", "https":
+		if u.Port() == "" {
+			break
+		}
+		return peerEndpoint{network: "tcp", addr: u.Host, tls: u.Scheme == "https"}, nil
+	case "unix", "unixs":
+		return peerEndpoint{network: "unix", addr: u.Host, tls: u.Scheme == "unixs"}, nil
 	}
-	return u.Host, nil
+	return peerEndpoint{}, fmt.Errorf("want http(s)://host:port or unix(s)://NAME:PORT, got %q", rawURL)
+}
+
+// httpURL is the URL of path on the endpoint for an HTTP request; a unix
+// socket's is its name as a host (the dialler knows the socket).
+func (e peerEndpoint) httpURL(path string) string {
+	if e.tls {
+		return "https://" + e.addr + path
+	}
+	return "http://" + e.addr + path
+}
+
+// peerHTTPTransport is an HTTP transport to peers at endpoints of network,
+// TLS ones dialled with tlsCfg.
+func peerHTTPTransport(network string, tlsCfg *tls.Config) *http.Transport {
+	d := &net.Dialer{Timeout: peerDialTimeout}
+	return &http.Transport{
+		Proxy: nil, // peers are reached directly, whatever HTTP_PROXY says
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
+		TLSClientConfig:       tlsCfg.Clone(),
+		TLSHandshakeTimeout:   peerHandshakeTimeout,
+		ExpectContinueTimeout: peerHandshakeTimeout,
+		DisableKeepAlives:     true, // snapshots and membership fetches are rare; no idle connections to keep
+	}
+}
+
+// dialTarget is the host:port of an http:// or https:// URL, and whether
+// it is dialled with TLS.
+func dialTarget(rawURL string) (target string, https bool, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", false, err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Port() == "" {
+		return "", false, fmt.Errorf("want http://host:port or https://host:port, got %q", rawURL)
+	}
+	return u.Host, u.Scheme == "https", nil
 }
 
 // runPeer runs a peer's two senders, the message stream and the

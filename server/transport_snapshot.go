@@ -38,7 +38,7 @@ func (t *transport) sendSnapshot(ctx context.Context, p *peer, m *raftpb.Message
 		return fmt.Errorf("encode snapshot message: %w", err)
 	}
 	body, bodyBytes := t.snapshotBody(p.id, headBody, data)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+p.target+peerSnapshotPath, body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.ep.httpURL(peerSnapshotPath), body)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func (t *transport) sendSnapshot(ctx context.Context, p *peer, m *raftpb.Message
 	req.Header.Set("Expect", "100-continue")
 	t.setRoute(req.Header, p.id)
 	req.Header.Set(headerSnapshotBytes, strconv.Itoa(len(data)))
-	resp, err := t.snapshots.Do(req)
+	resp, err := t.snapshots[p.ep.network].Do(req)
 	if err != nil {
 		return err
 	}

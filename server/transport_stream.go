@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -208,8 +209,10 @@ func endStream(conn net.Conn, reason error) {
 	if _, err := io.WriteString(deadlineWriter{conn}, text); err != nil {
 		return
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		if tc.CloseWrite() != nil {
+	// A TCP connection sends FIN; a TLS one, close_notify: either way
+	// the sender reads the reason to its end.
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		if cw.CloseWrite() != nil {
 			return
 		}
 	}
@@ -307,7 +310,7 @@ func (t *transport) writeMessage(bw *bufio.Writer, p *peer, m *raftpb.Message) e
 // stream. It returns the connection, with no deadline left on it, and its
 // reader, which holds whatever the peer sent after the 101.
 func (t *transport) openStream(ctx context.Context, p *peer) (net.Conn, *bufio.Reader, error) {
-	conn, err := (&net.Dialer{Timeout: peerDialTimeout}).DialContext(ctx, "tcp", p.target)
+	conn, err := t.dial(ctx, p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -328,6 +331,29 @@ func (t *transport) openStream(ctx context.Context, p *peer) (net.Conn, *bufio.R
 	return conn, br, nil
 }
 
+// dial connects to the peer, with a TLS handshake (within
+// peerHandshakeTimeout) to an https:// peer: a peer whose certificate the
+// member does not trust, or that does not take the member's, is never
+// sent a byte of a request.
+func (t *transport) dial(ctx context.Context, p *peer) (net.Conn, error) {
+	conn, err := (&net.Dialer{Timeout: peerDialTimeout}).DialContext(ctx, p.ep.network, p.ep.addr)
+	if err != nil || !p.ep.tls {
+		return conn, err
+	}
+	cfg := t.tls.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName, _, _ = net.SplitHostPort(p.ep.addr)
+	}
+	tc := tls.Client(conn, cfg)
+	hctx, cancel := context.WithTimeout(ctx, peerHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", p.url, err)
+	}
+	return tc, nil
+}
+
 // upgrade asks the peer, on conn, for a message stream, within
 // peerHandshakeTimeout; an answer other than 101 is an error that carries
 // the peer's reason.
@@ -335,7 +361,7 @@ func (t *transport) upgrade(conn net.Conn, p *peer) (*bufio.Reader, error) {
 	if err := conn.SetDeadline(time.Now().Add(peerHandshakeTimeout)); err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequest(http.MethodPost, "http://"+p.target+peerStreamPath, nil)
+	req, err := http.NewRequest(http.MethodPost, "http://"+p.ep.addr+peerStreamPath, nil)
 	if err != nil {
 		return nil, err
 	}

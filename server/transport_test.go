@@ -22,7 +22,7 @@ import (
 // the connection and the member's answer.
 func streamRequest(t *testing.T, cfg Config, cluster, to uint64) (net.Conn, *bufio.Reader, *http.Response) {
 	t.Helper()
-	target, err := dialTarget(cfg.ListenPeerURLs[0])
+	target, _, err := dialTarget(cfg.ListenPeerURLs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +137,8 @@ func TestPeerPortServesOnlyRaft(t *testing.T) {
 // receiver's limit is reported not delivered (raft sends it again).
 func TestTransportCarriesMessagesAndSnapshots(t *testing.T) {
 	const cluster, quota = 7, 4 << 20
-	a := newTransport(1, cluster, quota, quietLogger(), newMetrics())
-	b := newTransport(2, cluster, quota, quietLogger(), newMetrics())
+	a := newTransport(1, cluster, quota, nil, quietLogger(), newMetrics())
+	b := newTransport(2, cluster, quota, nil, quietLogger(), newMetrics())
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestSendNeverBlocks(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	a := newTransport(1, 7, 1<<20, quietLogger(), newMetrics())
+	a := newTransport(1, 7, 1<<20, nil, quietLogger(), newMetrics())
 	a.update([]node.Member{{ID: 2, PeerURLs: []string{"http://" + l.Addr().String()}}})
 	const extra = 10
 	envs := make([]node.Envelope, peerQueueMsgs+extra)
