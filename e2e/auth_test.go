@@ -23,7 +23,7 @@ import (
 
 // TestAuthEtcdctl: the seeds' commands with real etcdctl 3.7.3, with
 // --cacert/--cert/--key and --user, against a 3-member plumb cluster
-// serving clients over TLS: users, roles and prefix permissions, auth
+// with peer and client TLS: users, roles and prefix permissions, auth
 // enable, what each user may and may not do on every member, the common
 // name of a client certificate as the user, and auth disable.
 func TestAuthEtcdctl(t *testing.T) {
@@ -42,15 +42,12 @@ func TestAuthEtcdctl(t *testing.T) {
 	rootCert, rootKey := ca.issue("root", nil, time.Now().Add(24*time.Hour))
 	var eps []string
 	for _, m := range c.members {
-		url := "https://" + m.endpoint()
-		eps = append(eps, url)
-		args := c.args(m)
-		for j, a := range args {
-			if a == m.clientURL() {
-				args[j] = url
-			}
-		}
-		c.run(m, append(args, "--cert-file", serverCert, "--key-file", serverKey, "--trusted-ca-file", ca.file, "--client-cert-auth"), nil)
+		m.peerHTTPS, m.clientHTTPS = true, true
+		eps = append(eps, m.clientURL())
+	}
+	for _, m := range c.members {
+		c.run(m, append(c.args(m), "--cert-file", serverCert, "--key-file", serverKey, "--trusted-ca-file", ca.file, "--client-cert-auth",
+			"--peer-cert-file", serverCert, "--peer-key-file", serverKey, "--peer-trusted-ca-file", ca.file, "--peer-client-cert-auth"), nil)
 	}
 	t.Cleanup(c.stopAll)
 	tlsFlags := []string{"--cacert", ca.file, "--cert", clientCert, "--key", clientKey}
