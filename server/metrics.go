@@ -37,6 +37,8 @@ type metrics struct {
 	peerRefused prometheus.Counter
 	// snapshotsReceiving counts the snapshot streams being received now.
 	snapshotsReceiving prometheus.Gauge
+	// gatewayRefused counts the JSON gateway's error answers by gRPC code.
+	gatewayRefused *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -75,10 +77,12 @@ func newMetrics() *metrics {
 			Help: "Peer messages refused for naming another cluster or another member."}),
 		snapshotsReceiving: prometheus.NewGauge(prometheus.GaugeOpts{Name: "plumb_network_snapshots_receiving",
 			Help: fmt.Sprintf("Snapshots being received from peers now (a member takes at most %d at once).", snapshotStreamsMax)}),
+		gatewayRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "plumb_gateway_refused_requests_total",
+			Help: "Requests the JSON gateway (/v3/) answered with an error: malformed JSON or base64, unknown path or method, too large, or refused by the server; by gRPC code."}, []string{"code"}),
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
 		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
-		m.snapshotsReceiving,
+		m.snapshotsReceiving, m.gatewayRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

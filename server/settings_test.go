@@ -38,6 +38,7 @@ func defaultConfig() Config {
 		AutoCompactionRetention:  "0",
 		LogLevel:                 "info",
 		StrictReconfigCheck:      true,
+		EnableGRPCGateway:        true,
 		MaxLearners:              1,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
@@ -590,6 +591,7 @@ func TestResolveConfigFiles(t *testing.T) {
 		AutoCompactionRetention: "0",
 		LogLevel:                "warn",
 		StrictReconfigCheck:     true,
+		EnableGRPCGateway:       true,
 		MaxLearners:             1,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,

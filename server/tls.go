@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,11 +65,17 @@ func (c *Config) validateClientTLS() []error {
 		errs = append(errs, &crossError{[]string{set}, "--cert-file and --key-file must be set together"})
 	}
 	if (c.CertFile == "" || c.KeyFile == "") && !c.AutoTLS {
-		for _, u := range c.ListenClientURLs {
-			if strings.HasPrefix(strings.ToLower(u), "https://") {
-				errs = append(errs, &crossError{[]string{"listen-client-urls"},
-					fmt.Sprintf("TLS key/cert (--cert-file, --key-file) must be provided for client url %s with HTTPS scheme", u)})
-				break
+	lists:
+		for _, set := range []struct {
+			flag string
+			urls []string
+		}{{"listen-client-urls", c.ListenClientURLs}, {"listen-client-http-urls", c.ListenClientHTTPURLs}} {
+			for _, u := range set.urls {
+				if strings.HasPrefix(strings.ToLower(u), "https://") {
+					errs = append(errs, &crossError{[]string{set.flag},
+						fmt.Sprintf("TLS key/cert (--cert-file, --key-file) must be provided for client url %s with HTTPS scheme", u)})
+					break lists
+				}
 			}
 		}
 	}
@@ -77,7 +84,7 @@ func (c *Config) validateClientTLS() []error {
 
 // clientTLS reports whether any client URL is served with TLS.
 func (c *Config) clientTLS() bool {
-	for _, u := range c.ListenClientURLs {
+	for _, u := range append(slices.Clone(c.ListenClientURLs), c.ListenClientHTTPURLs...) {
 		if strings.HasPrefix(strings.ToLower(u), "https://") {
 			return true
 		}

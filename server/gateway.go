@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tmc/grpc-websocket-proxy/wsproxy"
+	gw "go.etcd.io/etcd/api/v3/etcdserverpb/gw"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Bounds of the JSON gateway.
+const (
+	// gatewayBodyFactor bounds a unary gateway request's body: at most this
+	// many times the largest gRPC message the member takes. Base64 makes
+	// bytes 4/3 as long and JSON adds its names, so no body over the bound
+	// could become a request the gRPC server accepts; the bound only stops
+	// a client from making the gateway buffer an unbounded body (etcd's
+	// gateway reads any size). Streams (/v3/watch, /v3/lease/keepalive)
+	// are many requests in one body and are not bounded as a whole.
+	gatewayBodyFactor = 4
+	// wsRespBufferBytes is etcd's limit on one message the websocket
+	// proxy relays: none.
+	wsRespBufferBytes = math.MaxInt32
+)
+
+// gatewayStreamPaths are the gateway's streaming paths, whose request body
+// is a sequence of JSON requests rather than one.
+var gatewayStreamPaths = map[string]bool{"/v3/watch": true, "/v3/lease/keepalive": true}
+
+// gateway is etcd's JSON gateway (grpc-gateway) on the client port: etcd's
+// own generated handlers for KV, Watch, Lease, Cluster, Maintenance and
+// Auth under /v3/, with etcd's marshaler options (proto field names,
+// unset fields left out, unknown fields ignored; bytes are base64), each
+// call made to the member's own gRPC server over an in-memory connection,
+// so that it passes the same interceptors and checks as any gRPC client's.
+// etcd dials its own client URL instead; the answers are the same. As in
+// etcd, the Authorization header reaches gRPC as "authorization" metadata
+// (grpc-gateway's default). Every refusal is logged and counted in
+// plumb_gateway_refused_requests_total by gRPC code.
+type gateway struct {
+	conn    *grpc.ClientConn
+	handler http.Handler
+}
+
+// newGateway registers etcd's gateway handlers on a connection to the
+// member's gRPC server through l (the in-process listener).
+func newGateway(l interface {
+	DialContext(context.Context) (net.Conn, error)
+}, maxBodyBytes int64, refused *prometheus.CounterVec, logger *slog.Logger) (*gateway, error) {
+	conn, err := grpc.NewClient("passthrough:///in-process",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return l.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+	if err != nil {
+		return nil, fmt.Errorf("the JSON gateway's connection: %w", err)
+	}
+	mux := runtime.NewServeMux(
+		// etcd 3.7's embed/serve.go options, so that the bodies are etcd's.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+			Marshaler: &runtime.JSONPb{
+				MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: false},
+				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+			},
+		}),
+		// grpc-gateway's own answer, counted and logged: routing errors
+		// (unknown path, wrong method) come here through its default
+		// routing handler too.
+		runtime.WithErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+			st := status.Convert(err)
+			refused.WithLabelValues(st.Code().String()).Inc()
+			logger.Warn("JSON gateway refused a request", "method", r.Method, "path", r.URL.Path,
+				"remote", r.RemoteAddr, "code", st.Code().String(), "err", st.Message())
+			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+		}),
+	)
+	ctx := context.Background() // the handlers' calls take their requests' contexts
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		gw.RegisterKVHandler, gw.RegisterWatchHandler, gw.RegisterLeaseHandler,
+		gw.RegisterClusterHandler, gw.RegisterMaintenanceHandler, gw.RegisterAuthHandler,
+	} {
+		if err := register(ctx, mux, conn); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("the JSON gateway: %w", err)
+		}
+	}
+	// As etcd: a websocket client may use the streams too, and a stream
+	// opened by any method is a POST.
+	ws := wsproxy.WebsocketProxy(mux,
+		wsproxy.WithRequestMutator(func(_ *http.Request, out *http.Request) *http.Request {
+			out.Method = http.MethodPost
+			return out
+		}),
+		wsproxy.WithMaxRespBodyBufferSize(wsRespBufferBytes),
+		wsproxy.WithLogger(wsLogger{logger}),
+	)
+	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !gatewayStreamPaths[r.URL.Path] {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
+		ws.ServeHTTP(w, r)
+	})
+	return &gateway{conn: conn, handler: limited}, nil
+}
+
+func (g *gateway) close() error { return g.conn.Close() }
+
+// wsLogger is the websocket proxy's logger.
+type wsLogger struct{ l *slog.Logger }
+
+func (w wsLogger) Warnln(args ...any)  { w.l.Warn("JSON gateway websocket: " + fmt.Sprint(args...)) }
+func (w wsLogger) Debugln(args ...any) { w.l.Debug("JSON gateway websocket: " + fmt.Sprint(args...)) }
+
+// accessControl is what etcd's accessController does for every client HTTP
+// request with its default --cors and --host-whitelist ("*", both of
+// which plumb ignores): /v3beta/ is /v3/, every answer allows any origin,
+// and a preflight OPTIONS is answered 200 at once.
+func accessControl(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v3beta/") {
+			r.URL.Path = strings.Replace(r.URL.Path, "/v3beta/", "/v3/", 1)
+		}
+		w.Header().Add("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE")
+		w.Header().Add("Access-Control-Allow-Origin", "*")
+		w.Header().Add("Access-Control-Allow-Headers", "accept, content-type, authorization")
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
