@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// post sends body to url and returns the status and the body.
+func post(t *testing.T, hc *http.Client, url, body string) (int, string) {
+	t.Helper()
+	resp, err := hc.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// postRetrying posts until the member has elected itself and answers 200.
+func postRetrying(t *testing.T, hc *http.Client, url, body string) string {
+	t.Helper()
+	var code int
+	var got string
+	for range 100 {
+		if code, got = post(t, hc, url, body); code == http.StatusOK {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("POST %s: %d %s", url, code, got)
+	return ""
+}
+
+// TestGatewaySwitch: --enable-grpc-gateway serves etcd's JSON API under
+// /v3/ (and /v3beta/, as etcd); false leaves /v3/ unserved (Go's 404, as
+// etcd's), /health still served.
+func TestGatewaySwitch(t *testing.T) {
+	for _, enabled := range []bool{true, false} {
+		cfg := oneMember(t, t.TempDir())
+		cfg.EnableGRPCGateway = enabled
+		s := startT(t, cfg)
+		url := cfg.AdvertiseClientURLs[0]
+		putRetrying(t, clientOf(t, cfg), "foo", "bar")
+		for _, path := range []string{"/v3/kv/range", "/v3beta/kv/range"} {
+			code, body := post(t, http.DefaultClient, url+path, `{"key":"Zm9v"}`)
+			if enabled && (code != http.StatusOK || !strings.Contains(body, `"value":"YmFy"`)) {
+				t.Errorf("--enable-grpc-gateway=true: %s answered %d %s", path, code, body)
+			}
+			if !enabled && (code != http.StatusNotFound || body != "404 page not found\n") {
+				t.Errorf("--enable-grpc-gateway=false: %s answered %d %q, want Go's 404", path, code, body)
+			}
+		}
+		if resp, err := http.Get(url + "/health"); err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("--enable-grpc-gateway=%v: /health: %v %v", enabled, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+		s.Stop()
+	}
+}
+
+// TestGatewayAccessControl: as etcd with its default --cors, every answer
+// allows any origin and a preflight OPTIONS is answered 200 without
+// reaching the gateway.
+func TestGatewayAccessControl(t *testing.T) {
+	cfg := oneMember(t, t.TempDir())
+	s := startT(t, cfg)
+	defer s.Stop()
+	req, err := http.NewRequest(http.MethodOptions, cfg.AdvertiseClientURLs[0]+"/v3/kv/put", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", "http://example.com")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		resp.Header.Get("Access-Control-Allow-Headers") != "accept, content-type, authorization" {
+		t.Errorf("OPTIONS /v3/kv/put: %s %v", resp.Status, resp.Header)
+	}
+}
+
+// TestGatewayBodyBound: a unary request's body past gatewayBodyFactor
+// times the largest gRPC message is refused before it is all read, with
+// the gateway's 400; under the bound etcd's own answers hold (the e2e
+// test compares them). The refusal is counted.
+func TestGatewayBodyBound(t *testing.T) {
+	cfg := oneMember(t, t.TempDir())
+	cfg.MaxRequestBytes = 1024
+	s := startT(t, cfg)
+	defer s.Stop()
+	url := cfg.AdvertiseClientURLs[0]
+	postRetrying(t, http.DefaultClient, url+"/v3/kv/put", `{"key":"Zm9v","value":"YmFy"}`)
+	bound := gatewayBodyFactor * (1024 + grpcOverheadBytes)
+	padded := `{"key":"Zm9v",` + strings.Repeat(" ", bound) + `"value":"YmFy"}`
+	code, body := post(t, http.DefaultClient, url+"/v3/kv/put", padded)
+	if code != http.StatusBadRequest || !strings.Contains(body, "http: request body too large") {
+		t.Errorf("a body past the bound: %d %s", code, body)
+	}
+	code, body = post(t, http.DefaultClient, url+"/v3/kv/range", `{"key":"Zm9v"}`)
+	if code != http.StatusOK || !strings.Contains(body, `"value":"YmFy"`) || !strings.Contains(body, `"version":"1"`) {
+		t.Errorf("after the refusal: %d %s", code, body)
+	}
+	_, metrics := func() (int, string) {
+		resp, err := http.Get(url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}()
+	if !strings.Contains(metrics, `plumb_gateway_refused_requests_total{code="InvalidArgument"} 1`) {
+		t.Error("the refusal was not counted in /metrics")
+	}
+}
+
+// TestListenClientHTTPURLs: with --listen-client-http-urls the HTTP URL
+// serves HTTP (the gateway, /health) and the client URL serves gRPC alone,
+// as etcd splits them; on https:// too.
+func TestListenClientHTTPURLs(t *testing.T) {
+	t.Run("http", func(t *testing.T) {
+		cfg := oneMember(t, t.TempDir())
+		httpURL := freeURL(t)
+		cfg.ListenClientHTTPURLs = []string{httpURL}
+		s := startT(t, cfg)
+		defer s.Stop()
+		putRetrying(t, clientOf(t, cfg), "foo", "bar") // gRPC on the client URL
+		if body := postRetrying(t, http.DefaultClient, httpURL+"/v3/kv/range", `{"key":"Zm9v"}`); !strings.Contains(body, `"value":"YmFy"`) {
+			t.Errorf("the gateway on --listen-client-http-urls: %s", body)
+		}
+		hc := &http.Client{Timeout: 2 * time.Second}
+		if resp, err := hc.Get(cfg.ListenClientURLs[0] + "/health"); err == nil {
+			resp.Body.Close()
+			t.Errorf("the client URL served HTTP (%s) beside --listen-client-http-urls", resp.Status)
+		}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{strings.TrimPrefix(httpURL, "http://")},
+			DialTimeout: time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := cli.Get(ctx, "foo"); err == nil {
+			t.Error("--listen-client-http-urls served gRPC")
+		}
+	})
+	t.Run("https", func(t *testing.T) {
+		dir := t.TempDir()
+		p := newPKI(t, dir, "ca")
+		certFile, keyFile := p.issue("member")
+		cfg := oneMember(t, filepath.Join(dir, "data"))
+		https := "https://" + strings.TrimPrefix(cfg.ListenClientURLs[0], "http://")
+		httpsOnly := "https://" + strings.TrimPrefix(freeURL(t), "http://")
+		cfg.ListenClientURLs, cfg.AdvertiseClientURLs = []string{https}, []string{https}
+		cfg.ListenClientHTTPURLs = []string{httpsOnly}
+		cfg.CertFile, cfg.KeyFile = certFile, keyFile
+		if errs := append(cfg.validateClientTLS(), cfg.validateClientHTTPURLs()...); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		s := startT(t, cfg)
+		defer s.Stop()
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(mustRead(t, p.caFile))
+		tc := &tls.Config{RootCAs: pool}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{https}, TLS: tc, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		putRetrying(t, cli, "foo", "bar")
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 5 * time.Second}
+		if body := postRetrying(t, hc, httpsOnly+"/v3/kv/range", `{"key":"Zm9v"}`); !strings.Contains(body, `"value":"YmFy"`) {
+			t.Errorf("the gateway on https:// --listen-client-http-urls: %s", body)
+		}
+		if code, body := post(t, hc, https+"/v3/kv/range", `{"key":"Zm9v"}`); code == http.StatusOK {
+			t.Errorf("the https:// client URL served the gateway beside --listen-client-http-urls: %s", body)
+		}
+	})
+}
