@@ -6,13 +6,19 @@ import (
 	"crypto/x509"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/test/bufconn"
 )
 
 // post sends body to url and returns the status and the body.
@@ -194,4 +200,57 @@ func TestListenClientHTTPURLs(t *testing.T) {
 			t.Errorf("the https:// client URL served the gateway beside --listen-client-http-urls: %s", body)
 		}
 	})
+}
+
+// metadataKV records the metadata of the Range calls it gets.
+type metadataKV struct {
+	pb.UnimplementedKVServer
+	got chan metadata.MD
+}
+
+func (k *metadataKV) Range(ctx context.Context, _ *pb.RangeRequest) (*pb.RangeResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	k.got <- md
+	return &pb.RangeResponse{Header: &pb.ResponseHeader{}}, nil
+}
+
+// TestGatewayAuthorizationHeader: the gateway hands a request's
+// Authorization header to gRPC as "authorization" metadata, as etcd's
+// does (its auth reads the token there), and makes a call per request.
+func TestGatewayAuthorizationHeader(t *testing.T) {
+	l := bufconn.Listen(selfBufferBytes)
+	gs := grpc.NewServer()
+	kv := &metadataKV{got: make(chan metadata.MD, 1)}
+	pb.RegisterKVServer(gs, kv)
+	go gs.Serve(l)
+	defer gs.Stop()
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "refused"}, []string{"code"})
+	g, err := newGateway(l, 1<<20, refused, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	srv := httptest.NewServer(g.handler)
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v3/kv/range", strings.NewReader(`{"key":"Zm9v"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "some-token.42")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v3/kv/range: %s", resp.Status)
+	}
+	select {
+	case md := <-kv.got:
+		if got := md.Get("authorization"); len(got) != 1 || got[0] != "some-token.42" {
+			t.Errorf("the call's authorization metadata is %q, want the header's", got)
+		}
+	default:
+		t.Fatal("the gateway made no call")
+	}
 }
