@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -252,5 +253,39 @@ func TestGatewayAuthorizationHeader(t *testing.T) {
 		}
 	default:
 		t.Fatal("the gateway made no call")
+	}
+}
+
+// TestGatewayWebsocketWatch: as etcd's, the gateway's streams also take
+// websocket clients (tmc/grpc-websocket-proxy): a watch created over a
+// websocket gets its created response, then a put made afterwards.
+func TestGatewayWebsocketWatch(t *testing.T) {
+	cfg := oneMember(t, t.TempDir())
+	s := startT(t, cfg)
+	defer s.Stop()
+	putRetrying(t, clientOf(t, cfg), "before", "1")
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+strings.TrimPrefix(cfg.AdvertiseClientURLs[0], "http://")+"/v3/watch", nil)
+	if err != nil {
+		t.Fatalf("websocket /v3/watch: %v %v", resp, err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"create_request":{"key":"Zm9v"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	read := func(what string) string {
+		t.Helper()
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("no %s: %v", what, err)
+		}
+		return string(msg)
+	}
+	if got := read("created response"); !strings.Contains(got, `"created":true`) {
+		t.Errorf("created response: %s", got)
+	}
+	putRetrying(t, clientOf(t, cfg), "foo", "bar")
+	if got := read("event"); !strings.Contains(got, `"key":"Zm9v"`) || !strings.Contains(got, `"value":"YmFy"`) {
+		t.Errorf("event: %s", got)
 	}
 }
