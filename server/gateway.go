@@ -51,6 +51,11 @@ var gatewayStreamPaths = map[string]bool{"/v3/watch": true, "/v3/lease/keepalive
 type gateway struct {
 	conn    *grpc.ClientConn
 	handler http.Handler
+	// streams ends with endStreams, when the member stops: a watch or
+	// keep-alive stream through the gateway never finishes by itself, and
+	// would hold the gRPC server's graceful stop.
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 // newGateway registers etcd's gateway handlers on a connection to the
@@ -104,16 +109,27 @@ func newGateway(l interface {
 		wsproxy.WithMaxRespBodyBufferSize(wsRespBufferBytes),
 		wsproxy.WithLogger(wsLogger{logger}),
 	)
-	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := &gateway{conn: conn}
+	g.streams, g.endStreams = context.WithCancel(context.Background())
+	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !gatewayStreamPaths[r.URL.Path] {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+			ws.ServeHTTP(w, r)
+			return
 		}
-		ws.ServeHTTP(w, r)
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(g.streams, cancel)
+		defer stop()
+		ws.ServeHTTP(w, r.WithContext(ctx))
 	})
-	return &gateway{conn: conn, handler: limited}, nil
+	return g, nil
 }
 
-func (g *gateway) close() error { return g.conn.Close() }
+func (g *gateway) close() error {
+	g.endStreams()
+	return g.conn.Close()
+}
 
 // wsLogger is the websocket proxy's logger.
 type wsLogger struct{ l *slog.Logger }

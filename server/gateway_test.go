@@ -289,3 +289,31 @@ func TestGatewayWebsocketWatch(t *testing.T) {
 		t.Errorf("event: %s", got)
 	}
 }
+
+// TestGatewayStreamsEndAtStop: a watch open through the gateway does not
+// hold the member's stop for the graceful wait: its stream is ended first,
+// as the member's own client's are, and the HTTP client sees its body end.
+func TestGatewayStreamsEndAtStop(t *testing.T) {
+	cfg := oneMember(t, t.TempDir())
+	s := startT(t, cfg)
+	putRetrying(t, clientOf(t, cfg), "foo", "bar")
+	resp, err := http.Post(cfg.AdvertiseClientURLs[0]+"/v3/watch", "application/json", strings.NewReader(`{"create_request":{"key":"Zm9v"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line := make([]byte, 4096)
+	if n, err := resp.Body.Read(line); err != nil || !strings.Contains(string(line[:n]), `"created":true`) {
+		t.Fatalf("watch through the gateway: %q %v", line[:n], err)
+	}
+	start := time.Now()
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= gracefulStopWait {
+		t.Errorf("Stop took %v with a gateway watch open: it waited out the graceful stop (%v)", took, gracefulStopWait)
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Logf("the watch's body ended with %v", err)
+	}
+}

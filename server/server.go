@@ -381,6 +381,9 @@ func (s *Server) Stop() error {
 		if err := s.self.close(); err != nil {
 			s.logger.Warn("could not close the member's in-process client", "err", err)
 		}
+		if s.gw != nil {
+			s.gw.endStreams() // the JSON gateway's streams, for the same reason
+		}
 		stopped := make(chan struct{})
 		go func() { s.clientGRPC.GracefulStop(); close(stopped) }()
 		select {
