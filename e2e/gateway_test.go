@@ -389,3 +389,49 @@ func dropRevisions(a gwAnswer) gwAnswer {
 	walk(a.json)
 	return a
 }
+
+// TestGatewaySwitchesMatchEtcd: etcd 3.7.3 and plumb with the same
+// switches answer the same: --enable-grpc-gateway=false leaves /v3/
+// unserved and /health served; with --listen-client-http-urls the HTTP
+// URL serves the gateway and /health, and the client URL answers no HTTP.
+func TestGatewaySwitchesMatchEtcd(t *testing.T) {
+	curlBin(t)
+	ip := "127.0.0.1"
+	freeURL := func() string { return fmt.Sprintf("http://%s:%d", ip, freePort(t, ip)) }
+	t.Run("gateway off", func(t *testing.T) {
+		etcd := gwTarget{url: "http://" + refEtcdWith(t, freeURL(), "--enable-grpc-gateway=false")}
+		plumb := gwTarget{url: newCluster(t, 1, "--enable-grpc-gateway=false").members[0].clientURL()}
+		for _, step := range []gwStep{
+			{"range with the gateway off", "", "/v3/kv/range", `{"key":"` + b64("foo") + `"}`, nil},
+			{"v3beta with the gateway off", "", "/v3beta/kv/range", `{"key":"` + b64("foo") + `"}`, nil},
+			{"health with the gateway off", "GET", "/health", ``, nil},
+		} {
+			want := etcd.call(t, step.method, step.path, step.body)
+			t.Logf("%s: etcd answered %d %.200s", step.what, want.code, want.raw)
+			sameAnswer(t, step.what, want, plumb.call(t, step.method, step.path, step.body))
+		}
+	})
+	t.Run("HTTP on its own URL", func(t *testing.T) {
+		etcdHTTP, plumbHTTP := freeURL(), freeURL()
+		etcdGRPC := gwTarget{url: "http://" + refEtcdWith(t, freeURL(), "--listen-client-http-urls", etcdHTTP)}
+		plumbGRPC := gwTarget{url: newCluster(t, 1, "--listen-client-http-urls", plumbHTTP).members[0].clientURL()}
+		etcd, plumb := gwTarget{url: etcdHTTP}, gwTarget{url: plumbHTTP}
+		waitGateway(t, plumb)
+		for _, step := range []gwStep{
+			{"put on the HTTP URL", "", "/v3/kv/put", `{"key":"` + b64("foo") + `","value":"` + b64("bar") + `"}`, nil},
+			{"range on the HTTP URL", "", "/v3/kv/range", `{"key":"` + b64("foo") + `"}`, nil},
+			{"health on the HTTP URL", "GET", "/health", ``, nil},
+		} {
+			want := etcd.call(t, step.method, step.path, step.body)
+			t.Logf("%s: etcd answered %d %.200s", step.what, want.code, want.raw)
+			sameAnswer(t, step.what, want, plumb.call(t, step.method, step.path, step.body))
+		}
+		for name, target := range map[string]gwTarget{"etcd": etcdGRPC, "plumb": plumbGRPC} {
+			if a, err := target.try(t, "", "/v3/kv/range", `{"key":"`+b64("foo")+`"}`); err == nil {
+				t.Errorf("%s's client URL answered HTTP beside --listen-client-http-urls: %d %s", name, a.code, a.raw)
+			} else {
+				t.Logf("%s's client URL: %v", name, err)
+			}
+		}
+	})
+}
