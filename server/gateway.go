@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tmc/grpc-websocket-proxy/wsproxy"
 	gw "go.etcd.io/etcd/api/v3/etcdserverpb/gw"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -32,6 +35,12 @@ const (
 	// wsRespBufferBytes is etcd's limit on one message the websocket
 	// proxy relays: none.
 	wsRespBufferBytes = math.MaxInt32
+	// A client sending bad requests in a loop must not flood the log:
+	// the first refusalLogFirst refusals are logged, then at most one per
+	// refusalLogInterval, with the count of those left out since the
+	// last line. The metric counts every one.
+	refusalLogFirst    = 10
+	refusalLogInterval = time.Second
 )
 
 // gatewayStreamPaths are the gateway's streaming paths, whose request body
@@ -46,8 +55,9 @@ var gatewayStreamPaths = map[string]bool{"/v3/watch": true, "/v3/lease/keepalive
 // so that it passes the same interceptors and checks as any gRPC client's.
 // etcd dials its own client URL instead; the answers are the same. As in
 // etcd, the Authorization header reaches gRPC as "authorization" metadata
-// (grpc-gateway's default). Every refusal is logged and counted in
-// plumb_gateway_refused_requests_total by gRPC code.
+// (grpc-gateway's default). Every refusal is counted in
+// plumb_gateway_refused_requests_total by gRPC code and logged, within
+// refusalLogFirst and refusalLogInterval.
 type gateway struct {
 	conn    *grpc.ClientConn
 	handler http.Handler
@@ -70,6 +80,7 @@ func newGateway(l interface {
 	if err != nil {
 		return nil, fmt.Errorf("the JSON gateway's connection: %w", err)
 	}
+	rl := &refusalLog{logger: logger, sometimes: rate.Sometimes{First: refusalLogFirst, Interval: refusalLogInterval}}
 	mux := runtime.NewServeMux(
 		// etcd 3.7's embed/serve.go options, so that the bodies are etcd's.
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
@@ -84,8 +95,7 @@ func newGateway(l interface {
 		runtime.WithErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 			st := status.Convert(err)
 			refused.WithLabelValues(st.Code().String()).Inc()
-			logger.Warn("JSON gateway refused a request", "method", r.Method, "path", r.URL.Path,
-				"remote", r.RemoteAddr, "code", st.Code().String(), "err", st.Message())
+			rl.log(r, st)
 			runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 		}),
 	)
@@ -129,6 +139,25 @@ func newGateway(l interface {
 func (g *gateway) close() error {
 	g.endStreams()
 	return g.conn.Close()
+}
+
+// refusalLog logs the gateway's refusals, within its bounds.
+type refusalLog struct {
+	logger    *slog.Logger
+	sometimes rate.Sometimes
+	unlogged  atomic.Int64 // refusals since the last line, this one included
+}
+
+func (l *refusalLog) log(r *http.Request, st *status.Status) {
+	l.unlogged.Add(1)
+	l.sometimes.Do(func() {
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
+			"code", st.Code().String(), "err", st.Message()}
+		if left := l.unlogged.Swap(0) - 1; left > 0 {
+			attrs = append(attrs, "refusals-not-logged-since-the-last", left)
+		}
+		l.logger.Warn("JSON gateway refused a request", attrs...)
+	})
 }
 
 // wsLogger is the websocket proxy's logger.

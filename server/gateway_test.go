@@ -4,16 +4,20 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -316,4 +320,64 @@ func TestGatewayStreamsEndAtStop(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); err != nil {
 		t.Logf("the watch's body ended with %v", err)
 	}
+}
+
+// TestGatewayRefusalLogBound: a client refused in a loop is counted every
+// time but logged only refusalLogFirst times, then once a
+// refusalLogInterval with the number left out.
+func TestGatewayRefusalLogBound(t *testing.T) {
+	l := bufconn.Listen(selfBufferBytes)
+	gs := grpc.NewServer()
+	go gs.Serve(l)
+	defer gs.Stop()
+	logged := &syncBuilder{}
+	logger := slog.New(slog.NewTextHandler(logged, nil))
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "refused"}, []string{"code"})
+	g, err := newGateway(l, 1<<20, refused, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	srv := httptest.NewServer(g.handler)
+	defer srv.Close()
+	const sent = 5 * refusalLogFirst
+	start := time.Now()
+	for range sent {
+		if code, _ := post(t, http.DefaultClient, srv.URL+"/v3/kv/range", `{"key":`); code != http.StatusBadRequest {
+			t.Fatalf("bad JSON answered %d", code)
+		}
+	}
+	if n := testutil.ToFloat64(refused.WithLabelValues("InvalidArgument")); n != sent {
+		t.Errorf("counted %v refusals, want %d", n, sent)
+	}
+	lines := strings.Count(logged.String(), "JSON gateway refused a request")
+	if most := refusalLogFirst + 1 + int(time.Since(start)/refusalLogInterval); lines > most {
+		t.Errorf("%d refusals made %d log lines, want at most %d", sent, lines, most)
+	}
+	if lines < refusalLogFirst {
+		t.Errorf("%d refusals made %d log lines, want the first %d", sent, lines, refusalLogFirst)
+	}
+	time.Sleep(refusalLogInterval)
+	post(t, http.DefaultClient, srv.URL+"/v3/kv/range", `{"key":`)
+	if !strings.Contains(logged.String(), fmt.Sprintf("refusals-not-logged-since-the-last=%d", sent-lines)) {
+		t.Errorf("the line after a pause does not count the %d left out:\n%s", sent-lines, logged.String())
+	}
+}
+
+// syncBuilder is a strings.Builder for a logger's goroutines and a test's.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
