@@ -41,6 +41,9 @@ const (
 	// last line. The metric counts every one.
 	refusalLogFirst    = 10
 	refusalLogInterval = time.Second
+	// refusalLogMessageBytes bounds the reason a line quotes: protobuf's
+	// messages quote the bad value, which may be megabytes long.
+	refusalLogMessageBytes = 256
 )
 
 // gatewayStreamPaths are the gateway's streaming paths, whose request body
@@ -152,12 +155,20 @@ func (l *refusalLog) log(r *http.Request, st *status.Status) {
 	l.unlogged.Add(1)
 	l.sometimes.Do(func() {
 		attrs := []any{"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
-			"code", st.Code().String(), "err", st.Message()}
+			"code", st.Code().String(), "err", clip(st.Message(), refusalLogMessageBytes)}
 		if left := l.unlogged.Swap(0) - 1; left > 0 {
 			attrs = append(attrs, "refusals-not-logged-since-the-last", left)
 		}
 		l.logger.Warn("JSON gateway refused a request", attrs...)
 	})
+}
+
+// clip cuts s to at most n bytes, saying so.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes more)", strings.ToValidUTF8(s[:n], ""), len(s)-n)
 }
 
 // wsLogger is the websocket proxy's logger.

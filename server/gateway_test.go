@@ -358,9 +358,14 @@ func TestGatewayRefusalLogBound(t *testing.T) {
 		t.Errorf("%d refusals made %d log lines, want the first %d", sent, lines, refusalLogFirst)
 	}
 	time.Sleep(refusalLogInterval)
-	post(t, http.DefaultClient, srv.URL+"/v3/kv/range", `{"key":`)
-	if !strings.Contains(logged.String(), fmt.Sprintf("refusals-not-logged-since-the-last=%d", sent-lines)) {
-		t.Errorf("the line after a pause does not count the %d left out:\n%s", sent-lines, logged.String())
+	long := strings.Repeat("!", 64<<10) // protobuf quotes the bad value whole
+	post(t, http.DefaultClient, srv.URL+"/v3/kv/range", `{"key":"`+long+`"}`)
+	last := logged.String()[strings.LastIndex(logged.String(), "time="):]
+	if !strings.Contains(last, fmt.Sprintf("refusals-not-logged-since-the-last=%d", sent-lines)) {
+		t.Errorf("the line after a pause does not count the %d left out:\n%.1000s", sent-lines, last)
+	}
+	if len(last) > 2*refusalLogMessageBytes || !strings.Contains(last, "bytes more)") {
+		t.Errorf("a refusal quoting a 64 KiB value made a %d-byte line: %.1000s", len(last), last)
 	}
 }
 
