@@ -236,12 +236,15 @@ func (s *Server) listen() error {
 	if s.clientTLS != nil {
 		// etcd's split: with --listen-client-http-urls, the client URLs
 		// serve gRPC alone.
+		// Each server has its own copy of the TLS config: net/http
+		// writes to it when a server starts (the handshakes are the TLS
+		// listener's, on clientTLS).
 		var grpcSide http.Handler = grpcHandlerFunc(s.clientGRPC, httpHandler)
 		if s.splitHTTP() {
 			grpcSide = s.clientGRPC
-			s.clientHTTPSOnly = &http.Server{Handler: httpHandler, TLSConfig: s.clientTLS, ReadHeaderTimeout: 10 * time.Second}
+			s.clientHTTPSOnly = &http.Server{Handler: httpHandler, TLSConfig: s.clientTLS.Clone(), ReadHeaderTimeout: 10 * time.Second}
 		}
-		s.clientHTTPS = &http.Server{Handler: grpcSide, TLSConfig: s.clientTLS, ReadHeaderTimeout: 10 * time.Second}
+		s.clientHTTPS = &http.Server{Handler: grpcSide, TLSConfig: s.clientTLS.Clone(), ReadHeaderTimeout: 10 * time.Second}
 	}
 	for _, set := range []struct {
 		flag string
