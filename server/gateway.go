@@ -2,12 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	gw "go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -24,13 +28,14 @@ import (
 
 // Bounds of the JSON gateway.
 const (
-	// gatewayBodyFactor bounds a unary gateway request's body: at most this
+	// gatewayBodyFactor bounds a gateway request's body: at most this
 	// many times the largest gRPC message the member takes. Base64 makes
 	// bytes 4/3 as long and JSON adds its names, so no body over the bound
 	// could become a request the gRPC server accepts; the bound only stops
 	// a client from making the gateway buffer an unbounded body (etcd's
-	// gateway reads any size). Streams (/v3/watch, /v3/lease/keepalive)
-	// are many requests in one body and are not bounded as a whole.
+	// gateway reads any size). A stream's body (/v3/watch,
+	// /v3/lease/keepalive) is many requests, each bounded on its own: the
+	// bytes read since the last request went to gRPC.
 	gatewayBodyFactor = 4
 	// wsRespBufferBytes is etcd's limit on one message the websocket
 	// proxy relays: none.
@@ -79,7 +84,8 @@ func newGateway(l interface {
 	conn, err := grpc.NewClient("passthrough:///in-process",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return l.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+		grpc.WithStreamInterceptor(renewBudget))
 	if err != nil {
 		return nil, fmt.Errorf("the JSON gateway's connection: %w", err)
 	}
@@ -112,9 +118,26 @@ func newGateway(l interface {
 			return nil, fmt.Errorf("the JSON gateway: %w", err)
 		}
 	}
+	// The bounds sit under the websocket proxy, so that they apply to the
+	// body it makes of a websocket's messages too.
+	bounded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !gatewayStreamPaths[r.URL.Path] {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+			mux.ServeHTTP(w, r)
+			return
+		}
+		b := &streamBudget{max: maxBodyBytes}
+		b.left.Store(maxBodyBytes)
+		r.Body = &budgetReader{body: r.Body, b: b, exceeded: func() {
+			st := status.Newf(codes.InvalidArgument, "a request in the stream is over %d bytes", maxBodyBytes)
+			refused.WithLabelValues(st.Code().String()).Inc()
+			rl.log(r, st)
+		}}
+		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), budgetKey{}, b)))
+	})
 	// As etcd: a websocket client may use the streams too, and a stream
 	// opened by any method is a POST.
-	ws := wsproxy.WebsocketProxy(mux,
+	ws := wsproxy.WebsocketProxy(bounded,
 		wsproxy.WithRequestMutator(func(_ *http.Request, out *http.Request) *http.Request {
 			out.Method = http.MethodPost
 			return out
@@ -126,7 +149,6 @@ func newGateway(l interface {
 	g.streams, g.endStreams = context.WithCancel(context.Background())
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !gatewayStreamPaths[r.URL.Path] {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 			ws.ServeHTTP(w, r)
 			return
 		}
@@ -142,6 +164,69 @@ func newGateway(l interface {
 func (g *gateway) close() error {
 	g.endStreams()
 	return g.conn.Close()
+}
+
+// streamBudget is what a stream's body may still send before its next
+// request reaches gRPC; budgetReader spends it, renewBudget renews it.
+// The gateway decodes a request and sends it on one goroutine, but the
+// count is atomic all the same.
+type streamBudget struct {
+	left atomic.Int64
+	max  int64
+}
+
+// budgetKey carries a stream request's budget in its context, which the
+// gateway's gRPC calls inherit.
+type budgetKey struct{}
+
+// errStreamRequestTooLarge ends a stream's body whose request is over its
+// budget; the gateway then closes its side of the gRPC stream, as at the
+// body's end, and the answers so far go on.
+var errStreamRequestTooLarge = errors.New("a request in the stream is too large")
+
+type budgetReader struct {
+	body     io.ReadCloser
+	b        *streamBudget
+	exceeded func()
+	once     sync.Once
+}
+
+func (r *budgetReader) Read(p []byte) (int, error) {
+	left := r.b.left.Load()
+	if left <= 0 {
+		r.once.Do(r.exceeded)
+		return 0, errStreamRequestTooLarge
+	}
+	if int64(len(p)) > left {
+		p = p[:left]
+	}
+	n, err := r.body.Read(p)
+	r.b.left.Add(-int64(n))
+	return n, err
+}
+
+func (r *budgetReader) Close() error { return r.body.Close() }
+
+// renewBudget is the gateway connection's stream interceptor: each
+// request the gateway sends on a stream renews the budget of the body it
+// came from.
+func renewBudget(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	cs, err := streamer(ctx, desc, cc, method, opts...)
+	b, ok := ctx.Value(budgetKey{}).(*streamBudget)
+	if err != nil || !ok {
+		return cs, err
+	}
+	return &budgetedStream{ClientStream: cs, b: b}, nil
+}
+
+type budgetedStream struct {
+	grpc.ClientStream
+	b *streamBudget
+}
+
+func (s *budgetedStream) SendMsg(m any) error {
+	s.b.left.Store(s.b.max)
+	return s.ClientStream.SendMsg(m)
 }
 
 // refusalLog logs the gateway's refusals, within its bounds.

@@ -386,3 +386,46 @@ func (s *syncBuilder) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestGatewayStreamRequestBound: a stream's body is bounded per request,
+// not as a whole: requests each under the bound pass however long the
+// body grows, and one request over it ends the body there, counted and
+// logged, while the watchers made before it go on.
+func TestGatewayStreamRequestBound(t *testing.T) {
+	cfg := oneMember(t, t.TempDir())
+	cfg.MaxRequestBytes = 1024
+	s := startT(t, cfg)
+	defer s.Stop()
+	url := cfg.AdvertiseClientURLs[0]
+	postRetrying(t, http.DefaultClient, url+"/v3/kv/put", `{"key":"Zm9v","value":"YmFy"}`)
+	bound := gatewayBodyFactor * (1024 + grpcOverheadBytes)
+	pad := strings.Repeat(" ", bound/3)
+	var body strings.Builder
+	const watchers = 5 // together past the bound: 5/3 of it in padding alone
+	for i := range watchers {
+		fmt.Fprintf(&body, `{"create_request":{"key":"Zm9v","watch_id":%d}}%s`, i+1, pad)
+	}
+	// Then one request over the bound on its own, which must not create
+	// its watcher.
+	fmt.Fprintf(&body, `{"create_request":{"key":"Zm9v",%s"watch_id":99}}`, strings.Repeat(" ", bound+1))
+	hc := &http.Client{Timeout: 3 * time.Second}
+	resp, err := hc.Post(url+"/v3/watch", "application/json", strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body) // the stream stays open until the timeout
+	created := strings.Count(string(got), `"created":true`)
+	if created != watchers || strings.Contains(string(got), `"watch_id":"99"`) {
+		t.Errorf("%d watchers created, want %d (and not 99):\n%.2000s", created, watchers, got)
+	}
+	resp2, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	metrics, _ := io.ReadAll(resp2.Body)
+	if !strings.Contains(string(metrics), `plumb_gateway_refused_requests_total{code="InvalidArgument"} 1`) {
+		t.Error("the request over the bound was not counted in /metrics")
+	}
+}
