@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -427,5 +428,33 @@ func TestGatewayStreamRequestBound(t *testing.T) {
 	metrics, _ := io.ReadAll(resp2.Body)
 	if !strings.Contains(string(metrics), `plumb_gateway_refused_requests_total{code="InvalidArgument"} 1`) {
 		t.Error("the request over the bound was not counted in /metrics")
+	}
+}
+
+// TestAutoTLSCoversHTTPURLs: as etcd's, --auto-tls's certificate names
+// the hosts of --listen-client-http-urls too, so a client that checks it
+// reaches the gateway there.
+func TestAutoTLSCoversHTTPURLs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := oneMember(t, filepath.Join(dir, "data"))
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 here: %v", err)
+	}
+	httpsOnly := "https://" + l.Addr().String()
+	l.Close()
+	cfg.ListenClientHTTPURLs = []string{httpsOnly}
+	cfg.AutoTLS, cfg.SelfSignedCertValidity = true, 1
+	if errs := append(cfg.validateClientTLS(), cfg.validateClientHTTPURLs()...); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s := startT(t, cfg)
+	defer s.Stop()
+	putRetrying(t, clientOf(t, cfg), "foo", "bar")
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(mustRead(t, filepath.Join(cfg.DataDir, "fixtures", "client", "cert.pem")))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
+	if body := postRetrying(t, hc, httpsOnly+"/v3/kv/range", `{"key":"Zm9v"}`); !strings.Contains(body, `"value":"YmFy"`) {
+		t.Errorf("the gateway on %s: %s", httpsOnly, body)
 	}
 }

@@ -235,10 +235,9 @@ func (s *Server) listen() error {
 	s.clientHTTP = &http.Server{Handler: httpHandler, ReadHeaderTimeout: 10 * time.Second}
 	if s.clientTLS != nil {
 		// etcd's split: with --listen-client-http-urls, the client URLs
-		// serve gRPC alone.
-		// Each server has its own copy of the TLS config: net/http
-		// writes to it when a server starts (the handshakes are the TLS
-		// listener's, on clientTLS).
+		// serve gRPC alone. Each server has its own copy of the TLS
+		// config: net/http writes to it when a server starts (the
+		// handshakes are the TLS listener's, on clientTLS).
 		var grpcSide http.Handler = grpcHandlerFunc(s.clientGRPC, httpHandler)
 		if s.splitHTTP() {
 			grpcSide = s.clientGRPC

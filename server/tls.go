@@ -184,7 +184,7 @@ func clientTLSConfigs(c *Config, logger *slog.Logger) (server, dial *tls.Config,
 	}
 	certFile, keyFile, self := c.CertFile, c.KeyFile, false
 	if c.AutoTLS && certFile == "" {
-		if certFile, keyFile, err = selfCert(filepath.Join(c.DataDir, "fixtures", "client"), c.ListenClientURLs, c.SelfSignedCertValidity); err != nil {
+		if certFile, keyFile, err = selfCert(filepath.Join(c.DataDir, "fixtures", "client"), append(slices.Clone(c.ListenClientURLs), c.ListenClientHTTPURLs...), c.SelfSignedCertValidity); err != nil {
 			return nil, nil, fmt.Errorf("--auto-tls: %w", err)
 		}
 		self = true
