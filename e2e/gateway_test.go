@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os/exec"
 	"reflect"
 	"strconv"
@@ -263,6 +264,7 @@ func TestGatewayMatchesEtcd(t *testing.T) {
 	for name, target := range map[string]gwTarget{"http": plain, "https": secure} {
 		sameWatch(t, name, etcd, target)
 	}
+	sameCORS(t, etcd.url, plain.url)
 
 	metrics, code := httpGet(t, plain.url+"/metrics")
 	for _, want := range []string{`plumb_gateway_refused_requests_total{code="InvalidArgument"}`,
@@ -274,6 +276,33 @@ func TestGatewayMatchesEtcd(t *testing.T) {
 	}
 	if !logContains(t, c.members[0], "JSON gateway refused a request") {
 		t.Error("the https member did not log the gateway's refusals")
+	}
+}
+
+// sameCORS compares the headers etcd's access control adds (its default
+// --cors is "*") to a preflight OPTIONS and to a request.
+func sameCORS(t *testing.T, etcd, plumb string) {
+	t.Helper()
+	for _, method := range []string{http.MethodOptions, http.MethodPost} {
+		var got [2]string
+		for i, url := range []string{etcd, plumb} {
+			req, err := http.NewRequest(method, url+"/v3/kv/range", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Origin", "http://example.com")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got[i] = fmt.Sprintf("%d %q %q %q", resp.StatusCode, resp.Header.Values("Access-Control-Allow-Origin"),
+				resp.Header.Values("Access-Control-Allow-Methods"), resp.Header.Values("Access-Control-Allow-Headers"))
+		}
+		t.Logf("%s: etcd answered %s", method, got[0])
+		if got[0] != got[1] {
+			t.Errorf("%s /v3/kv/range with an Origin: plumb answered %s, etcd %s", method, got[1], got[0])
+		}
 	}
 }
 
