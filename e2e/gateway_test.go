@@ -464,3 +464,48 @@ func TestGatewaySwitchesMatchEtcd(t *testing.T) {
 		}
 	})
 }
+
+// TestGatewayOnFollower: through a follower's gateway, a lease is
+// granted, kept alive and asked its time to live (the last two forwarded
+// to the leader, as over gRPC), and a put with it is read on another
+// member.
+func TestGatewayOnFollower(t *testing.T) {
+	curlBin(t)
+	c := newCluster(t, 3)
+	f := c.follower()
+	var other *member
+	for _, m := range c.members {
+		if m != f {
+			other = m
+		}
+	}
+	fol, oth := gwTarget{url: f.clientURL()}, gwTarget{url: other.clientURL()}
+	waitGateway(t, fol)
+	waitGateway(t, oth)
+	ok := func(target gwTarget, path, body string) map[string]any {
+		t.Helper()
+		a := target.call(t, "", path, body)
+		m, isMap := a.json.(map[string]any)
+		if a.code != http.StatusOK || !isMap {
+			t.Fatalf("%s%s: %d %s", target.url, path, a.code, a.raw)
+		}
+		return m
+	}
+	const lease = "4242"
+	if got := ok(fol, "/v3/lease/grant", `{"TTL":60,"ID":`+lease+`}`); got["ID"] != lease || got["TTL"] != "60" {
+		t.Errorf("grant on the follower: %v", got)
+	}
+	ka := ok(fol, "/v3/lease/keepalive", `{"ID":`+lease+`}`)
+	if res, _ := ka["result"].(map[string]any); res == nil || res["ID"] != lease || res["TTL"] != "60" {
+		t.Errorf("keep-alive on the follower: %v", ka)
+	}
+	if got := ok(fol, "/v3/lease/timetolive", `{"ID":`+lease+`}`); got["grantedTTL"] != "60" {
+		t.Errorf("time-to-live on the follower: %v", got)
+	}
+	ok(fol, "/v3/kv/put", `{"key":"`+b64("leased")+`","value":"`+b64("v")+`","lease":`+lease+`}`)
+	got := ok(oth, "/v3/kv/range", `{"key":"`+b64("leased")+`"}`)
+	kvs, _ := got["kvs"].([]any)
+	if len(kvs) != 1 || kvs[0].(map[string]any)["lease"] != lease {
+		t.Errorf("the put with the lease, read on another member: %v", got)
+	}
+}
