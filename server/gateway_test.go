@@ -458,3 +458,23 @@ func TestAutoTLSCoversHTTPURLs(t *testing.T) {
 		t.Errorf("the gateway on %s: %s", httpsOnly, body)
 	}
 }
+
+// TestGatewayLockElectionRefused: etcd's gateway paths plumb lacks are
+// refused with gRPC's Unimplemented and a message naming them, counted,
+// rather than answered as unknown paths.
+func TestGatewayLockElectionRefused(t *testing.T) {
+	cfg := oneMember(t, t.TempDir())
+	s := startT(t, cfg)
+	defer s.Stop()
+	url := cfg.AdvertiseClientURLs[0]
+	postRetrying(t, http.DefaultClient, url+"/v3/kv/put", `{"key":"Zm9v","value":"YmFy"}`)
+	for _, path := range []string{"/v3/lock/lock", "/v3/election/campaign", "/v3beta/lock/unlock"} {
+		code, body := post(t, http.DefaultClient, url+path, `{"name":"Zm9v"}`)
+		if code != http.StatusNotImplemented || !strings.Contains(body, `"code":12`) || !strings.Contains(body, "does not serve") {
+			t.Errorf("%s: %d %s", path, code, body)
+		}
+	}
+	if n := testutil.ToFloat64(s.metrics.gatewayRefused.WithLabelValues("Unimplemented")); n != 3 {
+		t.Errorf("counted %v refusals, want 3", n)
+	}
+}
