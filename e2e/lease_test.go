@@ -96,12 +96,20 @@ func TestEtcdctlLease(t *testing.T) {
 // etcdctl) as a one-member cluster and returns its endpoint.
 func refEtcdEndpoint(t *testing.T) string {
 	t.Helper()
+	ip := "127.0.0.1"
+	return refEtcdWith(t, fmt.Sprintf("http://%s:%d", ip, freePort(t, ip)))
+}
+
+// refEtcdWith starts etcd 3.7.3 serving clients on client, with more
+// flags, and returns client's host:port once a read through gRPC there
+// is answered.
+func refEtcdWith(t *testing.T, client string, flags ...string) string {
+	t.Helper()
 	bin := filepath.Join(filepath.Dir(etcdctl(t)), "etcd")
 	if _, err := os.Stat(bin); err != nil {
 		missing(t, fmt.Sprintf("no etcd beside etcdctl: %v", err))
 	}
 	ip := "127.0.0.1"
-	client := fmt.Sprintf("http://%s:%d", ip, freePort(t, ip))
 	peer := fmt.Sprintf("http://%s:%d", ip, freePort(t, ip))
 	logPath := filepath.Join(t.TempDir(), "etcd.log")
 	logf, err := os.Create(logPath)
@@ -111,6 +119,7 @@ func refEtcdEndpoint(t *testing.T) string {
 	cmd := exec.CommandContext(t.Context(), bin, "--name", "ref", "--data-dir", t.TempDir(), "--log-level", "error",
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "ref="+peer)
+	cmd.Args = append(cmd.Args, flags...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

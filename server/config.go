@@ -13,6 +13,10 @@ type Config struct {
 	ListenClientURLs         []string // --listen-client-urls
 	AdvertiseClientURLs      []string // --advertise-client-urls
 	InitialAdvertisePeerURLs []string // --initial-advertise-peer-urls
+	// ListenClientHTTPURLs is --listen-client-http-urls: client URLs that
+	// serve only HTTP (/health, /metrics, the JSON gateway, ...). When any
+	// is set, as in etcd, ListenClientURLs serve only gRPC.
+	ListenClientHTTPURLs []string
 
 	// InitialCluster is --initial-cluster: member name to its peer URLs.
 	// A name may appear more than once, one URL each time (etcd's form
@@ -130,6 +134,9 @@ type Config struct {
 	// EnablePprof is --enable-pprof: Go's profiles on the client port at
 	// /debug/pprof/, as etcd serves them.
 	EnablePprof bool
+	// EnableGRPCGateway is --enable-grpc-gateway: etcd's JSON gateway
+	// under /v3/ on the client URLs' HTTP side (gateway.go).
+	EnableGRPCGateway bool
 
 	// WatchProgressNotifyInterval is --watch-progress-notify-interval: how
 	// often a watcher created with progress_notify that had no events gets

@@ -43,8 +43,14 @@
 // unreachable; every dial, handshake and write has a deadline, so a dead
 // peer never holds the loop. The client port speaks etcd's v3 gRPC API (KV,
 // Cluster, Maintenance, Auth, Watch, Lease, and etcd's Lock and Election)
-// with etcd's error codes, and on the same port HTTP /health, /version and
-// /metrics (Prometheus), split by cmux. Maintenance's Snapshot streams a
+// with etcd's error codes, and on the same port HTTP /health, /version,
+// /metrics (Prometheus) and etcd's JSON gateway under /v3/, split by cmux
+// (or HTTP alone on --listen-client-http-urls, leaving the client URLs to
+// gRPC, as etcd 3.7 splits them). The gateway (gateway.go) is etcd's own
+// generated grpc-gateway handlers with etcd's marshaler options and
+// websocket proxy; its calls reach the client gRPC server over an
+// in-memory connection, as Lock's do (below), so they pass the same
+// interceptors, and its refusals are logged and counted. Maintenance's Snapshot streams a
 // consistent copy of the bbolt file and its sha256, as etcd's does, for
 // etcdctl snapshot save; Restore (restore.go) builds a data dir for a new
 // cluster from such a file, as etcdutl snapshot restore does; Defragment

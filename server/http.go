@@ -24,10 +24,15 @@ type health struct {
 }
 
 // newHTTPHandler serves the client port's HTTP side, as etcd does: /health
-// (and /readyz, the same check), /livez, /version, /metrics, and with
-// --enable-pprof Go's profiles under /debug/pprof/.
+// (and /readyz, the same check), /livez, /version, /metrics, the JSON
+// gateway under /v3/ (unless --enable-grpc-gateway=false), and with
+// --enable-pprof Go's profiles under /debug/pprof/; all behind etcd's
+// default access control (accessControl).
 func (s *Server) newHTTPHandler() http.Handler {
 	mux := http.NewServeMux()
+	if s.gw != nil {
+		mux.Handle("/v3/", s.gw.handler)
+	}
 	mux.HandleFunc("/health", s.serveHealth)
 	mux.HandleFunc("/readyz", s.serveHealth)
 	mux.HandleFunc("/livez", s.serveLive)
@@ -40,7 +45,7 @@ func (s *Server) newHTTPHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	return mux
+	return accessControl(mux)
 }
 
 // checkHealth is etcd's health check: no alarm raised, a leader known, and

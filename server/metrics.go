@@ -41,6 +41,8 @@ type metrics struct {
 	// by listener (client or peer) and reason (rejectReason). etcd has no
 	// such metric; it only logs "rejected connection".
 	tlsRejected *prometheus.CounterVec
+	// gatewayRefused counts the JSON gateway's error answers by gRPC code.
+	gatewayRefused *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -82,10 +84,12 @@ func newMetrics() *metrics {
 		tlsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "plumb_tls_rejected_connections_total",
 			Help: "Connections refused in their TLS handshake (logged as \"rejected connection\"), by listener (client or peer) and reason."},
 			[]string{"listener", "reason"}),
+		gatewayRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "plumb_gateway_refused_requests_total",
+			Help: "Requests the JSON gateway (/v3/) answered with an error: malformed JSON or base64, unknown path or method, too large, or refused by the server; by gRPC code."}, []string{"code"}),
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
 		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
-		m.snapshotsReceiving, m.tlsRejected,
+		m.snapshotsReceiving, m.tlsRejected, m.gatewayRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -60,15 +60,21 @@ type Server struct {
 	self       *selfClient
 	leader     *leaderConn
 	clientHTTP *http.Server
-	// clientHTTPS serves gRPC and HTTP on https:// client URLs (tls.go);
-	// clientTLS is its config, nil without one.
-	clientHTTPS *http.Server
-	clientTLS   *tls.Config
-	dialTLS     *tls.Config // to dial other members' https:// client URLs
+	// clientHTTPS serves gRPC and HTTP on https:// client URLs (tls.go),
+	// only gRPC when --listen-client-http-urls is set; clientHTTPSOnly
+	// serves HTTP on https:// --listen-client-http-urls. clientTLS is
+	// their config, nil without one.
+	clientHTTPS     *http.Server
+	clientHTTPSOnly *http.Server
+	clientTLS       *tls.Config
+	dialTLS         *tls.Config // to dial other members' https:// client URLs
 	// peerTLS serves https:// peer URLs, nil without one; peerDialTLS
 	// dials other members' https:// peer URLs.
 	peerTLS     *tls.Config
 	peerDialTLS *tls.Config
+	// gw is the JSON gateway (gateway.go), nil with
+	// --enable-grpc-gateway=false.
+	gw *gateway
 	// clientConns tracks the client listeners' connections (see closeAll).
 	clientConns []*trackedListener
 	listeners   []net.Listener
@@ -233,15 +239,31 @@ func (s *Server) listen() error {
 	}
 	s.clientGRPC.RegisterService(&lockServiceDesc, &lockServer{c: s.self.cli})
 	s.clientGRPC.RegisterService(&electionServiceDesc, &electionServer{c: s.self.cli})
-	s.clientHTTP = &http.Server{Handler: s.newHTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+	if s.cfg.EnableGRPCGateway {
+		maxBody := gatewayBodyFactor * (int64(s.cfg.MaxRequestBytes) + grpcOverheadBytes)
+		if s.gw, err = newGateway(s.self.l, maxBody, s.metrics.gatewayRefused, s.logger); err != nil {
+			return err
+		}
+	}
+	httpHandler := s.newHTTPHandler()
+	s.clientHTTP = &http.Server{Handler: httpHandler, ReadHeaderTimeout: 10 * time.Second}
 	if s.clientTLS != nil {
-		s.clientHTTPS = &http.Server{Handler: grpcHandlerFunc(s.clientGRPC, s.newHTTPHandler()),
-			TLSConfig: s.clientTLS, ReadHeaderTimeout: 10 * time.Second}
+		// etcd's split: with --listen-client-http-urls, the client URLs
+		// serve gRPC alone. Each server has its own copy of the TLS
+		// config: net/http writes to it when a server starts (the
+		// handshakes are the TLS listener's, on clientTLS).
+		var grpcSide http.Handler = grpcHandlerFunc(s.clientGRPC, httpHandler)
+		if s.splitHTTP() {
+			grpcSide = s.clientGRPC
+			s.clientHTTPSOnly = &http.Server{Handler: httpHandler, TLSConfig: s.clientTLS.Clone(), ReadHeaderTimeout: 10 * time.Second}
+		}
+		s.clientHTTPS = &http.Server{Handler: grpcSide, TLSConfig: s.clientTLS.Clone(), ReadHeaderTimeout: 10 * time.Second}
 	}
 	for _, set := range []struct {
 		flag string
 		urls []string
-	}{{"--listen-peer-urls", s.cfg.ListenPeerURLs}, {"--listen-client-urls", s.cfg.ListenClientURLs}} {
+	}{{"--listen-peer-urls", s.cfg.ListenPeerURLs}, {"--listen-client-urls", s.cfg.ListenClientURLs},
+		{"--listen-client-http-urls", s.cfg.ListenClientHTTPURLs}} {
 		for _, u := range set.urls {
 			l, err := listenURL(u)
 			if err != nil {
@@ -284,9 +306,13 @@ func listenURL(raw string) (net.Listener, error) {
 	return net.Listen("tcp", u.Host)
 }
 
+// splitHTTP reports whether HTTP has listeners of its own
+// (--listen-client-http-urls), which leaves the client URLs to gRPC.
+func (s *Server) splitHTTP() bool { return len(s.cfg.ListenClientHTTPURLs) > 0 }
+
 // serve starts the loop and a server on every listener: the first
-// len(ListenPeerURLs) are peer listeners, the rest client listeners, where
-// cmux splits gRPC from HTTP as etcd does on one port.
+// len(ListenPeerURLs) are peer listeners, then len(ListenClientURLs) client
+// listeners, then the HTTP-only client listeners.
 func (s *Server) serve() {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.loop.run() }()
@@ -295,35 +321,60 @@ func (s *Server) serve() {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); c.run(s.loop.done) }()
 	}
-	peers := len(s.cfg.ListenPeerURLs)
+	peers, clients := len(s.cfg.ListenPeerURLs), len(s.cfg.ListenClientURLs)
 	for i, l := range s.listeners {
-		if i < peers {
+		switch {
+		case i < peers:
 			if isHTTPS(s.cfg.ListenPeerURLs[i]) {
 				l = newTLSListener(l, s.peerTLS, peerSide, s.logger, s.rejected(peerSide))
 			}
 			s.goServe("peer", l.Addr(), func() error { return s.tr.serve(l) })
-			continue
+		case i < peers+clients:
+			s.serveClient(l, s.cfg.ListenClientURLs[i-peers], true, !s.splitHTTP())
+		default:
+			s.serveClient(l, s.cfg.ListenClientHTTPURLs[i-peers-clients], false, true)
 		}
-		tl := &trackedListener{Listener: l, conns: map[net.Conn]struct{}{}}
-		s.clientConns = append(s.clientConns, tl)
-		m := cmux.New(tl)
-		if u := s.cfg.ListenClientURLs[i-peers]; strings.HasPrefix(strings.ToLower(u), "https://") {
-			// etcd's embed/serve.go: every connection is TLS, and one
-			// server answers gRPC and HTTP on it.
-			tlsL := newTLSListener(m.Match(cmux.Any()), s.clientTLS, clientSide, s.logger, s.rejected(clientSide))
-			s.goServe("client HTTPS", l.Addr(), func() error { return s.clientHTTPS.Serve(tlsL) })
-			s.goServe("client", l.Addr(), m.Serve)
-			s.logger.Info("serving clients", "url", u)
-			continue
+	}
+	s.logger.Info("serving peers", "urls", s.cfg.ListenPeerURLs)
+}
+
+// serveClient serves gRPC, HTTP or both on client listener l of URL u,
+// where cmux splits gRPC from HTTP as etcd does on one port.
+func (s *Server) serveClient(l net.Listener, u string, grpcOn, httpOn bool) {
+	traffic := "grpc+http"
+	switch {
+	case !httpOn:
+		traffic = "grpc"
+	case !grpcOn:
+		traffic = "http"
+	}
+	tl := &trackedListener{Listener: l, conns: map[net.Conn]struct{}{}}
+	s.clientConns = append(s.clientConns, tl)
+	m := cmux.New(tl)
+	switch {
+	case strings.HasPrefix(strings.ToLower(u), "https://"):
+		// etcd's embed/serve.go: every connection is TLS, and one
+		// server answers gRPC and HTTP on it (what the split leaves).
+		srv := s.clientHTTPS
+		if !grpcOn {
+			srv = s.clientHTTPSOnly
 		}
+		tlsL := newTLSListener(m.Match(cmux.Any()), s.clientTLS, clientSide, s.logger, s.rejected(clientSide))
+		s.goServe("client HTTPS", l.Addr(), func() error { return srv.Serve(tlsL) })
+	case !httpOn:
+		grpcL := m.Match(cmux.Any())
+		s.goServe("client gRPC", l.Addr(), func() error { return s.clientGRPC.Serve(grpcL) })
+	case !grpcOn:
+		httpL := m.Match(cmux.HTTP1()) // as etcd: an HTTP/2 connection is not served
+		s.goServe("client HTTP", l.Addr(), func() error { return s.clientHTTP.Serve(httpL) })
+	default:
 		grpcL := m.MatchWithWriters(cmux.HTTP2MatchHeaderFieldSendSettings("content-type", "application/grpc"))
 		httpL := m.Match(cmux.Any())
 		s.goServe("client gRPC", l.Addr(), func() error { return s.clientGRPC.Serve(grpcL) })
 		s.goServe("client HTTP", l.Addr(), func() error { return s.clientHTTP.Serve(httpL) })
-		s.goServe("client", l.Addr(), m.Serve)
-		s.logger.Info("serving clients", "url", s.cfg.ListenClientURLs[i-peers])
 	}
-	s.logger.Info("serving peers", "urls", s.cfg.ListenPeerURLs)
+	s.goServe("client", l.Addr(), m.Serve)
+	s.logger.Info("serving clients", "url", u, "traffic", traffic)
 }
 
 // rejected counts a connection refused in its TLS handshake on listener.
@@ -368,6 +419,9 @@ func (s *Server) Stop() error {
 		// stream, Observe's watches) would hold the graceful stop.
 		if err := s.self.close(); err != nil {
 			s.logger.Warn("could not close the member's in-process client", "err", err)
+		}
+		if s.gw != nil {
+			s.gw.endStreams() // the JSON gateway's streams, for the same reason
 		}
 		stopped := make(chan struct{})
 		go func() { s.clientGRPC.GracefulStop(); close(stopped) }()
@@ -426,6 +480,12 @@ func (s *Server) closeAll() error {
 	}
 	if s.clientHTTPS != nil {
 		errs = append(errs, ignoreClosed(s.clientHTTPS.Close()))
+	}
+	if s.clientHTTPSOnly != nil {
+		errs = append(errs, ignoreClosed(s.clientHTTPSOnly.Close()))
+	}
+	if s.gw != nil {
+		errs = append(errs, s.gw.close())
 	}
 	for _, l := range s.listeners {
 		errs = append(errs, ignoreClosed(l.Close()))

@@ -41,6 +41,7 @@ func oneMember(t *testing.T, dir string) Config {
 		InitialClusterState: ClusterStateNew, InitialClusterToken: "server-test",
 		HeartbeatInterval: 10 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
 		SnapshotCount: 100, MaxRequestBytes: 1536 * 1024, MaxTxnOps: 128, LogLevel: "info",
+		EnableGRPCGateway: true,
 	}
 }
 

@@ -118,7 +118,8 @@ var Settings = []Setting{
 	{"name", "default", "Human-readable name for this member."},
 	{"data-dir", "${name}.etcd", "Path to the data directory."},
 	{"listen-peer-urls", "http://localhost:2380", "List of URLs to listen on for peer traffic."},
-	{"listen-client-urls", "http://localhost:2379", "List of URLs to listen on for client traffic."},
+	{"listen-client-urls", "http://localhost:2379", "List of URLs to listen on for client grpc traffic and http as long as --listen-client-http-urls is not specified."},
+	{"listen-client-http-urls", "", "List of URLs to listen on for http only client traffic. Enabling this flag removes http services from --listen-client-urls."},
 	{"advertise-client-urls", "http://localhost:2379", "List of this member's client URLs to advertise to the public; required when --listen-client-urls is set."},
 	{"initial-advertise-peer-urls", "http://localhost:2380", "List of this member's peer URLs to advertise to the rest of the cluster; required when --listen-peer-urls is set for a new cluster."},
 	{"initial-cluster", "default=http://localhost:2380", "Initial cluster configuration for bootstrapping, name=url,...; unset, it is ${name}=${initial-advertise-peer-urls}."},
@@ -167,6 +168,7 @@ var Settings = []Setting{
 	{"peer-skip-client-san-verification", "false", "Skip verification of SAN field in client certificate for peer connections."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
+	{"enable-grpc-gateway", "true", "Enable GRPC gateway (etcd's JSON API under /v3/ on the client URLs' HTTP side)."},
 	{"strict-reconfig-check", "true", "Reject reconfiguration requests that would cause quorum loss."},
 	{"max-learners", "1", "Sets the maximum number of learners that can be available in the cluster membership."},
 	{"auth-token", "simple", "Specify a v3 authentication token type and token specific options, especially for JWT. Its format is \"type,var1=val1,var2=val2,...\". Possible type is 'simple' or 'jwt'. Possible variables are 'sign-method' for specifying a sign method of jwt (its possible values are 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512' or 'EdDSA'), 'pub-key' for specifying a path to a public key for verifying jwt, 'priv-key' for specifying a path to a private key for signing jwt, and 'ttl' for specifying TTL of jwt tokens."},
@@ -182,7 +184,7 @@ var computedDefault = map[string]bool{"data-dir": true, "initial-cluster": true}
 
 // boolSetting holds the settings that are switches: the command line takes
 // them as etcd does, --enable-pprof with no value.
-var boolSetting = map[string]bool{"enable-pprof": true, "strict-reconfig-check": true, "client-cert-auth": true, "auto-tls": true,
+var boolSetting = map[string]bool{"enable-pprof": true, "enable-grpc-gateway": true, "strict-reconfig-check": true, "client-cert-auth": true, "auto-tls": true,
 	"peer-client-cert-auth": true, "peer-auto-tls": true, "peer-skip-client-san-verification": true}
 
 // IsBool reports whether s is a switch (a bool flag on the command line;
@@ -192,7 +194,7 @@ func (s Setting) IsBool() bool { return boolSetting[s.Name] }
 // listSetting holds the settings whose value is a comma-separated list,
 // which the config file may also give as a YAML sequence of strings.
 var listSetting = map[string]bool{
-	"listen-peer-urls": true, "listen-client-urls": true, "advertise-client-urls": true,
+	"listen-peer-urls": true, "listen-client-urls": true, "listen-client-http-urls": true, "advertise-client-urls": true,
 	"initial-advertise-peer-urls": true, "initial-cluster": true,
 	"discovery-endpoints": true, "cipher-suites": true,
 	"client-cert-allowed-hostname": true, "peer-cert-allowed-cn": true, "peer-cert-allowed-hostname": true,
@@ -527,6 +529,14 @@ var settingFields = map[string]settingField{
 	"listen-client-urls": {
 		func(c *Config, raw string) error { return parseList(&c.ListenClientURLs, raw) },
 		func(c *Config) error { return checkClientURLs(c.ListenClientURLs, true) }},
+	"listen-client-http-urls": {
+		func(c *Config, raw string) error { return parseOptionalList(&c.ListenClientHTTPURLs, raw) },
+		func(c *Config) error {
+			if len(c.ListenClientHTTPURLs) == 0 {
+				return nil
+			}
+			return checkClientURLs(c.ListenClientHTTPURLs, true)
+		}},
 	"advertise-client-urls": {
 		func(c *Config, raw string) error { return parseList(&c.AdvertiseClientURLs, raw) },
 		func(c *Config) error { return checkClientURLs(c.AdvertiseClientURLs, false) }},
@@ -651,6 +661,9 @@ var settingFields = map[string]settingField{
 	"enable-pprof": {
 		func(c *Config, raw string) error { return parseBool(&c.EnablePprof, raw) },
 		func(c *Config) error { return nil }},
+	"enable-grpc-gateway": {
+		func(c *Config, raw string) error { return parseBool(&c.EnableGRPCGateway, raw) },
+		func(c *Config) error { return nil }},
 	"strict-reconfig-check": {
 		func(c *Config, raw string) error { return parseBool(&c.StrictReconfigCheck, raw) },
 		func(c *Config) error { return nil }},
@@ -717,12 +730,32 @@ func (c *Config) validate() []error {
 	}
 	errs = append(errs, c.validateDiscovery()...)
 	errs = append(errs, c.validateTLS()...)
+	errs = append(errs, c.validateClientHTTPURLs()...)
 	if c.ElectionTimeout < electionHeartbeatMin*c.HeartbeatInterval {
 		errs = append(errs, &crossError{[]string{"election-timeout", "heartbeat-interval"},
 			fmt.Sprintf("--election-timeout[%vms] should be at least as 5 times as --heartbeat-interval[%vms]",
 				c.ElectionTimeout.Milliseconds(), c.HeartbeatInterval.Milliseconds())})
 	}
 	return errs
+}
+
+// validateClientHTTPURLs is etcd's rule: a client address serves either
+// gRPC and HTTP (--listen-client-urls) or HTTP alone
+// (--listen-client-http-urls), not both.
+func (c *Config) validateClientHTTPURLs() []error {
+	hosts := map[string]bool{}
+	for _, raw := range c.ListenClientURLs {
+		if u, err := url.Parse(raw); err == nil {
+			hosts[u.Host] = true
+		}
+	}
+	for _, raw := range c.ListenClientHTTPURLs {
+		if u, err := url.Parse(raw); err == nil && hosts[u.Host] {
+			return []error{&crossError{[]string{"listen-client-urls", "listen-client-http-urls"},
+				fmt.Sprintf("cannot bind both --listen-client-urls and --listen-client-http-urls on the same url %s", raw)}}
+		}
+	}
+	return nil
 }
 
 func checkName(name string) error {
@@ -1278,22 +1311,21 @@ func gone(why string) etcdSetting                      { return etcdSetting{nil,
 // get a precise answer rather than "unknown". etcd's experimental-* flags,
 // all tuning, are ignored with a warning by their prefix.
 var etcdOnlySettings = map[string]etcdSetting{
-	"wal-dir":                 refuse("a separate WAL directory"),
-	"enable-v2":               refuse("the v2 API", "false"),
-	"v2-deprecation":          ignore(),
-	"discovery":               gone(v2DiscoveryGone),
-	"discovery-proxy":         gone(v2DiscoveryGone),
-	"discovery-fallback":      ignore("exit", "proxy"),
-	"proxy":                   refuse("proxy mode", "off"),
-	"proxy-failure-wait":      ignore("5000"),
-	"proxy-refresh-interval":  ignore("30000"),
-	"proxy-dial-timeout":      ignore("1000"),
-	"proxy-write-timeout":     ignore("5000"),
-	"proxy-read-timeout":      ignore("0"),
-	"force-new-cluster":       refuse("--force-new-cluster", "false"),
-	"unsafe-no-fsync":         ignore("false"),
-	"listen-client-http-urls": refuse("a separate HTTP listener"),
-	"listen-metrics-urls":     refuse("a separate metrics listener"),
+	"wal-dir":                refuse("a separate WAL directory"),
+	"enable-v2":              refuse("the v2 API", "false"),
+	"v2-deprecation":         ignore(),
+	"discovery":              gone(v2DiscoveryGone),
+	"discovery-proxy":        gone(v2DiscoveryGone),
+	"discovery-fallback":     ignore("exit", "proxy"),
+	"proxy":                  refuse("proxy mode", "off"),
+	"proxy-failure-wait":     ignore("5000"),
+	"proxy-refresh-interval": ignore("30000"),
+	"proxy-dial-timeout":     ignore("1000"),
+	"proxy-write-timeout":    ignore("5000"),
+	"proxy-read-timeout":     ignore("0"),
+	"force-new-cluster":      refuse("--force-new-cluster", "false"),
+	"unsafe-no-fsync":        ignore("false"),
+	"listen-metrics-urls":    refuse("a separate metrics listener"),
 
 	"discovery-user":                     refuse("authentication to the discovery cluster"),
 	"discovery-password":                 refuse("authentication to the discovery cluster"),
@@ -1318,7 +1350,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"distributed-tracing-service-name":  ignore("etcd"),
 	"distributed-tracing-instance-id":   ignore(),
 	"distributed-tracing-sampling-rate": ignore("0"),
-	"enable-grpc-gateway":               ignore("false"),
 
 	"max-snapshots":                        ignore("5"),
 	"max-wals":                             ignore("5"),

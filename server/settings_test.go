@@ -38,6 +38,7 @@ func defaultConfig() Config {
 		AutoCompactionRetention:  "0",
 		LogLevel:                 "info",
 		StrictReconfigCheck:      true,
+		EnableGRPCGateway:        true,
 		MaxLearners:              1,
 		AuthToken:                "simple",
 		BcryptCost:               10,
@@ -576,6 +577,27 @@ func TestResolveRules(t *testing.T) {
 			}},
 		{name: "a large quota warns", flags: map[string]string{"quota-backend-bytes": "10737418240"},
 			wantWarn: []string{"--quota-backend-bytes: 10737418240 is above the recommended maximum of 8 GiB (from the command line)"}},
+		{name: "an HTTP-only client URL", env: []string{"ETCD_LISTEN_CLIENT_HTTP_URLS=http://127.0.0.1:2381, http://10.0.0.1:2381"},
+			check: func(t *testing.T, c Config) {
+				if !slices.Equal(c.ListenClientHTTPURLs, []string{"http://127.0.0.1:2381", "http://10.0.0.1:2381"}) {
+					t.Errorf("ListenClientHTTPURLs = %q", c.ListenClientHTTPURLs)
+				}
+			}},
+		{name: "an HTTP-only client URL on a client URL's address",
+			flags: map[string]string{"listen-client-urls": "http://127.0.0.1:2379", "advertise-client-urls": "http://127.0.0.1:2379",
+				"listen-client-http-urls": "http://127.0.0.1:2379"},
+			wantErr: []string{"cannot bind both --listen-client-urls and --listen-client-http-urls on the same url http://127.0.0.1:2379 " +
+				"(--listen-client-urls from the command line, --listen-client-http-urls from the command line)"}},
+		{name: "an https:// HTTP-only client URL without certificates", file: "listen-client-http-urls: https://127.0.0.1:2381\n",
+			wantErr: []string{"TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2381 with HTTPS scheme (--listen-client-http-urls from "}},
+		{name: "an HTTP-only client URL that is not one", flags: map[string]string{"listen-client-http-urls": "127.0.0.1:2381"},
+			wantErr: []string{"--listen-client-http-urls: ", "(from the command line)"}},
+		{name: "the gateway switched off", env: []string{"ETCD_ENABLE_GRPC_GATEWAY=false"},
+			check: func(t *testing.T, c Config) {
+				if c.EnableGRPCGateway {
+					t.Error("ETCD_ENABLE_GRPC_GATEWAY=false left the gateway on")
+				}
+			}},
 		{name: "several problems at once", flags: map[string]string{"snapshot-count": "0", "log-level": "trace"},
 			wantErr: []string{"--snapshot-count: must be at least 1", "--log-level: \"trace\" is not one of"}},
 	} {
@@ -608,6 +630,7 @@ func TestResolveConfigFiles(t *testing.T) {
 		AutoCompactionRetention: "0",
 		LogLevel:                "warn",
 		StrictReconfigCheck:     true,
+		EnableGRPCGateway:       true,
 		MaxLearners:             1,
 		AuthToken:               "simple",
 		BcryptCost:              10,

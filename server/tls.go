@@ -59,7 +59,7 @@ func (c *Config) validateTLS() []error {
 		errs = append(errs, &crossError{[]string{"cipher-suites", "tls-min-version"},
 			"cipher suites cannot be configured when only TLS1.3 is enabled"})
 	}
-	errs = append(errs, c.tlsSide(clientSide).validate(c.ListenClientURLs)...)
+	errs = append(errs, c.tlsSide(clientSide).validate(append(slices.Clone(c.ListenClientURLs), c.ListenClientHTTPURLs...))...)
 	peer := c.tlsSide(peerSide)
 	errs = append(errs, peer.validate(append(slices.Clone(c.ListenPeerURLs), c.InitialAdvertisePeerURLs...))...)
 	if len(c.ListenPeerURLs) > 0 && len(c.InitialAdvertisePeerURLs) > 0 && isHTTPS(c.ListenPeerURLs[0]) != isHTTPS(c.InitialAdvertisePeerURLs[0]) {
@@ -88,6 +88,7 @@ type tlsSide struct {
 	allowedCNs, allowedHosts   []string
 	crlFile                    string
 	urls                       []string // the URLs whose hosts a self-signed certificate names
+	httpURLs                   []string // the client side's --listen-client-http-urls (also in urls)
 }
 
 func (c *Config) tlsSide(name string) tlsSide {
@@ -95,7 +96,8 @@ func (c *Config) tlsSide(name string) tlsSide {
 		return tlsSide{name: clientSide, certFile: c.CertFile, keyFile: c.KeyFile,
 			dialCertFile: c.ClientCertFile, dialKeyFile: c.ClientKeyFile, trustedCAFile: c.TrustedCAFile,
 			certAuth: c.ClientCertAuth, autoTLS: c.AutoTLS, allowedHosts: c.ClientCertAllowedHostnames,
-			crlFile: c.ClientCRLFile, skipSAN: true, urls: c.ListenClientURLs}
+			crlFile: c.ClientCRLFile, skipSAN: true, urls: append(slices.Clone(c.ListenClientURLs), c.ListenClientHTTPURLs...),
+			httpURLs: c.ListenClientHTTPURLs}
 	}
 	return tlsSide{name: peerSide, prefix: "peer-", certFile: c.PeerCertFile, keyFile: c.PeerKeyFile,
 		dialCertFile: c.PeerClientCertFile, dialKeyFile: c.PeerClientKeyFile, trustedCAFile: c.PeerTrustedCAFile,
@@ -170,6 +172,9 @@ func (s tlsSide) certAuthFlag() string {
 // urlFlag is the flag that sets u, for an error about it.
 func (s tlsSide) urlFlag(u string) string {
 	if s.name == clientSide {
+		if slices.Contains(s.httpURLs, u) {
+			return "listen-client-http-urls"
+		}
 		return "listen-client-urls"
 	}
 	if slices.Contains(s.urls, u) {
@@ -180,7 +185,7 @@ func (s tlsSide) urlFlag(u string) string {
 
 // clientTLS reports whether any client URL is served with TLS.
 func (c *Config) clientTLS() bool {
-	return slices.ContainsFunc(c.ListenClientURLs, isHTTPS)
+	return slices.ContainsFunc(c.ListenClientURLs, isHTTPS) || slices.ContainsFunc(c.ListenClientHTTPURLs, isHTTPS)
 }
 
 // peerTLS reports whether the member's peer URLs are https://.
