@@ -856,6 +856,12 @@ func (n *Node) nextID() uint64 {
 	return (n.cfg.ID&0xffff)<<(requestIDTimeBits+requestIDCounterBits) | n.nextSuffix
 }
 
+// clusterHeader is the header etcd's Cluster service answers with: no
+// revision, which membership has nothing to do with.
+func (n *Node) clusterHeader() *pb.ResponseHeader {
+	return &pb.ResponseHeader{ClusterId: n.cfg.ClusterID, MemberId: n.cfg.ID, RaftTerm: n.term}
+}
+
 func (n *Node) header() *pb.ResponseHeader {
 	return &pb.ResponseHeader{
 		ClusterId: n.cfg.ClusterID,

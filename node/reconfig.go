@@ -367,7 +367,7 @@ func (n *Node) memberReply(req Request, m Member, err error) Reply {
 	if err != nil {
 		return Reply{Err: err}
 	}
-	h, members := n.header(), n.pbMembers()
+	h, members := n.clusterHeader(), n.pbMembers()
 	switch {
 	case req.MemberAdd != nil:
 		if cur, ok := n.members.members[m.ID]; ok {

@@ -140,7 +140,7 @@ func (n *Node) Submit(req Request) {
 		n.propose(req, &pb.InternalRaftRequest{Compaction: req.Compaction})
 	case req.MemberList != nil:
 		n.replies = append(n.replies, Reply{ID: req.ID, MemberList: &pb.MemberListResponse{
-			Header: n.header(), Members: n.pbMembers(),
+			Header: n.clusterHeader(), Members: n.pbMembers(),
 		}})
 	case req.MemberAdd != nil, req.MemberRemove != nil, req.MemberUpdate != nil, req.MemberPromote != nil:
 		req, err := withCheckedPeerURLs(req)
