@@ -354,6 +354,26 @@ func TestAuthAttacks(t *testing.T) {
 		}
 	})
 
+	t.Run("a restarted member enforces it", func(t *testing.T) {
+		m := c.members[2]
+		c.stop(m)
+		c.start(m)
+		deadline := time.Now().Add(startTimeout)
+		for {
+			_, err := c.userClient("root", "rootpw", m.endpoint()).Get(ctx, "/app/keep", clientv3.WithSerializable())
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("root on the restarted member: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if _, err := c.client(m.endpoint()).Get(ctx, "/app/keep", clientv3.WithSerializable()); !errors.Is(err, rpctypes.ErrUserEmpty) {
+			t.Fatalf("no user on the restarted member: %v, want %v", err, rpctypes.ErrUserEmpty)
+		}
+	})
+
 	// Nothing acknowledged was lost on the way.
 	for _, ep := range c.endpoints() {
 		r, err := c.userClient("root", "rootpw", ep).Get(ctx, "/app/keep", clientv3.WithSerializable())
