@@ -28,6 +28,10 @@
 #              reply when the client is on the leader), in both systems.
 #   lease-keepalive  1000 clients over 100 connections, a lease each,
 #              LEASE_TOTAL keep-alives (each a KeepAliveOnce)
+#   put-auth   put-1000 with authentication on: root (role root) made and
+#              auth enabled with etcdctl, then the tool logs in as root
+#              (one simple token per client) and puts
+#   range-auth range-l with authentication on, as put-auth
 # It prints, per system and round, requests per second (events per second
 # for watch) and p99 latency (p50 and p99 of the events for watch-latency),
 # then the median of the rounds and plumb's ratio to etcd. A run that
@@ -120,6 +124,18 @@ run() {
         --put-rate 100 --put-total "$latency_puts" --key-size 8 --val-size 256)
       parse=latency ;;
     lease-keepalive) b+=(--conns 100 --clients 1000 lease-keepalive --total "$lease_total") ;;
+    put-auth | range-auth)
+      local ctl=("$ref/etcdctl" --endpoints "$endpoints")
+      "${ctl[@]}" put foo "$(head -c 256 /dev/zero | tr '\0' v)" > /dev/null
+      "${ctl[@]}" user add root:bench > /dev/null
+      "${ctl[@]}" user grant-role root root > /dev/null
+      "${ctl[@]}" auth enable > /dev/null
+      b+=(--user root:bench --conns 100 --clients 1000)
+      if [[ $1 == put-auth ]]; then
+        b+=(put --key-size 8 --sequential-keys --total "$total" --val-size 256)
+      else
+        b+=(range foo --consistency l --total "$total")
+      fi ;;
   esac
   # The tool prints one summary per measure; watch and watch-latency print
   # two (watch creation, then events; puts, then events): the last counts.
