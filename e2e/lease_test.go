@@ -93,8 +93,9 @@ func TestEtcdctlLease(t *testing.T) {
 }
 
 // refEtcdEndpoint starts etcd 3.7.3 (from the reference tool, beside
-// etcdctl) as a one-member cluster and returns its endpoint.
-func refEtcdEndpoint(t *testing.T) string {
+// etcdctl) as a one-member cluster, with extra flags, and returns its
+// endpoint.
+func refEtcdEndpoint(t *testing.T, extra ...string) string {
 	t.Helper()
 	bin := filepath.Join(filepath.Dir(etcdctl(t)), "etcd")
 	if _, err := os.Stat(bin); err != nil {
@@ -111,6 +112,7 @@ func refEtcdEndpoint(t *testing.T) string {
 	cmd := exec.CommandContext(t.Context(), bin, "--name", "ref", "--data-dir", t.TempDir(), "--log-level", "error",
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "ref="+peer)
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -82,6 +82,14 @@ type Config struct {
 
 	LogLevel string // --log-level: debug, info, warn or error
 
+	// Metrics is --metrics: basic, or extensive for the gRPC handling
+	// time histogram (grpc_server_handling_seconds) too, as etcd's.
+	Metrics string
+	// ListenMetricsURLs is --listen-metrics-urls: more listeners that
+	// serve /metrics and /health only, http:// or https:// (with the
+	// client certificate, as etcd's).
+	ListenMetricsURLs []string
+
 	// StrictReconfigCheck is --strict-reconfig-check: member add, remove
 	// and promote that would leave too few started or reachable voters
 	// are refused (see node/reconfig.go).

@@ -70,8 +70,15 @@
 // leads and dialled again when the leader changes, retrying until etcd's
 // request timeout; a forwarded request carries a mark and is never
 // forwarded again. etcd's answers for a lease that is gone (keep-alive TTL
-// 0, time-to-live TTL -1) are kept. Lease and watcher metrics are read from
-// the loop at each scrape (metrics.go).
+// 0, time-to-live TTL -1) are kept.
+//
+// Metrics (metrics.go) have etcd 3.7's names, types, labels and buckets.
+// The loop sets raft's gauges once a tick; lease, watcher and revision
+// counts are read from the loop at each scrape; the WAL's writes and
+// fsyncs and the backend's commits are timed by wrappers around the file
+// system and the backend (timed_fs.go); gRPC's are counted by interceptors
+// (metrics_grpc.go and etcd's go-grpc-middleware provider). Besides the
+// client port, --listen-metrics-urls serves /metrics and /health alone.
 //
 // Lock and Election (api_lock.go, api_election.go) are built as etcd
 // builds them, over clientv3's concurrency recipes and a client of the

@@ -326,8 +326,23 @@ func (l *loop) syncPeers() {
 	if sameMembers(ms, l.members) {
 		return
 	}
+	l.knownPeers(ms)
 	l.members = ms
 	l.tr.update(ms)
+}
+
+// knownPeers sets etcd_network_known_peers as etcd keeps it: 1 for each
+// member the transport knows (the member itself included), 0 once removed.
+func (l *loop) knownPeers(ms []node.Member) {
+	self := node.FormatID(l.n.ID())
+	for _, m := range l.members {
+		if !slices.ContainsFunc(ms, func(n node.Member) bool { return n.ID == m.ID }) {
+			l.metrics.knownPeers.WithLabelValues(self, node.FormatID(m.ID)).Set(0)
+		}
+	}
+	for _, m := range ms {
+		l.metrics.knownPeers.WithLabelValues(self, node.FormatID(m.ID)).Set(1)
+	}
 }
 
 func sameMembers(a, b []node.Member) bool {
@@ -357,8 +372,10 @@ func (l *loop) observe() {
 		l.installed = st.SnapshotsInstalled
 		l.logger.Info("installed a snapshot from the leader", "index", st.SnapshotIndex, "applied", st.Applied)
 	}
-	total, _ := l.be.DiskBytes()
+	l.metrics.isLearner.Set(boolGauge(st.IsLearner))
+	total, inUse := l.be.DiskBytes()
 	l.metrics.dbSize.Set(float64(total))
+	l.metrics.dbInUse.Set(float64(inUse))
 }
 
 func boolGauge(b bool) float64 {

@@ -3,10 +3,16 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"syscall"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/plumbdb/plumb/node"
 )
@@ -37,11 +43,86 @@ type metrics struct {
 	peerRefused prometheus.Counter
 	// snapshotsReceiving counts the snapshot streams being received now.
 	snapshotsReceiving prometheus.Gauge
+	knownPeers         *prometheus.GaugeVec
+
+	// grpc is the gRPC server's metrics (grpc_server_*), as etcd has
+	// them from the same library: started, handled, messages, and with
+	// --metrics extensive the handling time histogram.
+	grpc           *grpcprom.ServerMetrics
+	clientRequests *prometheus.CounterVec
+	grpcRecvBytes  prometheus.Counter
+	grpcSentBytes  prometheus.Counter
+
+	isLearner       prometheus.Gauge
+	quotaBytes      prometheus.Gauge
+	dbInUse         prometheus.Gauge
+	serverID        *prometheus.GaugeVec
+	healthSuccess   prometheus.Counter
+	healthFailures  prometheus.Counter
+	walWriteBytes   prometheus.Gauge
+	walWrite        prometheus.Histogram
+	backendCommit   prometheus.Histogram
+	backendSnapshot prometheus.Histogram
+	defrag          prometheus.Histogram
+	defragInflight  prometheus.Gauge
+	hashKV          prometheus.Histogram
 }
 
-func newMetrics() *metrics {
+// Metrics levels, --metrics: etcd's.
+const (
+	MetricsBasic     = "basic"
+	MetricsExtensive = "extensive"
+)
+
+// newMetrics makes a member's metrics; level is --metrics.
+func newMetrics(level string) *metrics {
+	var grpcOpts []grpcprom.ServerMetricsOption
+	if level == MetricsExtensive {
+		grpcOpts = append(grpcOpts, grpcprom.WithServerHandlingTimeHistogram(
+			grpcprom.WithHistogramBuckets(prometheus.DefBuckets)))
+	}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg:  prometheus.NewRegistry(),
+		grpc: grpcprom.NewServerMetrics(grpcOpts...),
+		clientRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_server_client_requests_total",
+			Help: "The total number of client requests per client version."}, []string{"type", "client_api_version"}),
+		grpcRecvBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_network_client_grpc_received_bytes_total",
+			Help: "The total number of bytes received from grpc clients."}),
+		grpcSentBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_network_client_grpc_sent_bytes_total",
+			Help: "The total number of bytes sent to grpc clients."}),
+		isLearner: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_is_learner",
+			Help: "Whether or not this member is a learner. 1 if is, 0 otherwise."}),
+		quotaBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_quota_backend_bytes",
+			Help: "Current backend storage quota size in bytes."}),
+		dbInUse: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_mvcc_db_total_size_in_use_in_bytes",
+			Help: "Total size of the underlying database logically in use in bytes."}),
+		serverID: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_server_id",
+			Help: "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID."}, []string{"server_id"}),
+		healthSuccess: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_health_success",
+			Help: "The total number of successful health checks"}),
+		healthFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_health_failures",
+			Help: "The total number of failed health checks"}),
+		walWriteBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_disk_wal_write_bytes_total",
+			Help: "Total number of bytes written in WAL."}),
+		walWrite: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_wal_write_duration_seconds",
+			Help:    "The latency distributions of write called by WAL.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		backendCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_backend_commit_duration_seconds",
+			Help:    "The latency distributions of commit called by backend.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		backendSnapshot: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_backend_snapshot_duration_seconds",
+			Help:    "The latency distribution of backend snapshots.",
+			Buckets: prometheus.ExponentialBuckets(.01, 2, 17)}),
+		defrag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_backend_defrag_duration_seconds",
+			Help:    "The latency distribution of backend defragmentation.",
+			Buckets: prometheus.ExponentialBuckets(.1, 2, 13)}),
+		defragInflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_disk_defrag_inflight",
+			Help: "Whether or not defrag is active on the member. 1 means active, 0 means not."}),
+		hashKV: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_mvcc_hash_rev_duration_seconds",
+			Help:    "The latency distribution of storage hash by revision operation.",
+			Buckets: prometheus.ExponentialBuckets(.01, 2, 15)}),
+		knownPeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_known_peers",
+			Help: "The current number of known peers."}, []string{"Local", "Remote"}),
 		hasLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_has_leader",
 			Help: "Whether or not a leader exists. 1 is existence, 0 is not."}),
 		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_is_leader",
@@ -78,9 +159,50 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
 		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
-		m.snapshotsReceiving,
+		m.snapshotsReceiving, m.knownPeers,
+		m.grpc, m.clientRequests, m.grpcRecvBytes, m.grpcSentBytes, m.isLearner, m.quotaBytes, m.dbInUse,
+		m.serverID, m.healthSuccess, m.healthFailures, m.walWriteBytes, m.walWrite, m.backendCommit,
+		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV,
+		versionGauge("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",
+			"server_version", APIVersion),
+		versionGauge("etcd_server_go_version", "Which Go version server is running with. 1 for 'server_go_version' label with current version.",
+			"server_go_version", runtime.Version()),
+		versionGauge("etcd_cluster_version", "Which version is running. 1 for 'cluster_version' label with current cluster version",
+			"cluster_version", clusterVersion),
+		fdCollector{
+			used:  prometheus.NewDesc("os_fd_used", "The number of used file descriptors.", nil, nil),
+			limit: prometheus.NewDesc("os_fd_limit", "The file descriptor limit.", nil, nil),
+		},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// clusterVersion is the cluster version plumb runs at, as etcd's
+// etcd_cluster_version labels it (major.minor).
+const clusterVersion = "3.7"
+
+// versionGauge is one of etcd's information metrics: a gauge at 1 whose
+// label carries the value.
+func versionGauge(name, help, label, value string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{label: value}})
+	g.Set(1)
+	return g
+}
+
+// fdCollector reports etcd's os_fd_used and os_fd_limit: the process's
+// open file descriptors and its RLIMIT_NOFILE, read at each scrape.
+type fdCollector struct{ used, limit *prometheus.Desc }
+
+func (c fdCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.used; ch <- c.limit }
+
+func (c fdCollector) Collect(ch chan<- prometheus.Metric) {
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(len(fds)))
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(lim.Cur))
+	}
 }
 
 // Bounds of a scrape.
@@ -97,6 +219,7 @@ type loopCollector struct {
 	watchers, slowWatchers   *prometheus.Desc
 	granted, revoked, renews *prometheus.Desc
 	ttls                     *prometheus.Desc
+	revision, compacted      *prometheus.Desc
 }
 
 func newLoopCollector(l *loop) *loopCollector {
@@ -116,6 +239,10 @@ func newLoopCollector(l *loop) *loopCollector {
 		// member counts the grants it applies, as etcd's do.
 		ttls: prometheus.NewDesc("etcd_debugging_lease_ttl_total",
 			"Bucketed histogram of lease TTLs.", nil, nil),
+		revision: prometheus.NewDesc("etcd_debugging_mvcc_current_revision",
+			"The current revision of store.", nil, nil),
+		compacted: prometheus.NewDesc("etcd_debugging_mvcc_compact_revision",
+			"The revision of the last compaction in store.", nil, nil),
 	}
 }
 
@@ -126,6 +253,8 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.revoked
 	ch <- c.renews
 	ch <- c.ttls
+	ch <- c.revision
+	ch <- c.compacted
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -133,12 +262,16 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	var st node.LeaseStats
 	var watchers, slow int
+	var status node.Status
 	if err := c.l.exec(ctx, func(n *node.Node) {
 		st, watchers = n.LeaseStats(), len(c.l.watches)
 		_, slow = n.Watchers()
+		status = n.Status()
 	}); err != nil {
 		return // the loop is gone, or too busy to answer: the scrape has the rest
 	}
+	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(status.Revision))
+	ch <- prometheus.MustNewConstMetric(c.compacted, prometheus.GaugeValue, float64(status.CompactRevision))
 	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))
 	ch <- prometheus.MustNewConstMetric(c.slowWatchers, prometheus.GaugeValue, float64(slow))
 	ch <- prometheus.MustNewConstMetric(c.granted, prometheus.CounterValue, float64(st.Granted))
@@ -152,4 +285,10 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	count += st.TTLOver
 	ch <- prometheus.MustNewConstHistogram(c.ttls, count, float64(st.TTLSum), buckets)
+}
+
+// handler serves the registry as etcd's /metrics does, counting its own
+// scrapes (promhttp_metric_handler_requests_*).
+func (m *metrics) handler() http.Handler {
+	return promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,10 @@ type Server struct {
 	clientHTTPS *http.Server
 	clientTLS   *tls.Config
 	dialTLS     *tls.Config // to dial other members' https:// client URLs
+	// metricsHTTP serves /metrics and /health on --listen-metrics-urls,
+	// each of metricsListeners (TLS ones already wrapped).
+	metricsHTTP      *http.Server
+	metricsListeners []net.Listener
 	// clientConns tracks the client listeners' connections (see closeAll).
 	clientConns []*trackedListener
 	listeners   []net.Listener
@@ -76,7 +81,7 @@ type Server struct {
 // has told systemd so (READY=1, when run under Type=notify). cfg must have
 // passed Validate.
 func Start(cfg Config, opts Options, logger *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, opts: opts, logger: logger, metrics: newMetrics()}
+	s := &Server{cfg: cfg, opts: opts, logger: logger, metrics: newMetrics(cfg.Metrics)}
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -111,7 +116,13 @@ func (s *Server) openStorage() error {
 		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
 	// The WAL's fsyncs feed etcd_disk_wal_fsync_duration_seconds.
-	fsys := timeSyncs(wal.OSFS(cfg.DataDir), node.WALDir, func(d time.Duration) { s.metrics.fsync.Observe(d.Seconds()) })
+	fsys := timeSyncs(wal.OSFS(cfg.DataDir), node.WALDir, walObserver{
+		sync: func(d time.Duration) { s.metrics.fsync.Observe(d.Seconds()) },
+		write: func(d time.Duration, n int) {
+			s.metrics.walWrite.Observe(d.Seconds())
+			s.metrics.walWriteBytes.Add(float64(n))
+		},
+	})
 	id, err := resolveIdentity(context.Background(), cfg, fsys, s.logger)
 	if err != nil {
 		return err
@@ -153,7 +164,7 @@ func (s *Server) openStorage() error {
 		InitialMembers:    id.initial,
 		Join:              id.join,
 		Log:               s.log,
-		Backend:           s.be,
+		Backend:           timedBackend{Backend: s.be, observe: func(d time.Duration) { s.metrics.backendCommit.Observe(d.Seconds()) }},
 		ElectionTicks:     int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
 		HeartbeatTicks:    1,
 		TickMillis:        cfg.HeartbeatInterval.Milliseconds(),
@@ -180,6 +191,8 @@ func (s *Server) openStorage() error {
 			return err
 		}
 	}
+	s.metrics.serverID.WithLabelValues(node.FormatID(memberID)).Set(1)
+	s.metrics.quotaBytes.Set(float64(s.quotaBytes()))
 	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.logger, s.metrics)
 	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
 	s.loop.seed = id.seed
@@ -201,8 +214,8 @@ func (s *Server) listen() error {
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(learnerUnary(s.loop)),
-		grpc.ChainStreamInterceptor(learnerStream(s.loop)),
+		grpc.ChainUnaryInterceptor(s.metrics.unaryInterceptor(), s.metrics.grpc.UnaryServerInterceptor(), learnerUnary(s.loop)),
+		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor(), s.metrics.grpc.StreamServerInterceptor(), learnerStream(s.loop)),
 	)
 	pb.RegisterKVServer(s.clientGRPC, &kvServer{l: s.loop})
 	s.leader = &leaderConn{l: s.loop, tls: s.dialTLS}
@@ -219,6 +232,7 @@ func (s *Server) listen() error {
 	}
 	s.clientGRPC.RegisterService(&lockServiceDesc, &lockServer{c: s.self.cli})
 	s.clientGRPC.RegisterService(&electionServiceDesc, &electionServer{c: s.self.cli})
+	s.metrics.grpc.InitializeMetrics(s.clientGRPC)
 	s.clientHTTP = &http.Server{Handler: s.newHTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
 	if s.clientTLS != nil {
 		s.clientHTTPS = &http.Server{Handler: grpcHandlerFunc(s.clientGRPC, s.newHTTPHandler()),
@@ -235,6 +249,19 @@ func (s *Server) listen() error {
 			}
 			s.listeners = append(s.listeners, l)
 		}
+	}
+	if len(s.cfg.ListenMetricsURLs) > 0 {
+		s.metricsHTTP = &http.Server{Handler: s.newMetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	for _, u := range s.cfg.ListenMetricsURLs {
+		l, err := listenURL(u)
+		if err != nil {
+			return fmt.Errorf("--listen-metrics-urls %s: %w", u, err)
+		}
+		if strings.HasPrefix(strings.ToLower(u), "https://") {
+			l = tls.NewListener(l, s.clientTLS)
+		}
+		s.metricsListeners = append(s.metricsListeners, l)
 	}
 	return nil
 }
@@ -290,6 +317,10 @@ func (s *Server) serve() {
 		s.goServe("client HTTP", l.Addr(), func() error { return s.clientHTTP.Serve(httpL) })
 		s.goServe("client", l.Addr(), m.Serve)
 		s.logger.Info("serving clients", "url", s.cfg.ListenClientURLs[i-peers])
+	}
+	for i, l := range s.metricsListeners {
+		s.goServe("metrics", l.Addr(), func() error { return s.metricsHTTP.Serve(l) })
+		s.logger.Info("serving metrics", "url", s.cfg.ListenMetricsURLs[i])
 	}
 	s.logger.Info("serving peers", "urls", s.cfg.ListenPeerURLs)
 }
@@ -390,7 +421,10 @@ func (s *Server) closeAll() error {
 	if s.clientHTTPS != nil {
 		errs = append(errs, ignoreClosed(s.clientHTTPS.Close()))
 	}
-	for _, l := range s.listeners {
+	if s.metricsHTTP != nil {
+		errs = append(errs, ignoreClosed(s.metricsHTTP.Close()))
+	}
+	for _, l := range slices.Concat(s.listeners, s.metricsListeners) {
 		errs = append(errs, ignoreClosed(l.Close()))
 	}
 	// A client connection cmux is still matching (connected, no request

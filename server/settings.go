@@ -150,6 +150,8 @@ var Settings = []Setting{
 	{"tls-min-version", "TLS1.2", "Minimum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3."},
 	{"tls-max-version", "", "Maximum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3 (empty defers to Go)."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
+	{"metrics", MetricsBasic, "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics."},
+	{"listen-metrics-urls", "", "List of URLs to listen on for the metrics and health endpoints."},
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
 	{"strict-reconfig-check", "true", "Reject reconfiguration requests that would cause quorum loss."},
 	{"max-learners", "1", "Sets the maximum number of learners that can be available in the cluster membership."},
@@ -174,7 +176,7 @@ func (s Setting) IsBool() bool { return boolSetting[s.Name] }
 var listSetting = map[string]bool{
 	"listen-peer-urls": true, "listen-client-urls": true, "advertise-client-urls": true,
 	"initial-advertise-peer-urls": true, "initial-cluster": true,
-	"discovery-endpoints": true, "cipher-suites": true,
+	"discovery-endpoints": true, "cipher-suites": true, "listen-metrics-urls": true,
 }
 
 // Sources are the places Resolve reads settings from.
@@ -612,6 +614,17 @@ var settingFields = map[string]settingField{
 	"log-level": {
 		func(c *Config, raw string) error { c.LogLevel = raw; return nil },
 		func(c *Config) error { return checkOneOf(c.LogLevel, "debug", "info", "warn", "error") }},
+	"metrics": {
+		func(c *Config, raw string) error { c.Metrics = raw; return nil },
+		func(c *Config) error { return checkOneOf(c.Metrics, MetricsBasic, MetricsExtensive) }},
+	"listen-metrics-urls": {
+		func(c *Config, raw string) error { return parseOptionalList(&c.ListenMetricsURLs, raw) },
+		func(c *Config) error {
+			if len(c.ListenMetricsURLs) == 0 {
+				return nil
+			}
+			return checkClientURLs(c.ListenMetricsURLs, true)
+		}},
 	"enable-pprof": {
 		func(c *Config, raw string) error { return parseBool(&c.EnablePprof, raw) },
 		func(c *Config) error { return nil }},
@@ -1176,7 +1189,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"force-new-cluster":       refuse("--force-new-cluster", "false"),
 	"unsafe-no-fsync":         ignore("false"),
 	"listen-client-http-urls": refuse("a separate HTTP listener"),
-	"listen-metrics-urls":     refuse("a separate metrics listener"),
 	"auth-token":              refuse("auth tokens other than simple", "simple"),
 	"bcrypt-cost":             ignore("10"),
 	"auth-token-ttl":          ignore("300"),
@@ -1213,7 +1225,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"enable-log-rotation":               ignore("false"),
 	"log-rotation-config-json":          ignore(),
 	"disable-log-sampling":              ignore("false"),
-	"metrics":                           ignore("basic"),
 	"enable-distributed-tracing":        ignore("false"),
 	"distributed-tracing-address":       ignore(),
 	"distributed-tracing-service-name":  ignore("etcd"),

@@ -37,6 +37,7 @@ func defaultConfig() Config {
 		SelfSignedCertValidity:   1,
 		AutoCompactionRetention:  "0",
 		LogLevel:                 "info",
+		Metrics:                  MetricsBasic,
 		StrictReconfigCheck:      true,
 		MaxLearners:              1,
 
@@ -300,9 +301,20 @@ func TestResolveEtcdOnlyVariables(t *testing.T) {
 			wantErr: []string{"the v2 discovery protocol", "etcd 3.7 removed it too", "--discovery-token", "(from ETCD_DISCOVERY)"}},
 		{name: "values that ask for nothing", check: wantName("default"),
 			env: []string{"ETCD_AUTO_COMPACTION_RETENTION=0", "ETCD_ENABLE_V2=false", "ETCD_MAX_WALS=5", "ETCD_PROXY=off", "ETCD_WAL_DIR="}},
-		{name: "tuning warns", env: []string{"ETCD_METRICS=extensive", "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true"},
+		{name: "tuning warns", env: []string{"ETCD_MAX_WALS=9", "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true"},
 			wantWarn: []string{"--experimental-initial-corrupt-check: ignoring",
-				`--metrics: ignoring "extensive": plumb does not support this setting (from ETCD_METRICS)`}},
+				`--max-wals: ignoring "9": plumb does not support this setting (from ETCD_MAX_WALS)`}},
+		{name: "metrics levels", env: []string{"ETCD_METRICS=extensive", "ETCD_LISTEN_METRICS_URLS=http://127.0.0.1:2381,https://127.0.0.1:2382",
+			"ETCD_CERT_FILE=/c.pem", "ETCD_KEY_FILE=/k.pem"},
+			check: func(t *testing.T, c Config) {
+				if c.Metrics != MetricsExtensive || len(c.ListenMetricsURLs) != 2 {
+					t.Errorf("--metrics %q, --listen-metrics-urls %q", c.Metrics, c.ListenMetricsURLs)
+				}
+			}},
+		{name: "metrics level unknown", env: []string{"ETCD_METRICS=full"},
+			wantErr: []string{`--metrics: "full"`, "(from ETCD_METRICS)"}},
+		{name: "https metrics URL needs the certificate", env: []string{"ETCD_LISTEN_METRICS_URLS=https://127.0.0.1:2382"},
+			wantErr: []string{"--listen-metrics-urls", "TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2382 with HTTPS scheme"}},
 		{name: "pprof is a switch", env: []string{"ETCD_ENABLE_PPROF=true"},
 			check: func(t *testing.T, c Config) {
 				if !c.EnablePprof {
@@ -589,6 +601,7 @@ func TestResolveConfigFiles(t *testing.T) {
 		SelfSignedCertValidity:  1,
 		AutoCompactionRetention: "0",
 		LogLevel:                "warn",
+		Metrics:                 MetricsBasic,
 		StrictReconfigCheck:     true,
 		MaxLearners:             1,
 

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,20 +65,26 @@ func (c *Config) validateClientTLS() []error {
 		errs = append(errs, &crossError{[]string{set}, "--cert-file and --key-file must be set together"})
 	}
 	if (c.CertFile == "" || c.KeyFile == "") && !c.AutoTLS {
-		for _, u := range c.ListenClientURLs {
-			if strings.HasPrefix(strings.ToLower(u), "https://") {
-				errs = append(errs, &crossError{[]string{"listen-client-urls"},
-					fmt.Sprintf("TLS key/cert (--cert-file, --key-file) must be provided for client url %s with HTTPS scheme", u)})
-				break
+		for _, set := range []struct {
+			name string
+			urls []string
+		}{{"listen-client-urls", c.ListenClientURLs}, {"listen-metrics-urls", c.ListenMetricsURLs}} {
+			for _, u := range set.urls {
+				if strings.HasPrefix(strings.ToLower(u), "https://") {
+					errs = append(errs, &crossError{[]string{set.name},
+						fmt.Sprintf("TLS key/cert (--cert-file, --key-file) must be provided for client url %s with HTTPS scheme", u)})
+					break
+				}
 			}
 		}
 	}
 	return errs
 }
 
-// clientTLS reports whether any client URL is served with TLS.
+// clientTLS reports whether any client URL (or metrics URL, served with
+// the client certificate as etcd's) is served with TLS.
 func (c *Config) clientTLS() bool {
-	for _, u := range c.ListenClientURLs {
+	for _, u := range slices.Concat(c.ListenClientURLs, c.ListenMetricsURLs) {
 		if strings.HasPrefix(strings.ToLower(u), "https://") {
 			return true
 		}
