@@ -81,6 +81,11 @@ type Config struct {
 	CipherSuites  []string // --cipher-suites
 
 	LogLevel string // --log-level: debug, info, warn or error
+	// Logger is --logger: zap, etcd's only logger (capnslog is refused as
+	// etcd 3.5 and later refuse it); plumb's logs are zap's layout.
+	Logger     string
+	LogOutputs []string // --log-outputs: default, stderr, stdout, file paths, or systemd/journal alone
+	LogFormat  string   // --log-format: json or console
 
 	// Metrics is --metrics: basic, or extensive for the gRPC handling
 	// time histogram (grpc_server_handling_seconds) too, as etcd's.

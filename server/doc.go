@@ -80,6 +80,14 @@
 // (metrics_grpc.go and etcd's go-grpc-middleware provider). Besides the
 // client port, --listen-metrics-urls serves /metrics and /health alone.
 //
+// Logs (log.go) are slog records written in etcd's zap layout (JSON with
+// "level", "ts", "msg", or etcd's console layout) to --log-outputs. The
+// lines tooling waits for are etcd's: raft's leader changes (the loop logs
+// them as raft's node would; a RawNode does not), "published local member
+// to cluster through raft" once the member's attributes are applied and a
+// leader is known, then "ready to serve client requests" and "serving
+// client traffic ..." for each client URL.
+//
 // Lock and Election (api_lock.go, api_election.go) are built as etcd
 // builds them, over clientv3's concurrency recipes and a client of the
 // member's own services (selfclient.go: an in-memory connection to the

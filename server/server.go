@@ -196,6 +196,8 @@ func (s *Server) openStorage() error {
 	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.logger, s.metrics)
 	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
 	s.loop.seed = id.seed
+	s.loop.publishTimeout = 5*time.Second + 2*cfg.ElectionTimeout // etcd's request timeout
+	s.loop.clientURLs = cfg.AdvertiseClientURLs
 	if id.restart && len(n.Members()) == 0 && n.Status().Commit == 0 {
 		// A member that joined and stopped before it learned anything
 		// knows no peer: ask the ones --initial-cluster names again. (A
@@ -318,11 +320,33 @@ func (s *Server) serve() {
 		s.goServe("client", l.Addr(), m.Serve)
 		s.logger.Info("serving clients", "url", s.cfg.ListenClientURLs[i-peers])
 	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.logReady() }()
 	for i, l := range s.metricsListeners {
 		s.goServe("metrics", l.Addr(), func() error { return s.metricsHTTP.Serve(l) })
 		s.logger.Info("serving metrics", "url", s.cfg.ListenMetricsURLs[i])
 	}
 	s.logger.Info("serving peers", "urls", s.cfg.ListenPeerURLs)
+}
+
+// logReady logs etcd's lines that tooling waits for, once the member has
+// published itself through raft: "ready to serve client requests", then
+// how each client URL is served.
+func (s *Server) logReady() {
+	select {
+	case <-s.loop.ready:
+	case <-s.loop.done:
+		return
+	}
+	s.logger.Info("ready to serve client requests")
+	for i, u := range s.cfg.ListenClientURLs {
+		addr := s.listeners[len(s.cfg.ListenPeerURLs)+i].Addr().String()
+		if strings.HasPrefix(strings.ToLower(u), "https://") {
+			s.logger.Info("serving client traffic securely", "traffic", "grpc+http", "address", addr)
+		} else {
+			s.logger.Info("serving client traffic insecurely; this is strongly discouraged!", "traffic", "grpc+http", "address", addr)
+		}
+	}
 }
 
 func (s *Server) goServe(what string, addr net.Addr, serve func() error) {

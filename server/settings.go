@@ -150,6 +150,9 @@ var Settings = []Setting{
 	{"tls-min-version", "TLS1.2", "Minimum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3."},
 	{"tls-max-version", "", "Maximum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3 (empty defers to Go)."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
+	{"logger", LoggerZap, "Currently only supports 'zap' for structured logging."},
+	{"log-outputs", LogOutputDefault, "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets."},
+	{"log-format", LogFormatJSON, "Configures log format. Only supports json, console."},
 	{"metrics", MetricsBasic, "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics."},
 	{"listen-metrics-urls", "", "List of URLs to listen on for the metrics and health endpoints."},
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
@@ -176,7 +179,7 @@ func (s Setting) IsBool() bool { return boolSetting[s.Name] }
 var listSetting = map[string]bool{
 	"listen-peer-urls": true, "listen-client-urls": true, "advertise-client-urls": true,
 	"initial-advertise-peer-urls": true, "initial-cluster": true,
-	"discovery-endpoints": true, "cipher-suites": true, "listen-metrics-urls": true,
+	"discovery-endpoints": true, "cipher-suites": true, "listen-metrics-urls": true, "log-outputs": true,
 }
 
 // Sources are the places Resolve reads settings from.
@@ -614,6 +617,15 @@ var settingFields = map[string]settingField{
 	"log-level": {
 		func(c *Config, raw string) error { c.LogLevel = raw; return nil },
 		func(c *Config) error { return checkOneOf(c.LogLevel, "debug", "info", "warn", "error") }},
+	"logger": {
+		func(c *Config, raw string) error { c.Logger = raw; return nil },
+		func(c *Config) error { return checkLogger(c.Logger) }},
+	"log-outputs": {
+		func(c *Config, raw string) error { return parseList(&c.LogOutputs, raw) },
+		func(c *Config) error { return checkLogOutputs(c.LogOutputs) }},
+	"log-format": {
+		func(c *Config, raw string) error { c.LogFormat = raw; return nil },
+		func(c *Config) error { return checkLogFormat(c.LogFormat) }},
 	"metrics": {
 		func(c *Config, raw string) error { c.Metrics = raw; return nil },
 		func(c *Config) error { return checkOneOf(c.Metrics, MetricsBasic, MetricsExtensive) }},
@@ -1219,9 +1231,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"cors":                              ignore("*"),
 	"host-whitelist":                    ignore("*"),
 
-	"logger":                            ignore("zap"),
-	"log-outputs":                       ignore("default", "stderr"),
-	"log-format":                        ignore("json"),
 	"enable-log-rotation":               ignore("false"),
 	"log-rotation-config-json":          ignore(),
 	"disable-log-sampling":              ignore("false"),

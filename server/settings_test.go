@@ -38,6 +38,9 @@ func defaultConfig() Config {
 		AutoCompactionRetention:  "0",
 		LogLevel:                 "info",
 		Metrics:                  MetricsBasic,
+		Logger:                   LoggerZap,
+		LogOutputs:               []string{LogOutputDefault},
+		LogFormat:                LogFormatJSON,
 		StrictReconfigCheck:      true,
 		MaxLearners:              1,
 
@@ -602,6 +605,9 @@ func TestResolveConfigFiles(t *testing.T) {
 		AutoCompactionRetention: "0",
 		LogLevel:                "warn",
 		Metrics:                 MetricsBasic,
+		Logger:                  LoggerZap,
+		LogOutputs:              []string{LogOutputDefault},
+		LogFormat:               LogFormatJSON,
 		StrictReconfigCheck:     true,
 		MaxLearners:             1,
 

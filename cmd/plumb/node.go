@@ -61,10 +61,12 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return badInput(err)
 	}
-	logger, err := server.NewLogger(c.App.ErrWriter, cfg.LogLevel)
+	logger, closeLog, err := server.NewLogger(server.LogOptions{Level: cfg.LogLevel, Format: cfg.LogFormat,
+		Outputs: cfg.LogOutputs, Stderr: c.App.ErrWriter, Stdout: c.App.Writer})
 	if err != nil {
 		return badInput(err)
 	}
+	defer closeLog()
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
