@@ -22,14 +22,21 @@ func linkAs(t *testing.T, dir, name string) string {
 }
 
 // runBin runs bin with args, in the test's environment without PLUMB_*
-// and ETCD_* variables, and returns its exit code and output.
+// and ETCD_* variables, and returns its exit code and output; it is killed
+// after startTimeout.
 func runBin(t *testing.T, bin string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := plumbCommand(args, nil)
 	cmd.Path, cmd.Args[0] = bin, bin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A command that does not end (a member started by mistake) is killed.
+	timer := time.AfterFunc(startTimeout, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	err := cmd.Wait()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

@@ -177,7 +177,6 @@ var etcdOnlyMetrics = map[string]string{
 	"etcd_server_learner_promote_successes":                                         "not counted yet",
 	"etcd_server_snapshot_apply_in_progress_total":                                  "not kept yet (plumb_server_snapshots_installed_total counts installed ones)",
 	"etcd_debugging_auth_revision":                                                  "authentication is not plumb's yet",
-	"etcd_server_feature_enabled":                                                   "plumb does not keep etcd's feature gates as metrics yet",
 }
 
 // TestMetricsMatchEtcd: a one-member plumb and a one-member etcd 3.7.3,

@@ -87,6 +87,10 @@ type Config struct {
 	LogOutputs []string // --log-outputs: default, stderr, stdout, file paths, or systemd/journal alone
 	LogFormat  string   // --log-format: json or console
 
+	// FeatureGates is --feature-gates: the gates given, by etcd's names
+	// (features.go).
+	FeatureGates map[string]bool
+
 	// Metrics is --metrics: basic, or extensive for the gRPC handling
 	// time histogram (grpc_server_handling_seconds) too, as etcd's.
 	Metrics string

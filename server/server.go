@@ -82,6 +82,7 @@ type Server struct {
 // passed Validate.
 func Start(cfg Config, opts Options, logger *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, opts: opts, logger: logger, metrics: newMetrics(cfg.Metrics)}
+	s.metrics.reg.MustRegister(featureCollector(cfg.FeatureGates))
 	defer func() {
 		if err != nil {
 			s.closeAll()
