@@ -6,6 +6,9 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -282,5 +285,138 @@ func TestMetricsMatchEtcd(t *testing.T) {
 		if v := value(check.name, check.labels); v < check.min {
 			t.Errorf("plumb's %s%v is %v, want at least %v", check.name, check.labels, v, check.min)
 		}
+	}
+}
+
+// refEtcdCluster starts a three-member etcd 3.7.3 cluster on 127.0.0.1
+// and returns its client URLs, once a write through the first succeeds.
+func refEtcdCluster(t *testing.T) []string {
+	t.Helper()
+	bin := filepath.Join(filepath.Dir(etcdctl(t)), "etcd")
+	if _, err := os.Stat(bin); err != nil {
+		missing(t, fmt.Sprintf("no etcd beside etcdctl: %v", err))
+	}
+	ip := "127.0.0.1"
+	var clients, initial []string
+	var peers []string
+	for i := range 3 {
+		clients = append(clients, fmt.Sprintf("http://%s:%d", ip, freePort(t, ip)))
+		peers = append(peers, fmt.Sprintf("http://%s:%d", ip, freePort(t, ip)))
+		initial = append(initial, fmt.Sprintf("r%d=%s", i+1, peers[i]))
+	}
+	dir := t.TempDir()
+	for i := range 3 {
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("r%d.log", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(t.Context(), bin, "--name", fmt.Sprintf("r%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprintf("r%d", i+1)),
+			"--log-level", "error", "--listen-client-urls", clients[i], "--advertise-client-urls", clients[i],
+			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i], "--initial-cluster", strings.Join(initial, ","))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); logf.Close(); close(exited) }()
+		t.Cleanup(func() { <-exited }) // t.Context ends first and kills it
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{strings.TrimPrefix(clients[0], "http://")}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for deadline := time.Now().Add(startTimeout); ; time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cli.Put(ctx, "ready", "1")
+		cancel()
+		if err == nil {
+			return clients
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd's cluster did not answer within %v: %v", startTimeout, err)
+		}
+	}
+}
+
+// etcdOnlyPeerMetrics are etcd's peer families a three-member cluster
+// shows that plumb does not export, with why.
+var etcdOnlyPeerMetrics = map[string]string{
+	"etcd_network_peer_sent_bytes_total":     "peer traffic is not counted yet: the peer transport (transport*.go) is being reworked for peer TLS",
+	"etcd_network_peer_received_bytes_total": "peer traffic is not counted yet: the peer transport (transport*.go) is being reworked for peer TLS",
+}
+
+// TestPeerMetricsMatchEtcd: the network families (etcd_network_*) of a
+// member of a three-member etcd 3.7.3 cluster and of a three-member plumb
+// cluster, after a write, have the same names, types and labels, but for
+// etcdOnlyPeerMetrics; and plumb's say what is there: each member knows
+// three, and is connected to two.
+func TestPeerMetricsMatchEtcd(t *testing.T) {
+	ref := refEtcdCluster(t)
+	c := newCluster(t, 3)
+	waitPublished(t, c)
+	cli := c.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	network := func(fams map[string]family) map[string]family {
+		out := map[string]family{}
+		for name, f := range fams {
+			if strings.HasPrefix(name, "etcd_network_") {
+				out[name] = f
+			}
+		}
+		return out
+	}
+	want, _ := scrape(t, ref[0]+"/metrics")
+	want = network(want)
+	m := c.members[0]
+	var got map[string]family
+	var mfs map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got, mfs = scrape(t, m.clientURL()+"/metrics")
+		if len(mfs["etcd_network_active_peers"].GetMetric()) == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	got = network(got)
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		g, ok := got[name]
+		_, excepted := etcdOnlyPeerMetrics[name]
+		switch {
+		case !ok && !excepted:
+			t.Errorf("plumb lacks etcd's %s %v", name, want[name])
+		case ok && excepted:
+			t.Errorf("plumb exports %s, which etcdOnlyPeerMetrics says it lacks", name)
+		case ok && g.String() != want[name].String():
+			t.Errorf("%s: plumb's is %v, etcd's %v", name, g, want[name])
+		}
+	}
+	for name, f := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("plumb exports %s %v, which etcd 3.7.3's member does not", name, f)
+		}
+	}
+	self := fmt.Sprintf("%x", mustStatus(t, m).Header.MemberId)
+	count := func(name string) (n int) {
+		for _, mm := range mfs[name].GetMetric() {
+			for _, l := range mm.GetLabel() {
+				if l.GetName() == "Local" && l.GetValue() != self {
+					t.Errorf("%s: Local is %s, not the member's ID %s", name, l.GetValue(), self)
+				}
+			}
+			if mm.GetGauge().GetValue() == 1 {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count("etcd_network_known_peers"); n != 3 {
+		t.Errorf("etcd_network_known_peers: %d at 1, want 3", n)
+	}
+	if n := count("etcd_network_active_peers"); n != 2 {
+		t.Errorf("etcd_network_active_peers: %d at 1, want 2", n)
 	}
 }

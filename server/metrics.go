@@ -38,7 +38,7 @@ type metrics struct {
 	snapshotsInstalled prometheus.Counter
 	fsync              prometheus.Histogram
 
-	peerActive  *prometheus.GaugeVec
+	peerActive  peerGauge
 	peerDropped prometheus.Counter
 	peerRefused prometheus.Counter
 	// snapshotsReceiving counts the snapshot streams being received now.
@@ -148,8 +148,8 @@ func newMetrics(level string) *metrics {
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_wal_fsync_duration_seconds",
 			Help:    "The latency distributions of fsync called by WAL.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
-		peerActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_active_peers",
-			Help: "The current number of active peer connections."}, []string{"Remote"}),
+		peerActive: peerGauge{vec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_active_peers",
+			Help: "The current number of active peer connections."}, []string{"Local", "Remote"}), local: new(string)},
 		peerDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_dropped_messages_total",
 			Help: "Peer messages dropped because a queue was full or the peer was unreachable."}),
 		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_refused_messages_total",
@@ -158,7 +158,7 @@ func newMetrics(level string) *metrics {
 			Help: fmt.Sprintf("Snapshots being received from peers now (a member takes at most %d at once).", snapshotStreamsMax)}),
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
-		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
+		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive.vec, m.peerDropped, m.peerRefused,
 		m.snapshotsReceiving, m.knownPeers,
 		m.grpc, m.clientRequests, m.grpcRecvBytes, m.grpcSentBytes, m.isLearner, m.quotaBytes, m.dbInUse,
 		m.serverID, m.healthSuccess, m.healthFailures, m.walWriteBytes, m.walWrite, m.backendCommit,
@@ -176,6 +176,20 @@ func newMetrics(level string) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// peerGauge is a gauge by peer with etcd's labels, Local (this member,
+// known once its storage is open) and Remote.
+type peerGauge struct {
+	vec   *prometheus.GaugeVec
+	local *string
+}
+
+func (g peerGauge) WithLabelValues(remote string) prometheus.Gauge {
+	return g.vec.WithLabelValues(*g.local, remote)
+}
+
+// setLocal names this member in the peer gauges.
+func (m *metrics) setLocal(id string) { *m.peerActive.local = id }
 
 // clusterVersion is the cluster version plumb runs at, as etcd's
 // etcd_cluster_version labels it (major.minor).

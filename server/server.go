@@ -193,6 +193,7 @@ func (s *Server) openStorage() error {
 		}
 	}
 	s.metrics.serverID.WithLabelValues(node.FormatID(memberID)).Set(1)
+	s.metrics.setLocal(node.FormatID(memberID))
 	s.metrics.quotaBytes.Set(float64(s.quotaBytes()))
 	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.logger, s.metrics)
 	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
