@@ -2,6 +2,8 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"maps"
@@ -418,5 +420,58 @@ func TestPeerMetricsMatchEtcd(t *testing.T) {
 	}
 	if n := count("etcd_network_active_peers"); n != 2 {
 		t.Errorf("etcd_network_active_peers: %d at 1, want 2", n)
+	}
+}
+
+// TestMetricsURLTLS: an https:// --listen-metrics-urls listener is served
+// with the client certificate (--cert-file, --key-file), as etcd's, while
+// the client URL stays http://; it answers /metrics and /health and
+// nothing else.
+func TestMetricsURLTLS(t *testing.T) {
+	c := &cluster{t: t, token: "e2e-metrics-tls", base: t.TempDir()}
+	m := c.newMember("n1", "127.0.0.1")
+	c.members = append(c.members, m)
+	ca := newTestCA(t, c.base, "ca")
+	cert, key := ca.issue("member", []string{m.ip}, time.Now().Add(time.Hour))
+	metricsURL := fmt.Sprintf("https://%s:%d", m.ip, freePort(t, m.ip))
+	c.start(m, "--listen-metrics-urls", metricsURL, "--cert-file", cert, "--key-file", key)
+	t.Cleanup(c.stopAll)
+	c.waitLeader(startTimeout)
+
+	pem, err := os.ReadFile(ca.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	get := func(path string) (int, string) {
+		resp, err := client.Get(metricsURL + path)
+		if err != nil {
+			t.Fatalf("GET %s%s: %v", metricsURL, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "etcd_server_has_leader 1") {
+		t.Errorf("/metrics: %d, has_leader missing:\n%.300s", code, body)
+	}
+	if code, body := get("/health"); code != http.StatusOK || !strings.Contains(body, `"health":"true"`) {
+		t.Errorf("/health: %d %s", code, body)
+	}
+	if code, _ := get("/version"); code != http.StatusNotFound {
+		t.Errorf("/version on the metrics URL: %d, want 404", code)
+	}
+	// Plain HTTP to the TLS listener gets Go's 400 answer, not metrics.
+	if resp, err := http.Get(strings.Replace(metricsURL, "https://", "http://", 1) + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "etcd_server_has_leader") {
+			t.Error("the https metrics URL served metrics over plain http")
+		}
+	}
+	if _, code := httpGet(t, m.clientURL()+"/version"); code != http.StatusOK {
+		t.Errorf("the http client URL: /version %d", code)
 	}
 }
