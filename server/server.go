@@ -283,6 +283,16 @@ func listenURL(raw string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	if u.Scheme == "unix" {
+		// As etcd: a socket file left by an earlier run is replaced.
+		path := unixSocketPath(u)
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			if err := os.Remove(path); err != nil {
+				return nil, err
+			}
+		}
+		return net.Listen("unix", path)
+	}
 	return net.Listen("tcp", u.Host)
 }
 

@@ -793,6 +793,10 @@ func checkSchemeURL(s string, listen, https bool) error {
 	switch {
 	case u.Scheme == "https":
 		return fmt.Errorf("%q: TLS is not supported yet; use http://", s)
+	case https && u.Scheme == "unix": // a client URL (https marks those)
+		return checkUnixURL(s, u)
+	case https && u.Scheme == "unixs":
+		return fmt.Errorf("%q: TLS over a unix socket (unixs://) is not supported yet; use unix:// or https://", s)
 	case u.Scheme == "unix" || u.Scheme == "unixs":
 		return fmt.Errorf("%q: unix sockets are not supported yet; use http://host:port", s)
 	case u.Scheme != "http" || u.Opaque != "":
@@ -814,6 +818,23 @@ func checkSchemeURL(s string, listen, https bool) error {
 	}
 	return nil
 }
+
+// checkUnixURL checks a unix:// client URL: as etcd, its socket is the
+// file named by the host and path together (unix://localhost:2379 is the
+// file "localhost:2379" in the working directory, unix:///run/etcd.sock
+// the absolute path).
+func checkUnixURL(s string, u *url.URL) error {
+	switch {
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || u.Opaque != "":
+		return fmt.Errorf("%q must be just unix://path, with no user, query or fragment", s)
+	case unixSocketPath(u) == "":
+		return fmt.Errorf("%q names no socket file, as unix:///run/etcd.sock or unix://localhost:2379", s)
+	}
+	return nil
+}
+
+// unixSocketPath is the file a unix:// URL names, as etcd reads it.
+func unixSocketPath(u *url.URL) string { return u.Host + u.Path }
 
 func parseInitialClusterField(c *Config, raw string) error {
 	m, err := parseInitialClusterSyntax(raw)
