@@ -80,7 +80,7 @@ func scrape(t *testing.T, url string) (map[string]family, map[string]*dto.Metric
 
 // metricsWorkload is the same traffic for etcd and for plumb, so that the
 // families that appear only once something happened appear on both: a
-// put, a get, a txn, a delete, a lease granted and kept alive, a watch
+// put, a get, a txn of two operations, a delete, a lease granted and kept alive, a watch
 // that sees an event, a member list, a status and a health check.
 func metricsWorkload(t *testing.T, endpoint, healthURL string) {
 	t.Helper()
@@ -100,7 +100,7 @@ func metricsWorkload(t *testing.T, endpoint, healthURL string) {
 		func() error { _, err := cli.Put(ctx, "k", "v", clientv3.WithLease(lease.ID)); return err },
 		func() error { _, err := cli.Get(ctx, "k"); return err },
 		func() error {
-			_, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.Value("k"), "=", "v")).Then(clientv3.OpPut("k2", "v2")).Commit()
+			_, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.Value("k"), "=", "v")).Then(clientv3.OpPut("k2", "v2"), clientv3.OpGet("k")).Commit()
 			return err
 		},
 		func() error { _, err := cli.Delete(ctx, "k2"); return err },
@@ -153,10 +153,6 @@ var etcdOnlyMetrics = map[string]string{
 
 	// Counted inside etcd's mvcc and apply paths; plumb's node does not
 	// count them yet.
-	"etcd_mvcc_put_total":                                                           "not counted by plumb's node yet",
-	"etcd_mvcc_range_total":                                                         "not counted by plumb's node yet",
-	"etcd_mvcc_delete_total":                                                        "not counted by plumb's node yet",
-	"etcd_mvcc_txn_total":                                                           "not counted by plumb's node yet",
 	"etcd_debugging_mvcc_events_total":                                              "not counted by plumb's node yet",
 	"etcd_debugging_mvcc_keys_total":                                                "not counted by plumb's node yet",
 	"etcd_debugging_mvcc_pending_events_total":                                      "not counted by plumb's node yet",
@@ -207,7 +203,7 @@ func TestMetricsMatchEtcd(t *testing.T) {
 	c.waitLeader(startTimeout)
 	metricsWorkload(t, m.endpoint(), plumbMetrics+"/health")
 
-	want, _ := scrape(t, refMetrics+"/metrics")
+	want, refMfs := scrape(t, refMetrics+"/metrics")
 	scrape(t, plumbMetrics+"/metrics") // promhttp counts a scrape once it is served: the next shows this one
 	got, mfs := scrape(t, plumbMetrics+"/metrics")
 	for _, name := range slices.Sorted(maps.Keys(want)) {
@@ -232,7 +228,7 @@ func TestMetricsMatchEtcd(t *testing.T) {
 	}
 
 	// The values are real: what the workload did shows.
-	value := func(name string, labels map[string]string) float64 {
+	valueIn := func(mfs map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
 		mf := mfs[name]
 		var sum float64
 		for _, m := range mf.GetMetric() {
@@ -256,6 +252,16 @@ func TestMetricsMatchEtcd(t *testing.T) {
 		}
 		return sum
 	}
+	value := func(name string, labels map[string]string) float64 { return valueIn(mfs, name, labels) }
+	for _, name := range []string{"etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_range_total", "etcd_mvcc_txn_total"} {
+		t.Logf("%s: plumb %v, etcd %v", name, value(name, nil), valueIn(refMfs, name, nil))
+	}
+	// The same writes, counted as etcd counts them.
+	for _, name := range []string{"etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_txn_total"} {
+		if got, want := value(name, nil), valueIn(refMfs, name, nil); got != want {
+			t.Errorf("%s: plumb's %v, etcd's %v after the same workload", name, got, want)
+		}
+	}
 	for _, check := range []struct {
 		name   string
 		labels map[string]string
@@ -274,6 +280,8 @@ func TestMetricsMatchEtcd(t *testing.T) {
 		{"etcd_disk_wal_write_duration_seconds", nil, 1},
 		{"etcd_disk_wal_fsync_duration_seconds", nil, 1},
 		{"etcd_server_health_success", nil, 1},
+		{"etcd_mvcc_range_total", nil, 4}, // the get, the txn's compare and get, /health's read
+		{"etcd_mvcc_txn_total", nil, 1},   // the txn with two operations
 		{"etcd_debugging_mvcc_current_revision", nil, 3},
 		{"etcd_mvcc_db_total_size_in_use_in_bytes", nil, 1},
 		{"etcd_server_quota_backend_bytes", nil, 2 << 30},

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/plumbdb/plumb/node"
+	"github.com/plumbdb/plumb/node/mvcc"
 )
 
 // metrics are the member's Prometheus metrics, served on /metrics. Where
@@ -234,6 +235,8 @@ type loopCollector struct {
 	granted, revoked, renews *prometheus.Desc
 	ttls                     *prometheus.Desc
 	revision, compacted      *prometheus.Desc
+	puts, ranges, deletes    *prometheus.Desc
+	txns                     *prometheus.Desc
 }
 
 func newLoopCollector(l *loop) *loopCollector {
@@ -257,6 +260,10 @@ func newLoopCollector(l *loop) *loopCollector {
 			"The current revision of store.", nil, nil),
 		compacted: prometheus.NewDesc("etcd_debugging_mvcc_compact_revision",
 			"The revision of the last compaction in store.", nil, nil),
+		puts:    prometheus.NewDesc("etcd_mvcc_put_total", "Total number of puts seen by this member.", nil, nil),
+		ranges:  prometheus.NewDesc("etcd_mvcc_range_total", "Total number of ranges seen by this member.", nil, nil),
+		deletes: prometheus.NewDesc("etcd_mvcc_delete_total", "Total number of deletes seen by this member.", nil, nil),
+		txns:    prometheus.NewDesc("etcd_mvcc_txn_total", "Total number of txns seen by this member.", nil, nil),
 	}
 }
 
@@ -269,6 +276,10 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.ttls
 	ch <- c.revision
 	ch <- c.compacted
+	ch <- c.puts
+	ch <- c.ranges
+	ch <- c.deletes
+	ch <- c.txns
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -277,13 +288,18 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	var st node.LeaseStats
 	var watchers, slow int
 	var status node.Status
+	var ops mvcc.OpCounts
 	if err := c.l.exec(ctx, func(n *node.Node) {
 		st, watchers = n.LeaseStats(), len(c.l.watches)
 		_, slow = n.Watchers()
-		status = n.Status()
+		status, ops = n.Status(), n.KVOps()
 	}); err != nil {
 		return // the loop is gone, or too busy to answer: the scrape has the rest
 	}
+	ch <- prometheus.MustNewConstMetric(c.puts, prometheus.CounterValue, float64(ops.Puts))
+	ch <- prometheus.MustNewConstMetric(c.ranges, prometheus.CounterValue, float64(ops.Ranges))
+	ch <- prometheus.MustNewConstMetric(c.deletes, prometheus.CounterValue, float64(ops.Deletes))
+	ch <- prometheus.MustNewConstMetric(c.txns, prometheus.CounterValue, float64(ops.Txns))
 	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(status.Revision))
 	ch <- prometheus.MustNewConstMetric(c.compacted, prometheus.GaugeValue, float64(status.CompactRevision))
 	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))
