@@ -175,7 +175,6 @@ var etcdOnlyMetrics = map[string]string{
 	"etcd_server_slow_read_indexes_total":                                           "not counted yet",
 	"etcd_server_read_indexes_failed_total":                                         "not counted yet",
 	"etcd_server_heartbeat_send_failures_total":                                     "not counted yet (plumb_network_peer_dropped_messages_total counts every dropped peer message)",
-	"etcd_server_learner_promote_successes":                                         "not counted yet",
 	"etcd_server_snapshot_apply_in_progress_total":                                  "not kept yet (plumb_server_snapshots_installed_total counts installed ones)",
 	"etcd_debugging_auth_revision":                                                  "authentication is not plumb's yet",
 }

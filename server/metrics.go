@@ -67,6 +67,7 @@ type metrics struct {
 	defrag          prometheus.Histogram
 	defragInflight  prometheus.Gauge
 	hashKV          prometheus.Histogram
+	learnerPromotes prometheus.Counter
 }
 
 // Metrics levels, --metrics: etcd's.
@@ -122,6 +123,8 @@ func newMetrics(level string) *metrics {
 		hashKV: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_mvcc_hash_rev_duration_seconds",
 			Help:    "The latency distribution of storage hash by revision operation.",
 			Buckets: prometheus.ExponentialBuckets(.01, 2, 15)}),
+		learnerPromotes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_learner_promote_successes",
+			Help: "The total number of successful learner promotions while this member is leader."}),
 		knownPeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_known_peers",
 			Help: "The current number of known peers."}, []string{"Local", "Remote"}),
 		hasLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_has_leader",
@@ -163,7 +166,7 @@ func newMetrics(level string) *metrics {
 		m.snapshotsReceiving, m.knownPeers,
 		m.grpc, m.clientRequests, m.grpcRecvBytes, m.grpcSentBytes, m.isLearner, m.quotaBytes, m.dbInUse,
 		m.serverID, m.healthSuccess, m.healthFailures, m.walWriteBytes, m.walWrite, m.backendCommit,
-		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV,
+		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV, m.learnerPromotes,
 		versionGauge("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",
 			"server_version", APIVersion),
 		versionGauge("etcd_server_go_version", "Which Go version server is running with. 1 for 'server_go_version' label with current version.",
