@@ -53,7 +53,10 @@
 // (compactor.go: one goroutine, the wall clock, compactions through the
 // loop like a client's).
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
-// environment variables and etcd's YAML config file.
+// environment variables and etcd's YAML config file; every flag of etcd
+// 3.7 is known (those plumb lacks are ignored or refused with why), and
+// --feature-gates takes etcd 3.7's gates (features.go). Client URLs may be
+// http://, https:// or unix://.
 //
 // Watch streams (api_watch.go) are served by the node's watchers: the
 // loop creates and cancels them (exec) and, after each Process, hands
