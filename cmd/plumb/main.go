@@ -33,7 +33,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, print)
 		return exitOK
 	}
-	cli.VersionPrinter = func(c *cli.Context) { printVersion(c.App.Writer) }
 	app := &cli.App{
 		Name:      "plumb",
 		Usage:     "an etcd-compatible key-value store, and a deterministic simulator that proves it",

@@ -140,3 +140,8 @@ func etcdctlVersionText() string {
 
 // printVersion is `plumb --version`: etcd's format.
 func printVersion(w io.Writer) { fmt.Fprint(w, versionText()) }
+
+func init() {
+	// urfave/cli's --version printer is a package variable: set once.
+	cli.VersionPrinter = func(c *cli.Context) { printVersion(c.App.Writer) }
+}
