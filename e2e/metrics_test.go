@@ -163,7 +163,6 @@ var etcdOnlyMetrics = map[string]string{
 	"etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds":                 "compaction is not timed or counted yet",
 	"etcd_debugging_mvcc_db_compaction_total_duration_milliseconds":                 "compaction is not timed or counted yet",
 	"etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds":              "compaction is not timed or counted yet",
-	"etcd_debugging_server_lease_expired_total":                                     "not counted by plumb's node yet",
 	"etcd_debugging_server_watch_send_loop_control_stream_duration_seconds":         "etcd's watch send loop internals",
 	"etcd_debugging_server_watch_send_loop_progress_duration_seconds":               "etcd's watch send loop internals",
 	"etcd_debugging_server_watch_send_loop_watch_stream_duration_per_event_seconds": "etcd's watch send loop internals",

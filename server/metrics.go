@@ -236,6 +236,7 @@ type loopCollector struct {
 	l                        *loop
 	watchers, slowWatchers   *prometheus.Desc
 	granted, revoked, renews *prometheus.Desc
+	expired                  *prometheus.Desc
 	ttls                     *prometheus.Desc
 	revision, compacted      *prometheus.Desc
 	puts, ranges, deletes    *prometheus.Desc
@@ -255,6 +256,8 @@ func newLoopCollector(l *loop) *loopCollector {
 			"The total number of revoked leases.", nil, nil),
 		renews: prometheus.NewDesc("etcd_debugging_lease_renewed_total",
 			"The number of renewed leases seen by the leader.", nil, nil),
+		expired: prometheus.NewDesc("etcd_debugging_server_lease_expired_total",
+			"The total number of expired leases.", nil, nil),
 		// etcd's buckets: 1 second to 2^23 seconds (about 3 months); every
 		// member counts the grants it applies, as etcd's do.
 		ttls: prometheus.NewDesc("etcd_debugging_lease_ttl_total",
@@ -276,6 +279,7 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.granted
 	ch <- c.revoked
 	ch <- c.renews
+	ch <- c.expired
 	ch <- c.ttls
 	ch <- c.revision
 	ch <- c.compacted
@@ -310,6 +314,7 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.granted, prometheus.CounterValue, float64(st.Granted))
 	ch <- prometheus.MustNewConstMetric(c.revoked, prometheus.CounterValue, float64(st.Revoked))
 	ch <- prometheus.MustNewConstMetric(c.renews, prometheus.CounterValue, float64(st.Renewals))
+	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(st.Expired))
 	buckets := make(map[float64]uint64, node.LeaseTTLBuckets)
 	var count uint64
 	for i, n := range st.TTLs {
