@@ -93,11 +93,12 @@ func TestEtcdctlLease(t *testing.T) {
 }
 
 // refEtcdEndpoint starts etcd 3.7.3 (from the reference tool, beside
-// etcdctl) as a one-member cluster and returns its endpoint.
-func refEtcdEndpoint(t *testing.T) string {
+// etcdctl) as a one-member cluster, with extra flags, and returns its
+// endpoint.
+func refEtcdEndpoint(t *testing.T, extra ...string) string {
 	t.Helper()
 	ip := "127.0.0.1"
-	return refEtcdWith(t, fmt.Sprintf("http://%s:%d", ip, freePort(t, ip)))
+	return refEtcdWith(t, fmt.Sprintf("http://%s:%d", ip, freePort(t, ip)), extra...)
 }
 
 // refEtcdWith starts etcd 3.7.3 serving clients on client, with more

@@ -226,6 +226,20 @@ func TestEtcdctlReplaceMemberAndLearner(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	waitRead(t, bin, c.members[0], "k", "from-promoted")
+	// The leader that promoted it counted it, as etcd's does.
+	var promotes float64
+	for _, m := range c.members {
+		if !m.running() {
+			continue
+		}
+		_, mfs := scrape(t, m.clientURL()+"/metrics")
+		for _, mm := range mfs["etcd_server_learner_promote_successes"].GetMetric() {
+			promotes += mm.GetCounter().GetValue()
+		}
+	}
+	if promotes != 1 {
+		t.Errorf("etcd_server_learner_promote_successes sums to %v over the members, want 1", promotes)
+	}
 
 	// A member removed while it was down never applies its removal: when
 	// it comes back, its peers tell it (410 Gone) and it stops.

@@ -495,6 +495,9 @@ func (n *Node) applyLeaseRevoke(w *mvcc.Write, b backend.Batch, id int64) ([]str
 	delete(ls.leases, id)
 	b.Delete(bucketLease, leaseKey(id))
 	n.leaseStats.Revoked++
+	if l.revoked { // this member proposed it: the lease ran out
+		n.leaseStats.Expired++
+	}
 	return keys, nil
 }
 
@@ -526,6 +529,10 @@ const LeaseTTLBuckets = 24
 type LeaseStats struct {
 	Leases                     int
 	Granted, Revoked, Renewals int
+	// Expired counts the revokes applied that this member proposed because
+	// the lease ran out (etcd's etcd_debugging_server_lease_expired_total,
+	// counted by the leader that revoked it).
+	Expired int
 	// TTLs[i] counts the grants applied with a TTL of at most 2^i seconds
 	// and more than 2^(i-1) (TTLs[0]: at most 1); TTLOver those above
 	// 2^(LeaseTTLBuckets-1); TTLSum adds up every TTL granted.

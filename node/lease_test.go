@@ -105,6 +105,9 @@ func TestLeaseLifecycle(t *testing.T) {
 	if r := c.do(lead, keepAlive(7)); !errors.Is(r.Err, node.ErrLeaseNotFound) {
 		t.Fatalf("keep-alive of a revoked lease: %v", r.Err)
 	}
+	if st := c.nodes[lead].LeaseStats(); st.Expired != 0 {
+		t.Fatalf("a client's revoke counted as an expiry: %+v", st)
+	}
 }
 
 // TestLeaseExpiresOnlyWithoutKeepAlive: kept alive, a lease lives on past
@@ -131,8 +134,13 @@ func TestLeaseExpiresOnlyWithoutKeepAlive(t *testing.T) {
 			t.Fatalf("member %x still has the key 55 ticks after the last keep-alive of a 50-tick lease", m)
 		}
 	}
-	if st := c.nodes[lead].LeaseStats(); st.Leases != 0 || st.Revoked != 1 {
+	if st := c.nodes[lead].LeaseStats(); st.Leases != 0 || st.Revoked != 1 || st.Expired != 1 {
 		t.Fatalf("lease stats after expiry: %+v", st)
+	}
+	for _, m := range c.ids {
+		if st := c.nodes[m].LeaseStats(); m != lead && (st.Revoked != 1 || st.Expired != 0) {
+			t.Fatalf("follower %x's lease stats after expiry: %+v (only the leader revoked it for running out)", m, st)
+		}
 	}
 }
 

@@ -34,3 +34,7 @@ func (n *Node) DeferWatch(id mvcc.WatchID, from int64) error { return n.kv.Defer
 // Watchers returns how many watchers the member holds, and how many of
 // them are unsynced (catching up from the history: etcd's slow watchers).
 func (n *Node) Watchers() (total, unsynced int) { return n.kv.Watchers() }
+
+// KVOps is what the key-value store executed since the member started
+// (mvcc.Store.Ops): etcd's mvcc counts.
+func (n *Node) KVOps() mvcc.OpCounts { return n.kv.Ops() }

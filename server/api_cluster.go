@@ -61,6 +61,9 @@ func (c *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRe
 	return onLeader(ctx, c.fwd, notProposed,
 		func(ctx context.Context) (*pb.MemberPromoteResponse, error) {
 			rep, err := c.l.do(ctx, node.Request{MemberPromote: r})
+			if err == nil {
+				c.l.metrics.learnerPromotes.Inc() // by the leader, as etcd counts them
+			}
 			return rep.MemberPromote, toGRPC(err)
 		},
 		func(ctx context.Context, cc grpc.ClientConnInterface) (*pb.MemberPromoteResponse, error) {

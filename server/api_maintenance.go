@@ -65,7 +65,9 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 func (m *maintenanceServer) HashKV(ctx context.Context, _ *pb.HashKVRequest) (*pb.HashKVResponse, error) {
 	var resp *pb.HashKVResponse
 	err := m.l.exec(ctx, func(n *node.Node) {
+		start := time.Now()
 		hash, compactRev, rev := n.HashKV()
+		m.l.metrics.hashKV.Observe(time.Since(start).Seconds())
 		resp = &pb.HashKVResponse{Header: header(n), Hash: hash, CompactRevision: compactRev, HashRevision: rev}
 	})
 	return resp, toGRPC(err)
@@ -141,6 +143,7 @@ func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, srv pb.Maintenance_S
 	if err := srv.Send(&pb.SnapshotResponse{RemainingBytes: 0, Blob: w.sum.Sum(nil)}); err != nil {
 		return toGRPC(err)
 	}
+	m.l.metrics.backendSnapshot.Observe(time.Since(start).Seconds())
 	m.l.logger.Info("successfully sent database snapshot to client", "total-bytes", total, "took", time.Since(start))
 	return nil
 }
@@ -196,7 +199,11 @@ func (m *maintenanceServer) Defragment(ctx context.Context, _ *pb.DefragmentRequ
 	err := m.l.exec(ctx, func(n *node.Node) {
 		before, _ = m.l.be.DiskBytes()
 		if failed = n.Flush(); failed == nil {
+			m.l.metrics.defragInflight.Set(1)
+			began := time.Now()
 			failed = m.l.be.Defrag()
+			m.l.metrics.defrag.Observe(time.Since(began).Seconds())
+			m.l.metrics.defragInflight.Set(0)
 		}
 		after, _ = m.l.be.DiskBytes()
 	})

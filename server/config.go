@@ -117,6 +117,23 @@ type Config struct {
 	PeerSkipClientSANVerification bool     // --peer-skip-client-san-verification
 
 	LogLevel string // --log-level: debug, info, warn or error
+	// Logger is --logger: zap, etcd's only logger (capnslog is refused as
+	// etcd 3.5 and later refuse it); plumb's logs are zap's layout.
+	Logger     string
+	LogOutputs []string // --log-outputs: default, stderr, stdout, file paths, or systemd/journal alone
+	LogFormat  string   // --log-format: json or console
+
+	// FeatureGates is --feature-gates: the gates given, by etcd's names
+	// (features.go).
+	FeatureGates map[string]bool
+
+	// Metrics is --metrics: basic, or extensive for the gRPC handling
+	// time histogram (grpc_server_handling_seconds) too, as etcd's.
+	Metrics string
+	// ListenMetricsURLs is --listen-metrics-urls: more listeners that
+	// serve /metrics and /health only, http:// or https:// (with the
+	// client certificate, as etcd's).
+	ListenMetricsURLs []string
 
 	// StrictReconfigCheck is --strict-reconfig-check: member add, remove
 	// and promote that would leave too few started or reachable voters

@@ -67,7 +67,10 @@
 // or a user as etcd's do, and the watch streams re-check a watcher's read
 // permission whenever they deliver.
 // Configuration (settings.go) takes etcd's flag names, PLUMB_* and ETCD_*
-// environment variables and etcd's YAML config file.
+// environment variables and etcd's YAML config file; every flag of etcd
+// 3.7 is known (those plumb lacks are ignored or refused with why), and
+// --feature-gates takes etcd 3.7's gates (features.go). Client URLs may be
+// http://, https:// or unix://.
 //
 // TLS (tls.go), on both sides etcd serves it: https:// client URLs and
 // https:// peer URLs, each side with its certificate pair (re-read when the
@@ -96,8 +99,23 @@
 // leads and dialled again when the leader changes, retrying until etcd's
 // request timeout; a forwarded request carries a mark and is never
 // forwarded again. etcd's answers for a lease that is gone (keep-alive TTL
-// 0, time-to-live TTL -1) are kept. Lease and watcher metrics are read from
-// the loop at each scrape (metrics.go).
+// 0, time-to-live TTL -1) are kept.
+//
+// Metrics (metrics.go) have etcd 3.7's names, types, labels and buckets.
+// The loop sets raft's gauges once a tick; lease, watcher and revision
+// counts are read from the loop at each scrape; the WAL's writes and
+// fsyncs and the backend's commits are timed by wrappers around the file
+// system and the backend (timed_fs.go); gRPC's are counted by interceptors
+// (metrics_grpc.go and etcd's go-grpc-middleware provider). Besides the
+// client port, --listen-metrics-urls serves /metrics and /health alone.
+//
+// Logs (log.go) are slog records written in etcd's zap layout (JSON with
+// "level", "ts", "msg", or etcd's console layout) to --log-outputs. The
+// lines tooling waits for are etcd's: raft's leader changes (the loop logs
+// them as raft's node would; a RawNode does not), "published local member
+// to cluster through raft" once the member's attributes are applied and a
+// leader is known, then "ready to serve client requests" and "serving
+// client traffic ..." for each client URL.
 //
 // Lock and Election (api_lock.go, api_election.go) are built as etcd
 // builds them, over clientv3's concurrency recipes and a client of the

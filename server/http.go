@@ -8,7 +8,6 @@ import (
 	"net/http/pprof"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/plumbdb/plumb/node"
@@ -37,7 +36,7 @@ func (s *Server) newHTTPHandler() http.Handler {
 	mux.HandleFunc("/readyz", s.serveHealth)
 	mux.HandleFunc("/livez", s.serveLive)
 	mux.HandleFunc("/version", s.serveVersion)
-	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", s.metrics.handler())
 	if s.cfg.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -46,6 +45,17 @@ func (s *Server) newHTTPHandler() http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return accessControl(mux)
+}
+
+// newMetricsHandler serves a --listen-metrics-urls listener: /metrics and
+// /health (with /readyz and /livez), as etcd's metrics listeners do.
+func (s *Server) newMetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.metrics.handler())
+	mux.HandleFunc("/health", s.serveHealth)
+	mux.HandleFunc("/readyz", s.serveHealth)
+	mux.HandleFunc("/livez", s.serveLive)
+	return mux
 }
 
 // checkHealth is etcd's health check: no alarm raised, a leader known, and
@@ -79,6 +89,9 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	if h.Health != "true" {
 		code = http.StatusServiceUnavailable
+		s.metrics.healthFailures.Inc()
+	} else {
+		s.metrics.healthSuccess.Inc()
 	}
 	writeJSON(w, code, h)
 }

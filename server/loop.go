@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +73,16 @@ type loop struct {
 	seed []node.Member
 	// installed is how many snapshots from a leader observe has seen.
 	installed int
+	// lead is the leader as of the last Process, for raft's leader-change
+	// lines.
+	lead uint64
+	// ready is closed once this member's attributes (--name and
+	// --advertise-client-urls) are in the replicated membership and a
+	// leader is known: etcd's "published local member to cluster through
+	// raft", after which it is ready to serve client requests.
+	ready          chan struct{}
+	clientURLs     []string      // --advertise-client-urls, which publishing replicates
+	publishTimeout time.Duration // reported, as etcd's publish-timeout
 }
 
 func newLoop(n *node.Node, be *bolt.Backend, tr *transport, logger *slog.Logger, m *metrics, tick time.Duration) *loop {
@@ -83,6 +94,32 @@ func newLoop(n *node.Node, be *bolt.Backend, tr *transport, logger *slog.Logger,
 		done:    make(chan struct{}),
 		pending: map[uint64]*call{},
 		watches: map[mvcc.WatchID]*watchRoute{},
+		ready:   make(chan struct{}),
+	}
+}
+
+// checkPublished closes l.ready, logging etcd's line, once the member's
+// own attributes are in the applied membership and a leader is known.
+func (l *loop) checkPublished() {
+	select {
+	case <-l.ready:
+		return
+	default:
+	}
+	if l.n.Lead() == 0 {
+		return
+	}
+	for _, m := range l.n.Members() {
+		if m.ID != l.n.ID() || m.Name == "" || !slices.Equal(m.ClientURLs, l.clientURLs) {
+			continue
+		}
+		st := l.n.Status()
+		l.logger.Info("published local member to cluster through raft",
+			"local-member-id", node.FormatID(m.ID),
+			"local-member-attributes", fmt.Sprintf("{Name:%s ClientURLs:[%s]}", m.Name, strings.Join(m.ClientURLs, " ")),
+			"cluster-id", node.FormatID(st.ClusterID),
+			"publish-timeout", l.publishTimeout.String())
+		close(l.ready)
 	}
 }
 
@@ -278,8 +315,12 @@ func (l *loop) process() error {
 		l.metrics.leaderChanges.Inc()
 		l.metrics.hasLeader.Set(boolGauge(out.Lead != 0))
 		l.metrics.isLeader.Set(boolGauge(out.Lead == l.n.ID()))
-		l.logger.Info("leader changed", "leader", node.FormatID(out.Lead), "term", out.Term)
+		if out.Lead != l.lead {
+			raftLogger{l.logger}.Info(leaderChange(l.n.ID(), l.lead, out.Lead, out.Term))
+			l.lead = out.Lead
+		}
 	}
+	l.checkPublished()
 	switch {
 	case out.Err != nil:
 		return fmt.Errorf("storage failed, the member stops: %w", out.Err)
@@ -331,8 +372,23 @@ func (l *loop) syncPeers() {
 	if sameMembers(ms, l.members) {
 		return
 	}
+	l.knownPeers(ms)
 	l.members = ms
 	l.tr.update(ms)
+}
+
+// knownPeers sets etcd_network_known_peers as etcd keeps it: 1 for each
+// member the transport knows (the member itself included), 0 once removed.
+func (l *loop) knownPeers(ms []node.Member) {
+	self := node.FormatID(l.n.ID())
+	for _, m := range l.members {
+		if !slices.ContainsFunc(ms, func(n node.Member) bool { return n.ID == m.ID }) {
+			l.metrics.knownPeers.WithLabelValues(self, node.FormatID(m.ID)).Set(0)
+		}
+	}
+	for _, m := range ms {
+		l.metrics.knownPeers.WithLabelValues(self, node.FormatID(m.ID)).Set(1)
+	}
 }
 
 func sameMembers(a, b []node.Member) bool {
@@ -362,8 +418,10 @@ func (l *loop) observe() {
 		l.installed = st.SnapshotsInstalled
 		l.logger.Info("installed a snapshot from the leader", "index", st.SnapshotIndex, "applied", st.Applied)
 	}
-	total, _ := l.be.DiskBytes()
+	l.metrics.isLearner.Set(boolGauge(st.IsLearner))
+	total, inUse := l.be.DiskBytes()
 	l.metrics.dbSize.Set(float64(total))
+	l.metrics.dbInUse.Set(float64(inUse))
 }
 
 func boolGauge(b bool) float64 {

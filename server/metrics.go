@@ -3,12 +3,19 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"syscall"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/plumbdb/plumb/node"
+	"github.com/plumbdb/plumb/node/mvcc"
 )
 
 // metrics are the member's Prometheus metrics, served on /metrics. Where
@@ -32,7 +39,7 @@ type metrics struct {
 	snapshotsInstalled prometheus.Counter
 	fsync              prometheus.Histogram
 
-	peerActive  *prometheus.GaugeVec
+	peerActive  peerGauge
 	peerDropped prometheus.Counter
 	peerRefused prometheus.Counter
 	// snapshotsReceiving counts the snapshot streams being received now.
@@ -43,11 +50,89 @@ type metrics struct {
 	tlsRejected *prometheus.CounterVec
 	// gatewayRefused counts the JSON gateway's error answers by gRPC code.
 	gatewayRefused *prometheus.CounterVec
+	knownPeers     *prometheus.GaugeVec
+
+	// grpc is the gRPC server's metrics (grpc_server_*), as etcd has
+	// them from the same library: started, handled, messages, and with
+	// --metrics extensive the handling time histogram.
+	grpc           *grpcprom.ServerMetrics
+	clientRequests *prometheus.CounterVec
+	grpcRecvBytes  prometheus.Counter
+	grpcSentBytes  prometheus.Counter
+
+	isLearner       prometheus.Gauge
+	quotaBytes      prometheus.Gauge
+	dbInUse         prometheus.Gauge
+	serverID        *prometheus.GaugeVec
+	healthSuccess   prometheus.Counter
+	healthFailures  prometheus.Counter
+	walWriteBytes   prometheus.Gauge
+	walWrite        prometheus.Histogram
+	backendCommit   prometheus.Histogram
+	backendSnapshot prometheus.Histogram
+	defrag          prometheus.Histogram
+	defragInflight  prometheus.Gauge
+	hashKV          prometheus.Histogram
+	learnerPromotes prometheus.Counter
 }
 
-func newMetrics() *metrics {
+// Metrics levels, --metrics: etcd's.
+const (
+	MetricsBasic     = "basic"
+	MetricsExtensive = "extensive"
+)
+
+// newMetrics makes a member's metrics; level is --metrics.
+func newMetrics(level string) *metrics {
+	var grpcOpts []grpcprom.ServerMetricsOption
+	if level == MetricsExtensive {
+		grpcOpts = append(grpcOpts, grpcprom.WithServerHandlingTimeHistogram(
+			grpcprom.WithHistogramBuckets(prometheus.DefBuckets)))
+	}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg:  prometheus.NewRegistry(),
+		grpc: grpcprom.NewServerMetrics(grpcOpts...),
+		clientRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_server_client_requests_total",
+			Help: "The total number of client requests per client version."}, []string{"type", "client_api_version"}),
+		grpcRecvBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_network_client_grpc_received_bytes_total",
+			Help: "The total number of bytes received from grpc clients."}),
+		grpcSentBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_network_client_grpc_sent_bytes_total",
+			Help: "The total number of bytes sent to grpc clients."}),
+		isLearner: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_is_learner",
+			Help: "Whether or not this member is a learner. 1 if is, 0 otherwise."}),
+		quotaBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_quota_backend_bytes",
+			Help: "Current backend storage quota size in bytes."}),
+		dbInUse: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_mvcc_db_total_size_in_use_in_bytes",
+			Help: "Total size of the underlying database logically in use in bytes."}),
+		serverID: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_server_id",
+			Help: "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID."}, []string{"server_id"}),
+		healthSuccess: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_health_success",
+			Help: "The total number of successful health checks"}),
+		healthFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_health_failures",
+			Help: "The total number of failed health checks"}),
+		walWriteBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_disk_wal_write_bytes_total",
+			Help: "Total number of bytes written in WAL."}),
+		walWrite: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_wal_write_duration_seconds",
+			Help:    "The latency distributions of write called by WAL.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		backendCommit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_backend_commit_duration_seconds",
+			Help:    "The latency distributions of commit called by backend.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		backendSnapshot: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_backend_snapshot_duration_seconds",
+			Help:    "The latency distribution of backend snapshots.",
+			Buckets: prometheus.ExponentialBuckets(.01, 2, 17)}),
+		defrag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_backend_defrag_duration_seconds",
+			Help:    "The latency distribution of backend defragmentation.",
+			Buckets: prometheus.ExponentialBuckets(.1, 2, 13)}),
+		defragInflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_disk_defrag_inflight",
+			Help: "Whether or not defrag is active on the member. 1 means active, 0 means not."}),
+		hashKV: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_mvcc_hash_rev_duration_seconds",
+			Help:    "The latency distribution of storage hash by revision operation.",
+			Buckets: prometheus.ExponentialBuckets(.01, 2, 15)}),
+		learnerPromotes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_learner_promote_successes",
+			Help: "The total number of successful learner promotions while this member is leader."}),
+		knownPeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_known_peers",
+			Help: "The current number of known peers."}, []string{"Local", "Remote"}),
 		hasLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_has_leader",
 			Help: "Whether or not a leader exists. 1 is existence, 0 is not."}),
 		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_is_leader",
@@ -73,8 +158,8 @@ func newMetrics() *metrics {
 		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_wal_fsync_duration_seconds",
 			Help:    "The latency distributions of fsync called by WAL.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
-		peerActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_active_peers",
-			Help: "The current number of active peer connections."}, []string{"Remote"}),
+		peerActive: peerGauge{vec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_active_peers",
+			Help: "The current number of active peer connections."}, []string{"Local", "Remote"}), local: new(string)},
 		peerDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_dropped_messages_total",
 			Help: "Peer messages dropped because a queue was full or the peer was unreachable."}),
 		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_refused_messages_total",
@@ -88,10 +173,65 @@ func newMetrics() *metrics {
 			Help: "Requests the JSON gateway (/v3/) answered with an error: malformed JSON or base64, unknown path or method, too large, or refused by the server; by gRPC code."}, []string{"code"}),
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
-		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive, m.peerDropped, m.peerRefused,
-		m.snapshotsReceiving, m.tlsRejected, m.gatewayRefused,
+		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive.vec, m.peerDropped, m.peerRefused,
+		m.snapshotsReceiving, m.knownPeers, m.tlsRejected, m.gatewayRefused,
+		m.grpc, m.clientRequests, m.grpcRecvBytes, m.grpcSentBytes, m.isLearner, m.quotaBytes, m.dbInUse,
+		m.serverID, m.healthSuccess, m.healthFailures, m.walWriteBytes, m.walWrite, m.backendCommit,
+		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV, m.learnerPromotes,
+		versionGauge("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",
+			"server_version", APIVersion),
+		versionGauge("etcd_server_go_version", "Which Go version server is running with. 1 for 'server_go_version' label with current version.",
+			"server_go_version", runtime.Version()),
+		versionGauge("etcd_cluster_version", "Which version is running. 1 for 'cluster_version' label with current cluster version",
+			"cluster_version", clusterVersion),
+		fdCollector{
+			used:  prometheus.NewDesc("os_fd_used", "The number of used file descriptors.", nil, nil),
+			limit: prometheus.NewDesc("os_fd_limit", "The file descriptor limit.", nil, nil),
+		},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// peerGauge is a gauge by peer with etcd's labels, Local (this member,
+// known once its storage is open) and Remote.
+type peerGauge struct {
+	vec   *prometheus.GaugeVec
+	local *string
+}
+
+func (g peerGauge) WithLabelValues(remote string) prometheus.Gauge {
+	return g.vec.WithLabelValues(*g.local, remote)
+}
+
+// setLocal names this member in the peer gauges.
+func (m *metrics) setLocal(id string) { *m.peerActive.local = id }
+
+// clusterVersion is the cluster version plumb runs at, as etcd's
+// etcd_cluster_version labels it (major.minor).
+const clusterVersion = "3.7"
+
+// versionGauge is one of etcd's information metrics: a gauge at 1 whose
+// label carries the value.
+func versionGauge(name, help, label, value string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{label: value}})
+	g.Set(1)
+	return g
+}
+
+// fdCollector reports etcd's os_fd_used and os_fd_limit: the process's
+// open file descriptors and its RLIMIT_NOFILE, read at each scrape.
+type fdCollector struct{ used, limit *prometheus.Desc }
+
+func (c fdCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.used; ch <- c.limit }
+
+func (c fdCollector) Collect(ch chan<- prometheus.Metric) {
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(len(fds)))
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(lim.Cur))
+	}
 }
 
 // Bounds of a scrape.
@@ -107,7 +247,11 @@ type loopCollector struct {
 	l                        *loop
 	watchers, slowWatchers   *prometheus.Desc
 	granted, revoked, renews *prometheus.Desc
+	expired                  *prometheus.Desc
 	ttls                     *prometheus.Desc
+	revision, compacted      *prometheus.Desc
+	puts, ranges, deletes    *prometheus.Desc
+	txns                     *prometheus.Desc
 }
 
 func newLoopCollector(l *loop) *loopCollector {
@@ -123,10 +267,20 @@ func newLoopCollector(l *loop) *loopCollector {
 			"The total number of revoked leases.", nil, nil),
 		renews: prometheus.NewDesc("etcd_debugging_lease_renewed_total",
 			"The number of renewed leases seen by the leader.", nil, nil),
+		expired: prometheus.NewDesc("etcd_debugging_server_lease_expired_total",
+			"The total number of expired leases.", nil, nil),
 		// etcd's buckets: 1 second to 2^23 seconds (about 3 months); every
 		// member counts the grants it applies, as etcd's do.
 		ttls: prometheus.NewDesc("etcd_debugging_lease_ttl_total",
 			"Bucketed histogram of lease TTLs.", nil, nil),
+		revision: prometheus.NewDesc("etcd_debugging_mvcc_current_revision",
+			"The current revision of store.", nil, nil),
+		compacted: prometheus.NewDesc("etcd_debugging_mvcc_compact_revision",
+			"The revision of the last compaction in store.", nil, nil),
+		puts:    prometheus.NewDesc("etcd_mvcc_put_total", "Total number of puts seen by this member.", nil, nil),
+		ranges:  prometheus.NewDesc("etcd_mvcc_range_total", "Total number of ranges seen by this member.", nil, nil),
+		deletes: prometheus.NewDesc("etcd_mvcc_delete_total", "Total number of deletes seen by this member.", nil, nil),
+		txns:    prometheus.NewDesc("etcd_mvcc_txn_total", "Total number of txns seen by this member.", nil, nil),
 	}
 }
 
@@ -136,7 +290,14 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.granted
 	ch <- c.revoked
 	ch <- c.renews
+	ch <- c.expired
 	ch <- c.ttls
+	ch <- c.revision
+	ch <- c.compacted
+	ch <- c.puts
+	ch <- c.ranges
+	ch <- c.deletes
+	ch <- c.txns
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -144,17 +305,27 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	var st node.LeaseStats
 	var watchers, slow int
+	var status node.Status
+	var ops mvcc.OpCounts
 	if err := c.l.exec(ctx, func(n *node.Node) {
 		st, watchers = n.LeaseStats(), len(c.l.watches)
 		_, slow = n.Watchers()
+		status, ops = n.Status(), n.KVOps()
 	}); err != nil {
 		return // the loop is gone, or too busy to answer: the scrape has the rest
 	}
+	ch <- prometheus.MustNewConstMetric(c.puts, prometheus.CounterValue, float64(ops.Puts))
+	ch <- prometheus.MustNewConstMetric(c.ranges, prometheus.CounterValue, float64(ops.Ranges))
+	ch <- prometheus.MustNewConstMetric(c.deletes, prometheus.CounterValue, float64(ops.Deletes))
+	ch <- prometheus.MustNewConstMetric(c.txns, prometheus.CounterValue, float64(ops.Txns))
+	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(status.Revision))
+	ch <- prometheus.MustNewConstMetric(c.compacted, prometheus.GaugeValue, float64(status.CompactRevision))
 	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))
 	ch <- prometheus.MustNewConstMetric(c.slowWatchers, prometheus.GaugeValue, float64(slow))
 	ch <- prometheus.MustNewConstMetric(c.granted, prometheus.CounterValue, float64(st.Granted))
 	ch <- prometheus.MustNewConstMetric(c.revoked, prometheus.CounterValue, float64(st.Revoked))
 	ch <- prometheus.MustNewConstMetric(c.renews, prometheus.CounterValue, float64(st.Renewals))
+	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(st.Expired))
 	buckets := make(map[float64]uint64, node.LeaseTTLBuckets)
 	var count uint64
 	for i, n := range st.TTLs {
@@ -163,4 +334,10 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	count += st.TTLOver
 	ch <- prometheus.MustNewConstHistogram(c.ttls, count, float64(st.TTLSum), buckets)
+}
+
+// handler serves the registry as etcd's /metrics does, counting its own
+// scrapes (promhttp_metric_handler_requests_*).
+func (m *metrics) handler() http.Handler {
+	return promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 }

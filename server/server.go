@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +76,10 @@ type Server struct {
 	// gw is the JSON gateway (gateway.go), nil with
 	// --enable-grpc-gateway=false.
 	gw *gateway
+	// metricsHTTP serves /metrics and /health on --listen-metrics-urls,
+	// each of metricsListeners (TLS ones already wrapped).
+	metricsHTTP      *http.Server
+	metricsListeners []net.Listener
 	// clientConns tracks the client listeners' connections (see closeAll).
 	clientConns []*trackedListener
 	listeners   []net.Listener
@@ -87,7 +92,8 @@ type Server struct {
 // has told systemd so (READY=1, when run under Type=notify). cfg must have
 // passed Validate.
 func Start(cfg Config, opts Options, logger *slog.Logger) (_ *Server, err error) {
-	s := &Server{cfg: cfg, opts: opts, logger: logger, metrics: newMetrics()}
+	s := &Server{cfg: cfg, opts: opts, logger: logger, metrics: newMetrics(cfg.Metrics)}
+	s.metrics.reg.MustRegister(featureCollector(cfg.FeatureGates))
 	defer func() {
 		if err != nil {
 			s.closeAll()
@@ -127,7 +133,13 @@ func (s *Server) openStorage() error {
 		return fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
 	// The WAL's fsyncs feed etcd_disk_wal_fsync_duration_seconds.
-	fsys := timeSyncs(wal.OSFS(cfg.DataDir), node.WALDir, func(d time.Duration) { s.metrics.fsync.Observe(d.Seconds()) })
+	fsys := timeSyncs(wal.OSFS(cfg.DataDir), node.WALDir, walObserver{
+		sync: func(d time.Duration) { s.metrics.fsync.Observe(d.Seconds()) },
+		write: func(d time.Duration, n int) {
+			s.metrics.walWrite.Observe(d.Seconds())
+			s.metrics.walWriteBytes.Add(float64(n))
+		},
+	})
 	id, err := resolveIdentity(context.Background(), cfg, fsys, s.peerDialTLS, s.logger)
 	if err != nil {
 		return err
@@ -169,7 +181,7 @@ func (s *Server) openStorage() error {
 		InitialMembers:    id.initial,
 		Join:              id.join,
 		Log:               s.log,
-		Backend:           s.be,
+		Backend:           timedBackend{Backend: s.be, observe: func(d time.Duration) { s.metrics.backendCommit.Observe(d.Seconds()) }},
 		ElectionTicks:     int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
 		HeartbeatTicks:    1,
 		TickMillis:        cfg.HeartbeatInterval.Milliseconds(),
@@ -197,9 +209,14 @@ func (s *Server) openStorage() error {
 			return err
 		}
 	}
+	s.metrics.serverID.WithLabelValues(node.FormatID(memberID)).Set(1)
+	s.metrics.setLocal(node.FormatID(memberID))
+	s.metrics.quotaBytes.Set(float64(s.quotaBytes()))
 	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.peerDialTLS, s.logger, s.metrics)
 	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
 	s.loop.seed = id.seed
+	s.loop.publishTimeout = 5*time.Second + 2*cfg.ElectionTimeout // etcd's request timeout
+	s.loop.clientURLs = cfg.AdvertiseClientURLs
 	if s.loop.auth, err = newAuthenticator(*cfg, s.logger, s.metrics); err != nil {
 		return err
 	}
@@ -221,8 +238,8 @@ func (s *Server) listen() error {
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(learnerUnary(s.loop), authUnary(s.loop)),
-		grpc.ChainStreamInterceptor(learnerStream(s.loop), authStream(s.loop)),
+		grpc.ChainUnaryInterceptor(s.metrics.unaryInterceptor(), s.metrics.grpc.UnaryServerInterceptor(), learnerUnary(s.loop), authUnary(s.loop)),
+		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor(), s.metrics.grpc.StreamServerInterceptor(), learnerStream(s.loop), authStream(s.loop)),
 	)
 	pb.RegisterKVServer(s.clientGRPC, &kvServer{l: s.loop})
 	s.leader = &leaderConn{l: s.loop, tls: s.dialTLS}
@@ -239,6 +256,7 @@ func (s *Server) listen() error {
 	}
 	s.clientGRPC.RegisterService(&lockServiceDesc, &lockServer{c: s.self.cli})
 	s.clientGRPC.RegisterService(&electionServiceDesc, &electionServer{c: s.self.cli})
+	s.metrics.grpc.InitializeMetrics(s.clientGRPC)
 	if s.cfg.EnableGRPCGateway {
 		maxBody := gatewayBodyFactor * (int64(s.cfg.MaxRequestBytes) + grpcOverheadBytes)
 		if s.gw, err = newGateway(s.self.l, maxBody, s.metrics.gatewayRefused, s.logger); err != nil {
@@ -272,6 +290,19 @@ func (s *Server) listen() error {
 			s.listeners = append(s.listeners, l)
 		}
 	}
+	if len(s.cfg.ListenMetricsURLs) > 0 {
+		s.metricsHTTP = &http.Server{Handler: s.newMetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	for _, u := range s.cfg.ListenMetricsURLs {
+		l, err := listenURL(u)
+		if err != nil {
+			return fmt.Errorf("--listen-metrics-urls %s: %w", u, err)
+		}
+		if isHTTPS(u) {
+			l = tls.NewListener(l, s.clientTLS)
+		}
+		s.metricsListeners = append(s.metricsListeners, l)
+	}
 	return nil
 }
 
@@ -294,14 +325,15 @@ func listenURL(raw string) (net.Listener, error) {
 		return nil, err
 	}
 	if u.Scheme == "unix" || u.Scheme == "unixs" {
-		if fi, err := os.Lstat(u.Host); err == nil && fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("%s exists and is not a unix socket; not replacing it", u.Host)
+		path := unixSocketPath(u)
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a unix socket; not replacing it", path)
 		} else if err == nil {
-			if err := os.Remove(u.Host); err != nil {
+			if err := os.Remove(path); err != nil {
 				return nil, err
 			}
 		}
-		return net.Listen("unix", u.Host)
+		return net.Listen("unix", path)
 	}
 	return net.Listen("tcp", u.Host)
 }
@@ -335,7 +367,37 @@ func (s *Server) serve() {
 			s.serveClient(l, s.cfg.ListenClientHTTPURLs[i-peers-clients], false, true)
 		}
 	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.logReady() }()
+	for i, l := range s.metricsListeners {
+		s.goServe("metrics", l.Addr(), func() error { return s.metricsHTTP.Serve(l) })
+		s.logger.Info("serving metrics", "url", s.cfg.ListenMetricsURLs[i])
+	}
 	s.logger.Info("serving peers", "urls", s.cfg.ListenPeerURLs)
+}
+
+// logReady logs etcd's lines that tooling waits for, once the member has
+// published itself through raft: "ready to serve client requests", then
+// how each client URL is served.
+func (s *Server) logReady() {
+	select {
+	case <-s.loop.ready:
+	case <-s.loop.done:
+		return
+	}
+	s.logger.Info("ready to serve client requests")
+	traffic := "grpc+http"
+	if s.splitHTTP() {
+		traffic = "grpc"
+	}
+	for i, u := range s.cfg.ListenClientURLs {
+		addr := s.listeners[len(s.cfg.ListenPeerURLs)+i].Addr().String()
+		if isHTTPS(u) {
+			s.logger.Info("serving client traffic securely", "traffic", traffic, "address", addr)
+		} else {
+			s.logger.Info("serving client traffic insecurely; this is strongly discouraged!", "traffic", traffic, "address", addr)
+		}
+	}
 }
 
 // serveClient serves gRPC, HTTP or both on client listener l of URL u,
@@ -487,7 +549,10 @@ func (s *Server) closeAll() error {
 	if s.gw != nil {
 		errs = append(errs, s.gw.close())
 	}
-	for _, l := range s.listeners {
+	if s.metricsHTTP != nil {
+		errs = append(errs, ignoreClosed(s.metricsHTTP.Close()))
+	}
+	for _, l := range slices.Concat(s.listeners, s.metricsListeners) {
 		errs = append(errs, ignoreClosed(l.Close()))
 	}
 	// A client connection cmux is still matching (connected, no request

@@ -53,12 +53,16 @@ import (
 //     when it is close to a known name). An unknown ETCD_* variable is a
 //     warning, as in etcd, because ETCD_VER and the like are common.
 //     ETCDCTL_* variables belong to the client and are not looked at.
-//  6. etcd settings that plumb lacks (etcdOnlySettings), in the file or as
-//     ETCD_* variables: a value that asks for nothing (empty, false, off,
-//     etcd's default) is ignored; a knob that only tunes etcd is ignored
-//     with a warning; a value that asks for something plumb cannot do
-//     (v2 discovery, the v2 API, ...) is an error saying plumb does
-//     not support it yet.
+//  6. etcd settings that plumb lacks (etcdOnlySettings), on the command
+//     line, in the file or as ETCD_* variables: a value that asks for
+//     nothing (empty, false, off, etcd's default) is ignored; a knob that
+//     only tunes etcd is ignored with a warning; a value that asks for
+//     something plumb cannot do (v2 discovery, the v2 API, ...) is an
+//     error saying plumb does not support it yet. etcd 3.6's
+//     --experimental-* flags are refused on the command line, as etcd 3.7
+//     refuses them, naming their 3.7 flag or feature gate
+//     (experimentalRenamed), and ignored with a warning that names it in
+//     the environment and the file.
 //  7. Computed defaults, as etcd's: --data-dir is "<name>.etcd" and
 //     --initial-cluster is "<name>=<url>" for each of
 //     --initial-advertise-peer-urls, unless --discovery-srv or
@@ -167,6 +171,12 @@ var Settings = []Setting{
 	{"peer-crl-file", "", "Path to the peer certificate revocation list file."},
 	{"peer-skip-client-san-verification", "false", "Skip verification of SAN field in client certificate for peer connections."},
 	{"log-level", "info", "Configures log level: debug, info, warn or error."},
+	{"logger", LoggerZap, "Currently only supports 'zap' for structured logging."},
+	{"log-outputs", LogOutputDefault, "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets."},
+	{"log-format", LogFormatJSON, "Configures log format. Only supports json, console."},
+	{"feature-gates", "", "A set of key=value pairs that describe server level feature gates, as etcd 3.7's: " + featureGateHelp()},
+	{"metrics", MetricsBasic, "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics."},
+	{"listen-metrics-urls", "", "List of URLs to listen on for the metrics and health endpoints."},
 	{"enable-pprof", "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"."},
 	{"enable-grpc-gateway", "true", "Enable GRPC gateway (etcd's JSON API under /v3/ on the client URLs' HTTP side)."},
 	{"strict-reconfig-check", "true", "Reject reconfiguration requests that would cause quorum loss."},
@@ -196,7 +206,7 @@ func (s Setting) IsBool() bool { return boolSetting[s.Name] }
 var listSetting = map[string]bool{
 	"listen-peer-urls": true, "listen-client-urls": true, "listen-client-http-urls": true, "advertise-client-urls": true,
 	"initial-advertise-peer-urls": true, "initial-cluster": true,
-	"discovery-endpoints": true, "cipher-suites": true,
+	"discovery-endpoints": true, "cipher-suites": true, "listen-metrics-urls": true, "log-outputs": true,
 	"client-cert-allowed-hostname": true, "peer-cert-allowed-cn": true, "peer-cert-allowed-hostname": true,
 }
 
@@ -243,6 +253,11 @@ func Resolve(src Sources) (Config, []string, error) {
 	if d := c.WatchProgressNotifyInterval; d > 0 && d < watchProgressIntervalMin {
 		r.warnings = append(r.warnings, r.chosen["watch-progress-notify-interval"].describe("watch-progress-notify-interval",
 			fmt.Sprintf("%v is below the minimum, %v, which is used instead", d, watchProgressIntervalMin)))
+	}
+	if warnings, _ := checkFeatureGates(c.FeatureGates); len(warnings) > 0 {
+		for _, w := range warnings {
+			r.warnings = append(r.warnings, r.chosen["feature-gates"].describe("feature-gates", w))
+		}
 	}
 	if c.QuotaBackendBytes > quotaBackendBytesWarn {
 		r.warnings = append(r.warnings, r.chosen["quota-backend-bytes"].describe("quota-backend-bytes",
@@ -328,6 +343,14 @@ type resolution struct {
 func (r *resolution) readFlags(flags map[string]string) {
 	r.flags = map[string]settingValue{}
 	for _, name := range sortedKeys(flags) {
+		if to, ok := experimentalRenamed[name]; ok {
+			r.errs = append(r.errs, fmt.Errorf("--%s: etcd 3.7 removed this flag (and refuses it); its name is now %s", name, to))
+			continue
+		}
+		if isEtcdOnly(name) {
+			r.etcdOnly(name, settingValue{raw: flags[name], src: settingSource{kind: fromFlag}})
+			continue
+		}
 		if !isSetting(name) {
 			r.errs = append(r.errs, fmt.Errorf("unknown flag --%s%s", name, suggest(name, func(s string) string { return "--" + s })))
 			continue
@@ -658,6 +681,29 @@ var settingFields = map[string]settingField{
 	"log-level": {
 		func(c *Config, raw string) error { c.LogLevel = raw; return nil },
 		func(c *Config) error { return checkOneOf(c.LogLevel, "debug", "info", "warn", "error") }},
+	"feature-gates": {
+		func(c *Config, raw string) (err error) { c.FeatureGates, err = parseFeatureGates(raw); return err },
+		func(c *Config) error { _, err := checkFeatureGates(c.FeatureGates); return err }},
+	"logger": {
+		func(c *Config, raw string) error { c.Logger = raw; return nil },
+		func(c *Config) error { return checkLogger(c.Logger) }},
+	"log-outputs": {
+		func(c *Config, raw string) error { return parseList(&c.LogOutputs, raw) },
+		func(c *Config) error { return checkLogOutputs(c.LogOutputs) }},
+	"log-format": {
+		func(c *Config, raw string) error { c.LogFormat = raw; return nil },
+		func(c *Config) error { return checkLogFormat(c.LogFormat) }},
+	"metrics": {
+		func(c *Config, raw string) error { c.Metrics = raw; return nil },
+		func(c *Config) error { return checkOneOf(c.Metrics, MetricsBasic, MetricsExtensive) }},
+	"listen-metrics-urls": {
+		func(c *Config, raw string) error { return parseOptionalList(&c.ListenMetricsURLs, raw) },
+		func(c *Config) error {
+			if len(c.ListenMetricsURLs) == 0 {
+				return nil
+			}
+			return checkClientURLs(c.ListenMetricsURLs, true)
+		}},
 	"enable-pprof": {
 		func(c *Config, raw string) error { return parseBool(&c.EnablePprof, raw) },
 		func(c *Config) error { return nil }},
@@ -831,7 +877,7 @@ func isHTTPS(u string) bool {
 // the working directory (the URL's host, as etcd takes it).
 var (
 	httpOnly      = []string{"http"}
-	clientSchemes = []string{"http", "https"}
+	clientSchemes = []string{"http", "https", "unix"}
 	peerSchemes   = []string{"http", "https", "unix", "unixs"}
 )
 
@@ -873,7 +919,13 @@ func checkSchemeURL(s string, listen bool, schemes []string) error {
 	case u.Scheme == "https" && !slices.Contains(schemes, u.Scheme):
 		return fmt.Errorf("%q: TLS is not supported yet; use http://", s)
 	case unix && !slices.Contains(schemes, u.Scheme):
-		return fmt.Errorf("%q: unix sockets are not supported yet for client URLs; use http://host:port", s)
+		if u.Scheme == "unixs" && slices.Contains(schemes, "unix") {
+			return fmt.Errorf("%q: TLS over a unix socket (unixs://) is not supported yet for client URLs; use unix:// or https://", s)
+		}
+		return fmt.Errorf("%q: unix sockets are not supported yet here; use http://host:port", s)
+	case u.Scheme == "unix" && !slices.Contains(schemes, "unixs"):
+		// A client URL: a socket file, named as etcd names it.
+		return checkUnixURL(s, u)
 	case !slices.Contains(schemes, u.Scheme) || u.Opaque != "":
 		return fmt.Errorf("%q must be http://host:port, as in http://10.0.0.1:2380", s)
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
@@ -899,6 +951,23 @@ func checkSchemeURL(s string, listen bool, schemes []string) error {
 	}
 	return nil
 }
+
+// checkUnixURL checks a unix:// client URL: as etcd, its socket is the
+// file named by the host and path together (unix://localhost:2379 is the
+// file "localhost:2379" in the working directory, unix:///run/etcd.sock
+// the absolute path).
+func checkUnixURL(s string, u *url.URL) error {
+	switch {
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || u.Opaque != "":
+		return fmt.Errorf("%q must be just unix://path, with no user, query or fragment", s)
+	case unixSocketPath(u) == "":
+		return fmt.Errorf("%q names no socket file, as unix:///run/etcd.sock or unix://localhost:2379", s)
+	}
+	return nil
+}
+
+// unixSocketPath is the file a unix:// URL names, as etcd reads it.
+func unixSocketPath(u *url.URL) string { return u.Host + u.Path }
 
 func parseInitialClusterField(c *Config, raw string) error {
 	m, err := parseInitialClusterSyntax(raw)
@@ -1306,10 +1375,11 @@ func refuse(lacks string, inert ...string) etcdSetting { return etcdSetting{iner
 func ignore(inert ...string) etcdSetting               { return etcdSetting{inert, "", ""} }
 func gone(why string) etcdSetting                      { return etcdSetting{nil, "", why} }
 
-// etcdOnlySettings lists etcd's flags and config file keys (v3.6) that
-// plumb does not have, so that etcd's config files and environment files
-// get a precise answer rather than "unknown". etcd's experimental-* flags,
-// all tuning, are ignored with a warning by their prefix.
+// etcdOnlySettings lists etcd's flags and config file keys (3.7, and a
+// few older ones) that plumb does not have, so that etcd's command lines,
+// config files and environment files get a precise answer rather than
+// "unknown". Other experimental-* keys, all tuning, are ignored with a
+// warning by their prefix in the environment and the file.
 var etcdOnlySettings = map[string]etcdSetting{
 	"wal-dir":                refuse("a separate WAL directory"),
 	"enable-v2":              refuse("the v2 API", "false"),
@@ -1325,7 +1395,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"proxy-read-timeout":     ignore("0"),
 	"force-new-cluster":      refuse("--force-new-cluster", "false"),
 	"unsafe-no-fsync":        ignore("false"),
-	"listen-metrics-urls":    refuse("a separate metrics listener"),
 
 	"discovery-user":                     refuse("authentication to the discovery cluster"),
 	"discovery-password":                 refuse("authentication to the discovery cluster"),
@@ -1338,13 +1407,9 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"cors":           ignore("*"),
 	"host-whitelist": ignore("*"),
 
-	"logger":                            ignore("zap"),
-	"log-outputs":                       ignore("default", "stderr"),
-	"log-format":                        ignore("json"),
 	"enable-log-rotation":               ignore("false"),
 	"log-rotation-config-json":          ignore(),
 	"disable-log-sampling":              ignore("false"),
-	"metrics":                           ignore("basic"),
 	"enable-distributed-tracing":        ignore("false"),
 	"distributed-tracing-address":       ignore(),
 	"distributed-tracing-service-name":  ignore("etcd"),
@@ -1376,7 +1441,74 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"memory-mlock":                         ignore("false"),
 	"bootstrap-defrag-threshold-megabytes": ignore("0"),
 	"snapshot-catchup-entries":             ignore(),
-	"feature-gates":                        ignore(),
+}
+
+// etcdOnlyBool holds etcd's switches among etcdOnlySettings: on the
+// command line they take no value (--force-new-cluster), as in etcd.
+var etcdOnlyBool = map[string]bool{
+	"initial-election-tick-advance": true, "socket-reuse-port": true, "socket-reuse-address": true,
+	"discovery-insecure-transport": true, "discovery-insecure-skip-tls-verify": true, "pre-vote": true,
+	"peer-client-cert-auth": true, "peer-auto-tls": true, "enable-log-rotation": true,
+	"enable-distributed-tracing": true, "peer-skip-client-san-verification": true, "force-new-cluster": true,
+	"unsafe-no-fsync": true, "memory-mlock": true, "enable-grpc-gateway": true, "enable-v2": true,
+	"disable-log-sampling": true,
+}
+
+// experimentalRenamed maps etcd 3.6's --experimental-* flags to what etcd
+// 3.7 calls them (a flag, or a feature gate); etcd 3.7 refuses the old
+// names, and so does plumb's command line, saying the new one.
+var experimentalRenamed = map[string]string{
+	"experimental-compact-hash-check-enabled":           "--feature-gates=CompactHashCheck=true",
+	"experimental-compact-hash-check-time":              "--compact-hash-check-time",
+	"experimental-corrupt-check-time":                   "--corrupt-check-time",
+	"experimental-initial-corrupt-check":                "--feature-gates=InitialCorruptCheck=true",
+	"experimental-enable-lease-checkpoint":              "--feature-gates=LeaseCheckpoint=true",
+	"experimental-enable-lease-checkpoint-persist":      "--feature-gates=LeaseCheckpointPersist=true",
+	"experimental-stop-grpc-service-on-defrag":          "--feature-gates=StopGRPCServiceOnDefrag=true",
+	"experimental-txn-mode-write-with-shared-buffer":    "--feature-gates=TxnModeWriteWithSharedBuffer",
+	"experimental-set-member-localaddr":                 "--feature-gates=SetMemberLocalAddr=true",
+	"experimental-compaction-batch-limit":               "--compaction-batch-limit",
+	"experimental-compaction-sleep-interval":            "--compaction-sleep-interval",
+	"experimental-watch-progress-notify-interval":       "--watch-progress-notify-interval",
+	"experimental-warning-apply-duration":               "--warning-apply-duration",
+	"experimental-warning-unary-request-duration":       "--warning-unary-request-duration",
+	"experimental-bootstrap-defrag-threshold-megabytes": "--bootstrap-defrag-threshold-megabytes",
+	"experimental-downgrade-check-time":                 "--downgrade-check-time",
+	"experimental-memory-mlock":                         "--memory-mlock",
+	"experimental-snapshot-catchup-entries":             "--snapshot-catchup-entries",
+	"experimental-max-learners":                         "--max-learners",
+	"experimental-peer-skip-client-san-verification":    "--peer-skip-client-san-verification",
+	"experimental-enable-distributed-tracing":           "--enable-distributed-tracing",
+	"experimental-distributed-tracing-address":          "--distributed-tracing-address",
+	"experimental-distributed-tracing-service-name":     "--distributed-tracing-service-name",
+	"experimental-distributed-tracing-instance-id":      "--distributed-tracing-instance-id",
+	"experimental-distributed-tracing-sampling-rate":    "--distributed-tracing-sampling-rate",
+	"experimental-backend-bbolt-freelist-type":          "--backend-bbolt-freelist-type",
+	"experimental-enable-grpc-gateway":                  "--enable-grpc-gateway",
+}
+
+// EtcdFlag is one of etcd's flags that is not among Settings: one of
+// etcdOnlySettings (ignored or refused, by rule 6) or a 3.6
+// --experimental-* name (refused, naming etcd 3.7's). The command line
+// declares them so that etcd's command lines get these answers rather than
+// "flag provided but not defined".
+type EtcdFlag struct {
+	Name    string
+	Bool    bool   // a switch: --force-new-cluster takes no value
+	Renamed string // etcd 3.7's name for an --experimental-* flag
+}
+
+// EtcdFlags lists them by name.
+func EtcdFlags() []EtcdFlag {
+	var out []EtcdFlag
+	for _, name := range sortedKeys(etcdOnlySettings) {
+		out = append(out, EtcdFlag{Name: name, Bool: etcdOnlyBool[name]})
+	}
+	for _, name := range sortedKeys(experimentalRenamed) {
+		to := experimentalRenamed[name]
+		out = append(out, EtcdFlag{Name: name, Bool: etcdOnlyBool[strings.TrimPrefix(to, "--")], Renamed: to})
+	}
+	return out
 }
 
 func isSetting(name string) bool {
@@ -1394,6 +1526,10 @@ func isEtcdOnly(name string) bool {
 func (r *resolution) etcdOnly(name string, v settingValue) {
 	e := etcdOnlySettings[name] // experimental-* is the zero etcdSetting: ignored
 	if v.raw == "" || slices.ContainsFunc(e.inert, func(s string) bool { return strings.EqualFold(s, v.raw) }) {
+		return
+	}
+	if to, ok := experimentalRenamed[name]; ok {
+		r.warnings = append(r.warnings, v.describe(name, fmt.Sprintf("ignoring %q: etcd 3.7 removed this setting; its name is now %s", v.raw, to)))
 		return
 	}
 	if e.gone != "" {

@@ -103,7 +103,7 @@ func (f countingFile) Sync() error {
 func TestTimedFSObservesEachWALSync(t *testing.T) {
 	counting := &countingFS{FS: wal.NewMemFS(), syncs: map[string]int{}}
 	var observed int
-	fsys := timeSyncs(counting, node.WALDir, func(time.Duration) { observed++ })
+	fsys := timeSyncs(counting, node.WALDir, walObserver{sync: func(time.Duration) { observed++ }})
 	const id, cluster = 1, 1
 	log, err := node.OpenDiskLog(fsys, id, cluster, wal.Options{})
 	if err != nil {

@@ -59,7 +59,8 @@ func (c *Config) validateTLS() []error {
 		errs = append(errs, &crossError{[]string{"cipher-suites", "tls-min-version"},
 			"cipher suites cannot be configured when only TLS1.3 is enabled"})
 	}
-	errs = append(errs, c.tlsSide(clientSide).validate(append(slices.Clone(c.ListenClientURLs), c.ListenClientHTTPURLs...))...)
+	client := c.tlsSide(clientSide)
+	errs = append(errs, client.validate(client.urls)...)
 	peer := c.tlsSide(peerSide)
 	errs = append(errs, peer.validate(append(slices.Clone(c.ListenPeerURLs), c.InitialAdvertisePeerURLs...))...)
 	if len(c.ListenPeerURLs) > 0 && len(c.InitialAdvertisePeerURLs) > 0 && isHTTPS(c.ListenPeerURLs[0]) != isHTTPS(c.InitialAdvertisePeerURLs[0]) {
@@ -89,6 +90,7 @@ type tlsSide struct {
 	crlFile                    string
 	urls                       []string // the URLs whose hosts a self-signed certificate names
 	httpURLs                   []string // the client side's --listen-client-http-urls (also in urls)
+	metricsURLs                []string // the client side's --listen-metrics-urls (also in urls), served with its certificate as etcd's
 }
 
 func (c *Config) tlsSide(name string) tlsSide {
@@ -96,8 +98,8 @@ func (c *Config) tlsSide(name string) tlsSide {
 		return tlsSide{name: clientSide, certFile: c.CertFile, keyFile: c.KeyFile,
 			dialCertFile: c.ClientCertFile, dialKeyFile: c.ClientKeyFile, trustedCAFile: c.TrustedCAFile,
 			certAuth: c.ClientCertAuth, autoTLS: c.AutoTLS, allowedHosts: c.ClientCertAllowedHostnames,
-			crlFile: c.ClientCRLFile, skipSAN: true, urls: append(slices.Clone(c.ListenClientURLs), c.ListenClientHTTPURLs...),
-			httpURLs: c.ListenClientHTTPURLs}
+			crlFile: c.ClientCRLFile, skipSAN: true, urls: slices.Concat(c.ListenClientURLs, c.ListenClientHTTPURLs, c.ListenMetricsURLs),
+			httpURLs: c.ListenClientHTTPURLs, metricsURLs: c.ListenMetricsURLs}
 	}
 	return tlsSide{name: peerSide, prefix: "peer-", certFile: c.PeerCertFile, keyFile: c.PeerKeyFile,
 		dialCertFile: c.PeerClientCertFile, dialKeyFile: c.PeerClientKeyFile, trustedCAFile: c.PeerTrustedCAFile,
@@ -175,6 +177,9 @@ func (s tlsSide) urlFlag(u string) string {
 		if slices.Contains(s.httpURLs, u) {
 			return "listen-client-http-urls"
 		}
+		if slices.Contains(s.metricsURLs, u) {
+			return "listen-metrics-urls"
+		}
 		return "listen-client-urls"
 	}
 	if slices.Contains(s.urls, u) {
@@ -183,9 +188,10 @@ func (s tlsSide) urlFlag(u string) string {
 	return "initial-advertise-peer-urls"
 }
 
-// clientTLS reports whether any client URL is served with TLS.
+// clientTLS reports whether any client URL (or metrics URL, served with
+// the client certificate as etcd's) is served with TLS.
 func (c *Config) clientTLS() bool {
-	return slices.ContainsFunc(c.ListenClientURLs, isHTTPS) || slices.ContainsFunc(c.ListenClientHTTPURLs, isHTTPS)
+	return slices.ContainsFunc(slices.Concat(c.ListenClientURLs, c.ListenClientHTTPURLs, c.ListenMetricsURLs), isHTTPS)
 }
 
 // peerTLS reports whether the member's peer URLs are https://.

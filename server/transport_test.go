@@ -137,8 +137,8 @@ func TestPeerPortServesOnlyRaft(t *testing.T) {
 // receiver's limit is reported not delivered (raft sends it again).
 func TestTransportCarriesMessagesAndSnapshots(t *testing.T) {
 	const cluster, quota = 7, 4 << 20
-	a := newTransport(1, cluster, quota, nil, quietLogger(), newMetrics())
-	b := newTransport(2, cluster, quota, nil, quietLogger(), newMetrics())
+	a := newTransport(1, cluster, quota, nil, quietLogger(), newMetrics(MetricsBasic))
+	b := newTransport(2, cluster, quota, nil, quietLogger(), newMetrics(MetricsBasic))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +230,7 @@ func TestSendNeverBlocks(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	a := newTransport(1, 7, 1<<20, nil, quietLogger(), newMetrics())
+	a := newTransport(1, 7, 1<<20, nil, quietLogger(), newMetrics(MetricsBasic))
 	a.update([]node.Member{{ID: 2, PeerURLs: []string{"http://" + l.Addr().String()}}})
 	const extra = 10
 	envs := make([]node.Envelope, peerQueueMsgs+extra)

@@ -7,6 +7,10 @@
 //	plumb sim run scenarios/partition.yaml --seed 7        # a simulated run, checked (package sim)
 //	plumb snapshot restore backup.db --data-dir D ...      # a backup into a new cluster's data dir (server.Restore)
 //
+// Run through a link named etcd it is `plumb node serve`, and through one
+// named etcdctl plumb's client commands under etcdctl's names, refusing the
+// ones it lacks (personality.go); --version prints etcd's lines.
+//
 // What belongs here: wiring and printing. Each command parses its flags
 // (urfave/cli), calls the package that does the work and prints what comes
 // back: node.go hands server.Settings to server.Resolve and runs the

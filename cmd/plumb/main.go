@@ -24,6 +24,15 @@ func main() { os.Exit(run(os.Args, os.Stdout, os.Stderr)) }
 // run is the whole command: it returns the exit code instead of exiting, so
 // tests can call it.
 func run(args []string, stdout, stderr io.Writer) int {
+	args, print, refuse := byName(args)
+	switch {
+	case refuse != nil:
+		fmt.Fprintln(stderr, "plumb:", refuse)
+		return exitBadInput
+	case print != "":
+		fmt.Fprint(stdout, print)
+		return exitOK
+	}
 	app := &cli.App{
 		Name:      "plumb",
 		Usage:     "an etcd-compatible key-value store, and a deterministic simulator that proves it",

@@ -29,6 +29,16 @@ func nodeCommand() *cli.Command {
 		}
 		flags = append(flags, &cli.StringFlag{Name: s.Name, Usage: s.Usage, DefaultText: s.Default})
 	}
+	// etcd's flags that plumb lacks: accepted so that server.Resolve can
+	// ignore or refuse them with a reason (hidden from the help, which
+	// lists what plumb does; README lists them).
+	for _, f := range server.EtcdFlags() {
+		if f.Bool {
+			flags = append(flags, &cli.BoolFlag{Name: f.Name, Hidden: true})
+			continue
+		}
+		flags = append(flags, &cli.StringFlag{Name: f.Name, Hidden: true})
+	}
 	return &cli.Command{
 		Name:  "node",
 		Usage: "run a plumb member",
@@ -57,14 +67,25 @@ func serve(c *cli.Context) error {
 			set[s.Name] = c.String(s.Name)
 		}
 	}
+	for _, f := range server.EtcdFlags() {
+		switch {
+		case !c.IsSet(f.Name):
+		case f.Bool:
+			set[f.Name] = strconv.FormatBool(c.Bool(f.Name))
+		default:
+			set[f.Name] = c.String(f.Name)
+		}
+	}
 	cfg, warnings, err := server.Resolve(server.Sources{Flags: set, Environ: os.Environ()})
 	if err != nil {
 		return badInput(err)
 	}
-	logger, err := server.NewLogger(c.App.ErrWriter, cfg.LogLevel)
+	logger, closeLog, err := server.NewLogger(server.LogOptions{Level: cfg.LogLevel, Format: cfg.LogFormat,
+		Outputs: cfg.LogOutputs, Stderr: c.App.ErrWriter, Stdout: c.App.Writer})
 	if err != nil {
 		return badInput(err)
 	}
+	defer closeLog()
 	for _, w := range warnings {
 		logger.Warn(w)
 	}

@@ -49,7 +49,7 @@ func snapshotRestore(c *cli.Context) error {
 			peers = append(peers, u)
 		}
 	}
-	logger, err := server.NewLogger(c.App.ErrWriter, "info")
+	logger, _, err := server.NewLogger(server.LogOptions{Stderr: c.App.ErrWriter}) // stderr: nothing to close
 	if err != nil {
 		return badInput(err)
 	}

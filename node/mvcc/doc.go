@@ -28,7 +28,9 @@
 // revision whole in one response, none twice, none skipped, none not yet
 // committed; a progress response is never ahead of its events. Watchers
 // live in memory only, as etcd's: a reopened Store has none unless it
-// adopts another's (AdoptWatchers).
+// adopts another's (AdoptWatchers). The store counts the ranges, puts,
+// delete ranges and transactions it executes as etcd's mvcc metrics count
+// them (Ops), for the server's etcd_mvcc_*_total.
 //
 // What does not: raft, proposals, leases and their expiry, headers (cluster, member,
 // term), authentication and anything that blocks. The node drives a Store

@@ -99,6 +99,7 @@ func (v view) readKV(rev revision, keysOnly bool) *mvccpb.KeyValue {
 // filter by mod/create revision, sort, truncate to limit, strip values for
 // keys_only. The Header carries the view's revision.
 func (v view) executeRange(r *pb.RangeRequest) (*pb.RangeResponse, error) {
+	v.s.ops.Ranges++
 	// Values are skipped for keys_only, unless they are the sort key: etcd
 	// v3.7 sorts nil values then (in an unspecified order), plumb sorts by
 	// the values and drops them afterwards, as etcd did before.

@@ -42,6 +42,34 @@ type Store struct {
 	// maxCreateByMod is the simulator's planted bug (see
 	// PlantMaxCreateFiltersMod); false everywhere else.
 	maxCreateByMod bool
+
+	// ops counts what the store executed (Ops).
+	ops OpCounts
+}
+
+// OpCounts counts what a store executed, as etcd's mvcc metrics count
+// (etcd_mvcc_range_total, put_total, delete_total, txn_total): every
+// range (a txn's compares and range operations too), put and delete
+// range, and, as etcd, every transaction of more than one of them (a lone
+// Range, Put or DeleteRange is not counted, nor a write txn of one
+// operation: etcd reads a write txn's compares in a transaction of their
+// own). A member counts what it applies and what it serves,
+// replays on restart included; a store rebuilt from a snapshot keeps the
+// counts (AdoptWatchers).
+type OpCounts struct {
+	Ranges, Puts, Deletes, Txns uint64
+}
+
+func (c OpCounts) sum() uint64 { return c.Ranges + c.Puts + c.Deletes }
+
+// Ops returns the counts since the store was opened.
+func (s *Store) Ops() OpCounts { return s.ops }
+
+// countTxn counts a transaction that began when the counts were before.
+func (s *Store) countTxn(before OpCounts) {
+	if s.ops.sum()-before.sum() > 1 {
+		s.ops.Txns++
+	}
 }
 
 // Open returns the Store held in be: it rebuilds the key index from the
@@ -134,7 +162,7 @@ func (s *Store) committed() view {
 // RangeRequest). The response's Header is nil: the node fills it, with the
 // current revision Rev.
 func (s *Store) Range(r *pb.RangeRequest) (*pb.RangeResponse, error) {
-	resp, err := s.committed().executeRange(r)
+	resp, err := s.committed().executeRange(r) // one range: not a txn etcd counts
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +178,7 @@ func (s *Store) ReadTxn(r *pb.TxnRequest) (*pb.TxnResponse, error) {
 		return nil, ErrTxnNotReadOnly
 	}
 	v := s.committed()
+	defer s.countTxn(s.ops)
 	path := compareToPath(v, r)
 	if err := checkTxnRanges(v, r, path); err != nil {
 		return nil, err

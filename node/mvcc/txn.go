@@ -49,6 +49,7 @@ func applyCompares(v view, cmps []*pb.Compare) bool {
 // empty span compares as a zero KeyValue (version 0, revisions 0, lease 0),
 // except for VALUE, which fails: a missing value cannot equal anything.
 func applyCompare(v view, c *pb.Compare) bool {
+	v.s.ops.Ranges++ // etcd reads the compare's key with a range
 	rr, err := v.rangeKeys(c.GetKey(), spanEnd(c.GetRangeEnd()), rangeOptions{
 		keysOnly: c.GetTarget() != pb.Compare_VALUE,
 	})

@@ -433,8 +433,10 @@ func (s *Store) Committed() {
 // s, which must have none, with old's limits: each becomes unsynced at its
 // next revision and catches up from s's history (or is canceled if s
 // compacted it), keeping its ID and what it had pending. Events old had
-// staged and not published are dropped.
+// staged and not published are dropped. s takes old's operation counts
+// (Ops) too.
 func (s *Store) AdoptWatchers(old *Store) {
+	s.ops = old.ops
 	h, oh := s.watch, old.watch
 	if len(h.all) > 0 {
 		panic(fmt.Sprintf("mvcc: adopting watchers into a store that has %d", len(h.all)))

@@ -182,6 +182,9 @@ func (w *Write) Txn(r *pb.TxnRequest) (*pb.TxnResponse, error) {
 	w.begin()
 	before := w.view()
 	path := compareToPath(before, r)
+	// etcd reads the compares in a read transaction of their own: the
+	// write transaction counts from here.
+	defer w.s.countTxn(w.s.ops)
 	if !IsTxnReadOnly(r) {
 		if err := checkTxnPuts(before, r, path, w.checkLease); err != nil {
 			return nil, err
@@ -246,6 +249,7 @@ func (w *Write) txn(r *pb.TxnRequest, path *txnPath) (*pb.TxnResponse, error) {
 }
 
 func (w *Write) put(p *pb.PutRequest) (*pb.PutResponse, error) {
+	w.s.ops.Puts++
 	key, value, lease := p.GetKey(), p.GetValue(), p.GetLease()
 	var prev *mvccpb.KeyValue
 	if p.GetIgnoreValue() || p.GetIgnoreLease() || p.GetPrevKv() {
@@ -302,6 +306,7 @@ func (w *Write) putKV(key, value []byte, lease int64) {
 }
 
 func (w *Write) deleteRange(dr *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	w.s.ops.Deletes++
 	key, end := dr.GetKey(), spanEnd(dr.GetRangeEnd())
 	resp := &pb.DeleteRangeResponse{Header: &pb.ResponseHeader{}}
 	if dr.GetPrevKv() {

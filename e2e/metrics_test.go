@@ -1,0 +1,483 @@
+package e2e_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// family is what a dashboard or an alert depends on in a metric family:
+// its name, its type and its label names.
+// For a histogram, its bucket bounds too (a quantile depends on them).
+type family struct {
+	typ     string
+	labels  []string
+	buckets []float64
+}
+
+func (f family) String() string {
+	s := f.typ + "{" + strings.Join(f.labels, ",") + "}"
+	if f.buckets != nil {
+		s += fmt.Sprint(f.buckets)
+	}
+	return s
+}
+
+// scrape reads url (a /metrics page) into its families, and the parsed
+// families for their values.
+func scrape(t *testing.T, url string) (map[string]family, map[string]*dto.MetricFamily) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("GET %s: not Prometheus text: %v", url, err)
+	}
+	out := map[string]family{}
+	for name, mf := range mfs {
+		labels := map[string]bool{}
+		var buckets []float64
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = true
+			}
+			if h := m.GetHistogram(); h != nil && buckets == nil {
+				buckets = []float64{}
+				for _, b := range h.GetBucket() {
+					buckets = append(buckets, b.GetUpperBound())
+				}
+			}
+		}
+		out[name] = family{typ: strings.ToLower(mf.GetType().String()), labels: slices.Sorted(maps.Keys(labels)), buckets: buckets}
+	}
+	return out, mfs
+}
+
+// metricsWorkload is the same traffic for etcd and for plumb, so that the
+// families that appear only once something happened appear on both: a
+// put, a get, a txn of two operations, a delete, a lease granted and kept alive, a watch
+// that sees an event, a member list, a status and a health check.
+func metricsWorkload(t *testing.T, endpoint, healthURL string) {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, Logger: zap.NewNop(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	wch := cli.Watch(ctx, "k")
+	lease, err := cli.Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []func() error{
+		func() error { _, err := cli.Put(ctx, "k", "v", clientv3.WithLease(lease.ID)); return err },
+		func() error { _, err := cli.Get(ctx, "k"); return err },
+		func() error {
+			_, err := cli.Txn(ctx).If(clientv3.Compare(clientv3.Value("k"), "=", "v")).Then(clientv3.OpPut("k2", "v2"), clientv3.OpGet("k")).Commit()
+			return err
+		},
+		func() error { _, err := cli.Delete(ctx, "k2"); return err },
+		func() error { _, err := cli.KeepAliveOnce(ctx, lease.ID); return err },
+		func() error { _, err := cli.MemberList(ctx); return err },
+		func() error { _, err := cli.Status(ctx, endpoint); return err },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("%s: step %d: %v", endpoint, i, err)
+		}
+	}
+	select {
+	case wr := <-wch:
+		if len(wr.Events) == 0 {
+			t.Fatalf("%s: watch: %v", endpoint, wr.Err())
+		}
+	case <-ctx.Done():
+		t.Fatalf("%s: the watch saw nothing", endpoint)
+	}
+	if body, code := httpGet(t, healthURL); code != http.StatusOK {
+		t.Fatalf("%s: %d %s", healthURL, code, body)
+	}
+}
+
+// etcdOnlyMetrics are etcd 3.7's metric families that plumb does not
+// export, each with why. Every other family of etcd's must be exported by
+// plumb with the same type and label names.
+var etcdOnlyMetrics = map[string]string{
+	// etcd's bbolt internals, its v2 store and its grpc-proxy (a process
+	// plumb does not have; etcd registers its metrics in the server too).
+	"etcd_debugging_disk_backend_commit_rebalance_duration_seconds": "bbolt's commit phases: plumb times the whole commit (etcd_disk_backend_commit_duration_seconds)",
+	"etcd_debugging_disk_backend_commit_spill_duration_seconds":     "bbolt's commit phases: plumb times the whole commit",
+	"etcd_debugging_disk_backend_commit_write_duration_seconds":     "bbolt's commit phases: plumb times the whole commit",
+	"etcd_debugging_store_expires_total":                            "the v2 store, which plumb does not have",
+	"etcd_debugging_store_watch_requests_total":                     "the v2 store, which plumb does not have",
+	"etcd_debugging_store_watchers":                                 "the v2 store, which plumb does not have",
+	"etcd_grpc_proxy_cache_hits_total":                              "etcd's grpc-proxy, which plumb does not have",
+	"etcd_grpc_proxy_cache_keys_total":                              "etcd's grpc-proxy, which plumb does not have",
+	"etcd_grpc_proxy_cache_misses_total":                            "etcd's grpc-proxy, which plumb does not have",
+	"etcd_grpc_proxy_events_coalescing_total":                       "etcd's grpc-proxy, which plumb does not have",
+	"etcd_grpc_proxy_watchers_coalescing_total":                     "etcd's grpc-proxy, which plumb does not have",
+	"etcd_debugging_snap_save_marshalling_duration_seconds":         "etcd's snap files: plumb's snapshots are its bbolt file and log index",
+	"etcd_debugging_snap_save_total_duration_seconds":               "etcd's snap files: plumb's snapshots are its bbolt file and log index",
+	"etcd_snap_fsync_duration_seconds":                              "etcd's snap files: plumb's snapshots are its bbolt file and log index",
+	"etcd_snap_db_fsync_duration_seconds":                           "receiving a snapshot is not timed yet (plumb_network_snapshots_receiving counts them)",
+	"etcd_snap_db_save_total_duration_seconds":                      "receiving a snapshot is not timed yet (plumb_network_snapshots_receiving counts them)",
+	"etcd_mvcc_hash_duration_seconds":                               "Maintenance.Hash is not served (HashKV is, timed as etcd_mvcc_hash_rev_duration_seconds)",
+	"etcd_mvcc_db_open_read_transactions":                           "plumb's reads run on the loop, with no concurrent read transactions to count",
+
+	// Counted inside etcd's mvcc and apply paths; plumb's node does not
+	// count them yet.
+	"etcd_debugging_mvcc_events_total":                                              "not counted by plumb's node yet",
+	"etcd_debugging_mvcc_keys_total":                                                "not counted by plumb's node yet",
+	"etcd_debugging_mvcc_pending_events_total":                                      "not counted by plumb's node yet",
+	"etcd_debugging_mvcc_total_put_size_in_bytes":                                   "not counted by plumb's node yet",
+	"etcd_debugging_mvcc_watch_stream_total":                                        "not counted yet (etcd_debugging_mvcc_watcher_total is)",
+	"etcd_debugging_mvcc_db_compaction_keys_total":                                  "compaction is not timed or counted yet",
+	"etcd_debugging_mvcc_db_compaction_last":                                        "compaction is not timed or counted yet",
+	"etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds":                 "compaction is not timed or counted yet",
+	"etcd_debugging_mvcc_db_compaction_total_duration_milliseconds":                 "compaction is not timed or counted yet",
+	"etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds":              "compaction is not timed or counted yet",
+	"etcd_debugging_server_watch_send_loop_control_stream_duration_seconds":         "etcd's watch send loop internals",
+	"etcd_debugging_server_watch_send_loop_progress_duration_seconds":               "etcd's watch send loop internals",
+	"etcd_debugging_server_watch_send_loop_watch_stream_duration_per_event_seconds": "etcd's watch send loop internals",
+	"etcd_debugging_server_watch_send_loop_watch_stream_duration_seconds":           "etcd's watch send loop internals",
+	"etcd_server_apply_duration_seconds":                                            "applies are not timed per operation yet",
+	"etcd_server_request_duration_seconds":                                          "not timed per request type yet (grpc_server_handling_seconds is, with --metrics extensive)",
+	"etcd_server_range_duration_seconds":                                            "not timed yet (grpc_server_handling_seconds is, with --metrics extensive)",
+	"etcd_server_slow_apply_total":                                                  "plumb has no slow-apply warning threshold",
+	"etcd_server_slow_read_indexes_total":                                           "not counted yet",
+	"etcd_server_read_indexes_failed_total":                                         "not counted yet",
+	"etcd_server_heartbeat_send_failures_total":                                     "not counted yet (plumb_network_peer_dropped_messages_total counts every dropped peer message)",
+	"etcd_server_snapshot_apply_in_progress_total":                                  "not kept yet (plumb_server_snapshots_installed_total counts installed ones)",
+	"etcd_debugging_auth_revision":                                                  "authentication is not plumb's yet",
+}
+
+// TestMetricsMatchEtcd: a one-member plumb and a one-member etcd 3.7.3,
+// both with --metrics extensive and --listen-metrics-urls, get the same
+// traffic; then the families each serves on its metrics URL are compared.
+// Every etcd family is served by plumb with the same type and label names,
+// or is in etcdOnlyMetrics with a reason; plumb serves nothing under
+// etcd's prefixes that etcd does not (except etcd's peer families, which a
+// one-member etcd does not show). Then values that must be real are
+// checked on plumb's: counts of what the workload did.
+func TestMetricsMatchEtcd(t *testing.T) {
+	ip := "127.0.0.1"
+	refMetrics := fmt.Sprintf("http://%s:%d", ip, freePort(t, ip))
+	refEP := refEtcdEndpoint(t, "--metrics", "extensive", "--listen-metrics-urls", refMetrics)
+	metricsWorkload(t, refEP, refMetrics+"/health")
+
+	c := &cluster{t: t, token: "e2e-metrics", base: t.TempDir()}
+	m := c.newMember("n1", ip)
+	c.members = append(c.members, m)
+	plumbMetrics := fmt.Sprintf("http://%s:%d", ip, freePort(t, ip))
+	c.start(m, "--metrics", "extensive", "--listen-metrics-urls", plumbMetrics)
+	t.Cleanup(c.stopAll)
+	c.waitLeader(startTimeout)
+	metricsWorkload(t, m.endpoint(), plumbMetrics+"/health")
+
+	want, refMfs := scrape(t, refMetrics+"/metrics")
+	scrape(t, plumbMetrics+"/metrics") // promhttp counts a scrape once it is served: the next shows this one
+	got, mfs := scrape(t, plumbMetrics+"/metrics")
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		w := want[name]
+		g, ok := got[name]
+		_, excepted := etcdOnlyMetrics[name]
+		switch {
+		case !ok && !excepted:
+			t.Errorf("plumb lacks etcd's %s %v", name, w)
+		case ok && excepted:
+			t.Errorf("plumb exports %s, which etcdOnlyMetrics says it lacks (%s)", name, etcdOnlyMetrics[name])
+		case ok && g.String() != w.String():
+			t.Errorf("%s: plumb's is %v, etcd's %v", name, g, w)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[name]; ok || strings.HasPrefix(name, "plumb_") || strings.HasPrefix(name, "etcd_network_peer_") ||
+			name == "etcd_network_active_peers" {
+			continue
+		}
+		t.Errorf("plumb exports %s %v, which etcd 3.7.3 does not", name, got[name])
+	}
+
+	// The values are real: what the workload did shows.
+	valueIn := func(mfs map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+		mf := mfs[name]
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			match := true
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+					match = false
+				}
+			}
+			if !match {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+		return sum
+	}
+	value := func(name string, labels map[string]string) float64 { return valueIn(mfs, name, labels) }
+	for _, name := range []string{"etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_range_total", "etcd_mvcc_txn_total"} {
+		t.Logf("%s: plumb %v, etcd %v", name, value(name, nil), valueIn(refMfs, name, nil))
+	}
+	// The same writes, counted as etcd counts them.
+	for _, name := range []string{"etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_txn_total"} {
+		if got, want := value(name, nil), valueIn(refMfs, name, nil); got != want {
+			t.Errorf("%s: plumb's %v, etcd's %v after the same workload", name, got, want)
+		}
+	}
+	for _, check := range []struct {
+		name   string
+		labels map[string]string
+		min    float64
+	}{
+		{"grpc_server_handled_total", map[string]string{"grpc_method": "Put", "grpc_code": "OK"}, 1},
+		{"grpc_server_started_total", map[string]string{"grpc_service": "etcdserverpb.KV", "grpc_method": "Range"}, 1},
+		{"grpc_server_msg_received_total", map[string]string{"grpc_method": "Watch"}, 1},
+		{"grpc_server_msg_sent_total", map[string]string{"grpc_method": "Watch"}, 2}, // created, then the event
+		{"grpc_server_handling_seconds", map[string]string{"grpc_method": "Txn"}, 1},
+		{"etcd_server_client_requests_total", map[string]string{"type": "unary", "client_api_version": "3.7"}, 7},
+		{"etcd_server_client_requests_total", map[string]string{"type": "stream"}, 2}, // watch and keep-alive
+		{"etcd_network_client_grpc_received_bytes_total", nil, 10},
+		{"etcd_network_client_grpc_sent_bytes_total", nil, 10},
+		{"etcd_disk_wal_write_bytes_total", nil, 100},
+		{"etcd_disk_wal_write_duration_seconds", nil, 1},
+		{"etcd_disk_wal_fsync_duration_seconds", nil, 1},
+		{"etcd_server_health_success", nil, 1},
+		{"etcd_mvcc_range_total", nil, 4}, // the get, the txn's compare and get, /health's read
+		{"etcd_mvcc_txn_total", nil, 1},   // the txn with two operations
+		{"etcd_debugging_mvcc_current_revision", nil, 3},
+		{"etcd_mvcc_db_total_size_in_use_in_bytes", nil, 1},
+		{"etcd_server_quota_backend_bytes", nil, 2 << 30},
+		{"etcd_network_known_peers", nil, 1},
+		{"etcd_server_id", map[string]string{"server_id": fmt.Sprintf("%x", mustStatus(t, m).Header.MemberId)}, 1},
+		{"etcd_cluster_version", map[string]string{"cluster_version": "3.7"}, 1},
+		{"os_fd_used", nil, 5},
+		{"os_fd_limit", nil, 5},
+		{"promhttp_metric_handler_requests_total", nil, 1},
+	} {
+		if v := value(check.name, check.labels); v < check.min {
+			t.Errorf("plumb's %s%v is %v, want at least %v", check.name, check.labels, v, check.min)
+		}
+	}
+}
+
+// refEtcdCluster starts a three-member etcd 3.7.3 cluster on 127.0.0.1
+// and returns its client URLs, once a write through the first succeeds.
+func refEtcdCluster(t *testing.T) []string {
+	t.Helper()
+	bin := filepath.Join(filepath.Dir(etcdctl(t)), "etcd")
+	if _, err := os.Stat(bin); err != nil {
+		missing(t, fmt.Sprintf("no etcd beside etcdctl: %v", err))
+	}
+	ip := "127.0.0.1"
+	var clients, initial []string
+	var peers []string
+	for i := range 3 {
+		clients = append(clients, fmt.Sprintf("http://%s:%d", ip, freePort(t, ip)))
+		peers = append(peers, fmt.Sprintf("http://%s:%d", ip, freePort(t, ip)))
+		initial = append(initial, fmt.Sprintf("r%d=%s", i+1, peers[i]))
+	}
+	dir := t.TempDir()
+	for i := range 3 {
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("r%d.log", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(t.Context(), bin, "--name", fmt.Sprintf("r%d", i+1), "--data-dir", filepath.Join(dir, fmt.Sprintf("r%d", i+1)),
+			"--log-level", "error", "--listen-client-urls", clients[i], "--advertise-client-urls", clients[i],
+			"--listen-peer-urls", peers[i], "--initial-advertise-peer-urls", peers[i], "--initial-cluster", strings.Join(initial, ","))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); logf.Close(); close(exited) }()
+		t.Cleanup(func() { <-exited }) // t.Context ends first and kills it
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{strings.TrimPrefix(clients[0], "http://")}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for deadline := time.Now().Add(startTimeout); ; time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := cli.Put(ctx, "ready", "1")
+		cancel()
+		if err == nil {
+			return clients
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd's cluster did not answer within %v: %v", startTimeout, err)
+		}
+	}
+}
+
+// etcdOnlyPeerMetrics are etcd's peer families a three-member cluster
+// shows that plumb does not export, with why.
+var etcdOnlyPeerMetrics = map[string]string{
+	"etcd_network_peer_sent_bytes_total":     "peer traffic is not counted yet: the peer transport (transport*.go) is being reworked for peer TLS",
+	"etcd_network_peer_received_bytes_total": "peer traffic is not counted yet: the peer transport (transport*.go) is being reworked for peer TLS",
+}
+
+// TestPeerMetricsMatchEtcd: the network families (etcd_network_*) of a
+// member of a three-member etcd 3.7.3 cluster and of a three-member plumb
+// cluster, after a write, have the same names, types and labels, but for
+// etcdOnlyPeerMetrics; and plumb's say what is there: each member knows
+// three, and is connected to two.
+func TestPeerMetricsMatchEtcd(t *testing.T) {
+	ref := refEtcdCluster(t)
+	c := newCluster(t, 3)
+	waitPublished(t, c)
+	cli := c.client()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	network := func(fams map[string]family) map[string]family {
+		out := map[string]family{}
+		for name, f := range fams {
+			if strings.HasPrefix(name, "etcd_network_") {
+				out[name] = f
+			}
+		}
+		return out
+	}
+	want, _ := scrape(t, ref[0]+"/metrics")
+	want = network(want)
+	m := c.members[0]
+	var got map[string]family
+	var mfs map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got, mfs = scrape(t, m.clientURL()+"/metrics")
+		if len(mfs["etcd_network_active_peers"].GetMetric()) == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	got = network(got)
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		g, ok := got[name]
+		_, excepted := etcdOnlyPeerMetrics[name]
+		switch {
+		case !ok && !excepted:
+			t.Errorf("plumb lacks etcd's %s %v", name, want[name])
+		case ok && excepted:
+			t.Errorf("plumb exports %s, which etcdOnlyPeerMetrics says it lacks", name)
+		case ok && g.String() != want[name].String():
+			t.Errorf("%s: plumb's is %v, etcd's %v", name, g, want[name])
+		}
+	}
+	for name, f := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("plumb exports %s %v, which etcd 3.7.3's member does not", name, f)
+		}
+	}
+	self := fmt.Sprintf("%x", mustStatus(t, m).Header.MemberId)
+	count := func(name string) (n int) {
+		for _, mm := range mfs[name].GetMetric() {
+			for _, l := range mm.GetLabel() {
+				if l.GetName() == "Local" && l.GetValue() != self {
+					t.Errorf("%s: Local is %s, not the member's ID %s", name, l.GetValue(), self)
+				}
+			}
+			if mm.GetGauge().GetValue() == 1 {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count("etcd_network_known_peers"); n != 3 {
+		t.Errorf("etcd_network_known_peers: %d at 1, want 3", n)
+	}
+	if n := count("etcd_network_active_peers"); n != 2 {
+		t.Errorf("etcd_network_active_peers: %d at 1, want 2", n)
+	}
+}
+
+// TestMetricsURLTLS: an https:// --listen-metrics-urls listener is served
+// with the client certificate (--cert-file, --key-file), as etcd's, while
+// the client URL stays http://; it answers /metrics and /health and
+// nothing else.
+func TestMetricsURLTLS(t *testing.T) {
+	c := &cluster{t: t, token: "e2e-metrics-tls", base: t.TempDir()}
+	m := c.newMember("n1", "127.0.0.1")
+	c.members = append(c.members, m)
+	ca := newTestCA(t, c.base, "ca")
+	cert, key := ca.issue("member", []string{m.ip}, time.Now().Add(time.Hour))
+	metricsURL := fmt.Sprintf("https://%s:%d", m.ip, freePort(t, m.ip))
+	c.start(m, "--listen-metrics-urls", metricsURL, "--cert-file", cert, "--key-file", key)
+	t.Cleanup(c.stopAll)
+	c.waitLeader(startTimeout)
+
+	pem, err := os.ReadFile(ca.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	get := func(path string) (int, string) {
+		resp, err := client.Get(metricsURL + path)
+		if err != nil {
+			t.Fatalf("GET %s%s: %v", metricsURL, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "etcd_server_has_leader 1") {
+		t.Errorf("/metrics: %d, has_leader missing:\n%.300s", code, body)
+	}
+	if code, body := get("/health"); code != http.StatusOK || !strings.Contains(body, `"health":"true"`) {
+		t.Errorf("/health: %d %s", code, body)
+	}
+	if code, _ := get("/version"); code != http.StatusNotFound {
+		t.Errorf("/version on the metrics URL: %d, want 404", code)
+	}
+	// Plain HTTP to the TLS listener gets Go's 400 answer, not metrics.
+	if resp, err := http.Get(strings.Replace(metricsURL, "https://", "http://", 1) + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "etcd_server_has_leader") {
+			t.Error("the https metrics URL served metrics over plain http")
+		}
+	}
+	if _, code := httpGet(t, m.clientURL()+"/version"); code != http.StatusOK {
+		t.Errorf("the http client URL: /version %d", code)
+	}
+}
