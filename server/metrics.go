@@ -52,6 +52,28 @@ type metrics struct {
 	gatewayRefused *prometheus.CounterVec
 	knownPeers     *prometheus.GaugeVec
 
+	// Peer traffic, as etcd's rafthttp counts it: bytes of frames written
+	// to (read from) a peer, messages that could not be sent (dropped from
+	// a full queue, or lost with a stream that failed) or received (the
+	// loop's inbox full, or refused), and the snapshots sent and received.
+	peerSentBytes    *prometheus.CounterVec // To
+	peerRecvBytes    *prometheus.CounterVec // From
+	peerSentFailures *prometheus.CounterVec // To
+	peerRecvFailures *prometheus.CounterVec // From
+	snapSendSuccess  *prometheus.CounterVec // To
+	snapSendFailures *prometheus.CounterVec // To
+	snapSendSeconds  *prometheus.HistogramVec
+	snapRecvSuccess  *prometheus.CounterVec // From
+	snapRecvFailures *prometheus.CounterVec // From
+	snapRecvSeconds  *prometheus.HistogramVec
+	// peerRTT is the round trip of a heartbeat (see transport.heartbeatAnswered):
+	// etcd's measures a prober's; plumb's leader measures its heartbeats'.
+	peerRTT *prometheus.HistogramVec
+	// heartbeatSendFailures counts heartbeats the leader handed out more
+	// than two heartbeat intervals after the previous one to the same peer,
+	// as etcd's does: the leader was too slow (a slow disk, an overload).
+	heartbeatSendFailures prometheus.Counter
+
 	// grpc is the gRPC server's metrics (grpc_server_*), as etcd has
 	// them from the same library: started, handled, messages, and with
 	// --metrics extensive the handling time histogram.
@@ -160,6 +182,33 @@ func newMetrics(level string) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		peerActive: peerGauge{vec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_active_peers",
 			Help: "The current number of active peer connections."}, []string{"Local", "Remote"}), local: new(string)},
+		peerSentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_peer_sent_bytes_total",
+			Help: "The total number of bytes sent to peers."}, []string{"To"}),
+		peerRecvBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_peer_received_bytes_total",
+			Help: "The total number of bytes received from peers."}, []string{"From"}),
+		peerSentFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_peer_sent_failures_total",
+			Help: "The total number of send failures from peers."}, []string{"To"}),
+		peerRecvFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_peer_received_failures_total",
+			Help: "The total number of receive failures from peers."}, []string{"From"}),
+		snapSendSuccess: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_send_success",
+			Help: "Total number of successful snapshot sends"}, []string{"To"}),
+		snapSendFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_send_failures",
+			Help: "Total number of snapshot send failures"}, []string{"To"}),
+		snapSendSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_network_snapshot_send_total_duration_seconds",
+			Help:    "Total latency distributions of v3 snapshot sends",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 10)}, []string{"To"}),
+		snapRecvSuccess: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_receive_success",
+			Help: "Total number of successful snapshot receives"}, []string{"From"}),
+		snapRecvFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_receive_failures",
+			Help: "Total number of snapshot receive failures"}, []string{"From"}),
+		snapRecvSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_network_snapshot_receive_total_duration_seconds",
+			Help:    "Total latency distributions of v3 snapshot receives",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 10)}, []string{"From"}),
+		peerRTT: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_network_peer_round_trip_time_seconds",
+			Help:    "Round-Trip-Time histogram between peers",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"To"}),
+		heartbeatSendFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_heartbeat_send_failures_total",
+			Help: "The total number of leader heartbeat send failures (likely overloaded from slow disk)."}),
 		peerDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_dropped_messages_total",
 			Help: "Peer messages dropped because a queue was full or the peer was unreachable."}),
 		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_refused_messages_total",
@@ -174,6 +223,8 @@ func newMetrics(level string) *metrics {
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
 		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive.vec, m.peerDropped, m.peerRefused,
+		m.peerSentBytes, m.peerRecvBytes, m.peerSentFailures, m.peerRecvFailures, m.snapSendSuccess, m.snapSendFailures,
+		m.snapSendSeconds, m.snapRecvSuccess, m.snapRecvFailures, m.snapRecvSeconds, m.peerRTT, m.heartbeatSendFailures,
 		m.snapshotsReceiving, m.knownPeers, m.tlsRejected, m.gatewayRefused,
 		m.grpc, m.clientRequests, m.grpcRecvBytes, m.grpcSentBytes, m.isLearner, m.quotaBytes, m.dbInUse,
 		m.serverID, m.healthSuccess, m.healthFailures, m.walWriteBytes, m.walWrite, m.backendCommit,
