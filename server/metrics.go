@@ -303,6 +303,9 @@ type loopCollector struct {
 	revision, compacted      *prometheus.Desc
 	puts, ranges, deletes    *prometheus.Desc
 	txns                     *prometheus.Desc
+	readIndexesFailed        *prometheus.Desc
+	slowReadIndexes          *prometheus.Desc
+	authRevision             *prometheus.Desc
 }
 
 func newLoopCollector(l *loop) *loopCollector {
@@ -332,6 +335,14 @@ func newLoopCollector(l *loop) *loopCollector {
 		ranges:  prometheus.NewDesc("etcd_mvcc_range_total", "Total number of ranges seen by this member.", nil, nil),
 		deletes: prometheus.NewDesc("etcd_mvcc_delete_total", "Total number of deletes seen by this member.", nil, nil),
 		txns:    prometheus.NewDesc("etcd_mvcc_txn_total", "Total number of txns seen by this member.", nil, nil),
+		// Counted by the node (node.Status): ReadIndex rounds that failed
+		// with a leader change, and answers out of date or timed out.
+		readIndexesFailed: prometheus.NewDesc("etcd_server_read_indexes_failed_total",
+			"The total number of failed read indexes seen.", nil, nil),
+		slowReadIndexes: prometheus.NewDesc("etcd_server_slow_read_indexes_total",
+			"The total number of pending read indexes not in sync with leader's or timed out read index requests.", nil, nil),
+		authRevision: prometheus.NewDesc("etcd_debugging_auth_revision",
+			"The current revision of auth store.", nil, nil),
 	}
 }
 
@@ -349,6 +360,9 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.ranges
 	ch <- c.deletes
 	ch <- c.txns
+	ch <- c.readIndexesFailed
+	ch <- c.slowReadIndexes
+	ch <- c.authRevision
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -358,10 +372,11 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	var watchers, slow int
 	var status node.Status
 	var ops mvcc.OpCounts
+	var authRev uint64
 	if err := c.l.exec(ctx, func(n *node.Node) {
 		st, watchers = n.LeaseStats(), len(c.l.watches)
 		_, slow = n.Watchers()
-		status, ops = n.Status(), n.KVOps()
+		status, ops, authRev = n.Status(), n.KVOps(), n.AuthRevision()
 	}); err != nil {
 		return // the loop is gone, or too busy to answer: the scrape has the rest
 	}
@@ -369,6 +384,9 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.ranges, prometheus.CounterValue, float64(ops.Ranges))
 	ch <- prometheus.MustNewConstMetric(c.deletes, prometheus.CounterValue, float64(ops.Deletes))
 	ch <- prometheus.MustNewConstMetric(c.txns, prometheus.CounterValue, float64(ops.Txns))
+	ch <- prometheus.MustNewConstMetric(c.readIndexesFailed, prometheus.CounterValue, float64(status.ReadIndexesFailed))
+	ch <- prometheus.MustNewConstMetric(c.slowReadIndexes, prometheus.CounterValue, float64(status.SlowReadIndexes))
+	ch <- prometheus.MustNewConstMetric(c.authRevision, prometheus.GaugeValue, float64(authRev))
 	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(status.Revision))
 	ch <- prometheus.MustNewConstMetric(c.compacted, prometheus.GaugeValue, float64(status.CompactRevision))
 	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))
