@@ -156,9 +156,7 @@ var etcdOnlyMetrics = map[string]string{
 	// Counted inside etcd's mvcc and apply paths; plumb's node does not
 	// count them yet.
 	"etcd_debugging_mvcc_events_total":                                              "not counted by plumb's node yet",
-	"etcd_debugging_mvcc_keys_total":                                                "not counted by plumb's node yet",
 	"etcd_debugging_mvcc_pending_events_total":                                      "not counted by plumb's node yet",
-	"etcd_debugging_mvcc_total_put_size_in_bytes":                                   "not counted by plumb's node yet",
 	"etcd_debugging_mvcc_watch_stream_total":                                        "not counted yet (etcd_debugging_mvcc_watcher_total is)",
 	"etcd_debugging_mvcc_db_compaction_keys_total":                                  "compaction is not timed or counted yet",
 	"etcd_debugging_mvcc_db_compaction_last":                                        "compaction is not timed or counted yet",
@@ -253,8 +251,10 @@ func TestMetricsMatchEtcd(t *testing.T) {
 		t.Logf("%s: plumb %v, etcd %v", name, value(name, nil), valueIn(refMfs, name, nil))
 	}
 	// The same writes, counted as etcd counts them.
-	// The auth store's revision too, after the same user added.
-	for _, name := range []string{"etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_txn_total", "etcd_debugging_auth_revision"} {
+	// The auth store's revision too, after the same user added, and the
+	// keys left and the bytes put.
+	for _, name := range []string{"etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_txn_total", "etcd_debugging_auth_revision",
+		"etcd_debugging_mvcc_keys_total", "etcd_debugging_mvcc_total_put_size_in_bytes"} {
 		if got, want := value(name, nil), valueIn(refMfs, name, nil); got != want {
 			t.Errorf("%s: plumb's %v, etcd's %v after the same workload", name, got, want)
 		}
@@ -280,7 +280,9 @@ func TestMetricsMatchEtcd(t *testing.T) {
 		{"etcd_mvcc_range_total", nil, 4}, // the get, the txn's compare and get, /health's read
 		{"etcd_mvcc_txn_total", nil, 1},   // the txn with two operations
 		{"etcd_debugging_mvcc_current_revision", nil, 3},
-		{"etcd_debugging_auth_revision", nil, 2}, // the store's first revision, and the user added
+		{"etcd_debugging_auth_revision", nil, 2},                // the store's first revision, and the user added
+		{"etcd_debugging_mvcc_keys_total", nil, 1},              // k; k2 was deleted
+		{"etcd_debugging_mvcc_total_put_size_in_bytes", nil, 6}, // k=v, k2=v2
 		{"etcd_mvcc_db_total_size_in_use_in_bytes", nil, 1},
 		{"etcd_server_quota_backend_bytes", nil, 2 << 30},
 		{"etcd_network_known_peers", nil, 1},

@@ -265,6 +265,10 @@ type Status struct {
 	// index (etcd_server_slow_read_indexes_total). Both as etcd counts.
 	ReadIndexesFailed int
 	SlowReadIndexes   int
+	// Keys is the store's live keys, PutBytes the key and value bytes of
+	// the puts it executed (mvcc.Store's Keys and PutBytes).
+	Keys     int64
+	PutBytes uint64
 }
 
 // Node is one replica: a raft.RawNode, the MVCC state machine and the
@@ -779,6 +783,8 @@ func (n *Node) Status() Status {
 		ConsistentIndex:    ci,
 		ReadIndexesFailed:  n.reads.failed,
 		SlowReadIndexes:    n.reads.slow,
+		Keys:               n.kv.Keys(),
+		PutBytes:           n.kv.PutBytes(),
 	}
 }
 

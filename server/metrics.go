@@ -306,6 +306,7 @@ type loopCollector struct {
 	readIndexesFailed        *prometheus.Desc
 	slowReadIndexes          *prometheus.Desc
 	authRevision             *prometheus.Desc
+	keys, putBytes           *prometheus.Desc
 }
 
 func newLoopCollector(l *loop) *loopCollector {
@@ -343,6 +344,10 @@ func newLoopCollector(l *loop) *loopCollector {
 			"The total number of pending read indexes not in sync with leader's or timed out read index requests.", nil, nil),
 		authRevision: prometheus.NewDesc("etcd_debugging_auth_revision",
 			"The current revision of auth store.", nil, nil),
+		keys: prometheus.NewDesc("etcd_debugging_mvcc_keys_total",
+			"Total number of keys.", nil, nil),
+		putBytes: prometheus.NewDesc("etcd_debugging_mvcc_total_put_size_in_bytes",
+			"The total size of put kv pairs seen by this member.", nil, nil),
 	}
 }
 
@@ -363,6 +368,8 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.readIndexesFailed
 	ch <- c.slowReadIndexes
 	ch <- c.authRevision
+	ch <- c.keys
+	ch <- c.putBytes
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -387,6 +394,8 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.readIndexesFailed, prometheus.CounterValue, float64(status.ReadIndexesFailed))
 	ch <- prometheus.MustNewConstMetric(c.slowReadIndexes, prometheus.CounterValue, float64(status.SlowReadIndexes))
 	ch <- prometheus.MustNewConstMetric(c.authRevision, prometheus.GaugeValue, float64(authRev))
+	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(status.Keys))
+	ch <- prometheus.MustNewConstMetric(c.putBytes, prometheus.GaugeValue, float64(status.PutBytes))
 	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(status.Revision))
 	ch <- prometheus.MustNewConstMetric(c.compacted, prometheus.GaugeValue, float64(status.CompactRevision))
 	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))

@@ -434,9 +434,9 @@ func (s *Store) Committed() {
 // next revision and catches up from s's history (or is canceled if s
 // compacted it), keeping its ID and what it had pending. Events old had
 // staged and not published are dropped. s takes old's operation counts
-// (Ops) too.
+// (Ops, PutBytes) too.
 func (s *Store) AdoptWatchers(old *Store) {
-	s.ops = old.ops
+	s.ops, s.putBytes = old.ops, old.putBytes
 	h, oh := s.watch, old.watch
 	if len(h.all) > 0 {
 		panic(fmt.Sprintf("mvcc: adopting watchers into a store that has %d", len(h.all)))
