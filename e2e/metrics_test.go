@@ -155,9 +155,6 @@ var etcdOnlyMetrics = map[string]string{
 
 	// Counted inside etcd's mvcc and apply paths; plumb's node does not
 	// count them yet.
-	"etcd_debugging_mvcc_events_total":                                              "not counted by plumb's node yet",
-	"etcd_debugging_mvcc_pending_events_total":                                      "not counted by plumb's node yet",
-	"etcd_debugging_mvcc_watch_stream_total":                                        "not counted yet (etcd_debugging_mvcc_watcher_total is)",
 	"etcd_debugging_mvcc_db_compaction_keys_total":                                  "compaction is not timed or counted yet",
 	"etcd_debugging_mvcc_db_compaction_last":                                        "compaction is not timed or counted yet",
 	"etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds":                 "compaction is not timed or counted yet",
@@ -254,7 +251,8 @@ func TestMetricsMatchEtcd(t *testing.T) {
 	// The auth store's revision too, after the same user added, and the
 	// keys left and the bytes put.
 	for _, name := range []string{"etcd_mvcc_put_total", "etcd_mvcc_delete_total", "etcd_mvcc_txn_total", "etcd_debugging_auth_revision",
-		"etcd_debugging_mvcc_keys_total", "etcd_debugging_mvcc_total_put_size_in_bytes"} {
+		"etcd_debugging_mvcc_keys_total", "etcd_debugging_mvcc_total_put_size_in_bytes",
+		"etcd_debugging_mvcc_pending_events_total", "etcd_debugging_mvcc_events_total", "etcd_debugging_mvcc_watch_stream_total"} {
 		if got, want := value(name, nil), valueIn(refMfs, name, nil); got != want {
 			t.Errorf("%s: plumb's %v, etcd's %v after the same workload", name, got, want)
 		}
@@ -283,6 +281,7 @@ func TestMetricsMatchEtcd(t *testing.T) {
 		{"etcd_debugging_auth_revision", nil, 2},                // the store's first revision, and the user added
 		{"etcd_debugging_mvcc_keys_total", nil, 1},              // k; k2 was deleted
 		{"etcd_debugging_mvcc_total_put_size_in_bytes", nil, 6}, // k=v, k2=v2
+		{"etcd_debugging_mvcc_events_total", nil, 1},            // the watch's put of k
 		{"etcd_mvcc_db_total_size_in_use_in_bytes", nil, 1},
 		{"etcd_server_quota_backend_bytes", nil, 2 << 30},
 		{"etcd_network_known_peers", nil, 1},

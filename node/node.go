@@ -269,6 +269,8 @@ type Status struct {
 	// the puts it executed (mvcc.Store's Keys and PutBytes).
 	Keys     int64
 	PutBytes uint64
+	// WatchEvents is the events handed to watchers (mvcc.Store's).
+	WatchEvents uint64
 }
 
 // Node is one replica: a raft.RawNode, the MVCC state machine and the
@@ -785,6 +787,7 @@ func (n *Node) Status() Status {
 		SlowReadIndexes:    n.reads.slow,
 		Keys:               n.kv.Keys(),
 		PutBytes:           n.kv.PutBytes(),
+		WatchEvents:        n.kv.WatchEvents(),
 	}
 }
 

@@ -44,7 +44,11 @@ type loop struct {
 	tr      *transport
 	logger  *slog.Logger
 	metrics *metrics
-	tick    time.Duration
+	// watchEventsTaken counts the events the loop took from the node's
+	// watchers to route to their streams (etcd_debugging_mvcc_events_total,
+	// etcd's events its watch server received from mvcc).
+	watchEventsTaken uint64
+	tick             time.Duration
 	// auth says who sends each request (auth.go); set before the loop runs.
 	auth *authenticator
 

@@ -96,6 +96,8 @@ type metrics struct {
 	defragInflight  prometheus.Gauge
 	hashKV          prometheus.Histogram
 	learnerPromotes prometheus.Counter
+	// watchStreams is the gRPC watch streams open now.
+	watchStreams prometheus.Gauge
 }
 
 // Metrics levels, --metrics: etcd's.
@@ -151,6 +153,8 @@ func newMetrics(level string) *metrics {
 		hashKV: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_mvcc_hash_rev_duration_seconds",
 			Help:    "The latency distribution of storage hash by revision operation.",
 			Buckets: prometheus.ExponentialBuckets(.01, 2, 15)}),
+		watchStreams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_watch_stream_total",
+			Help: "Total number of watch streams."}),
 		learnerPromotes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_learner_promote_successes",
 			Help: "The total number of successful learner promotions while this member is leader."}),
 		knownPeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_known_peers",
@@ -228,7 +232,7 @@ func newMetrics(level string) *metrics {
 		m.snapshotsReceiving, m.knownPeers, m.tlsRejected, m.gatewayRefused,
 		m.grpc, m.clientRequests, m.grpcRecvBytes, m.grpcSentBytes, m.isLearner, m.quotaBytes, m.dbInUse,
 		m.serverID, m.healthSuccess, m.healthFailures, m.walWriteBytes, m.walWrite, m.backendCommit,
-		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV, m.learnerPromotes,
+		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV, m.learnerPromotes, m.watchStreams,
 		versionGauge("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",
 			"server_version", APIVersion),
 		versionGauge("etcd_server_go_version", "Which Go version server is running with. 1 for 'server_go_version' label with current version.",
@@ -307,6 +311,7 @@ type loopCollector struct {
 	slowReadIndexes          *prometheus.Desc
 	authRevision             *prometheus.Desc
 	keys, putBytes           *prometheus.Desc
+	watchEvents, eventsTaken *prometheus.Desc
 }
 
 func newLoopCollector(l *loop) *loopCollector {
@@ -346,6 +351,15 @@ func newLoopCollector(l *loop) *loopCollector {
 			"The current revision of auth store.", nil, nil),
 		keys: prometheus.NewDesc("etcd_debugging_mvcc_keys_total",
 			"Total number of keys.", nil, nil),
+		// As etcd's: the events mvcc handed to watchers that the watch
+		// server has not taken yet, and those it took. plumb's loop takes
+		// them in the turn that produced them and a scrape runs between
+		// turns, so pending is 0 unless the node handed out events the
+		// loop never took.
+		watchEvents: prometheus.NewDesc("etcd_debugging_mvcc_pending_events_total",
+			"Total number of pending events to be sent.", nil, nil),
+		eventsTaken: prometheus.NewDesc("etcd_debugging_mvcc_events_total",
+			"Total number of events sent by this member.", nil, nil),
 		putBytes: prometheus.NewDesc("etcd_debugging_mvcc_total_put_size_in_bytes",
 			"The total size of put kv pairs seen by this member.", nil, nil),
 	}
@@ -370,6 +384,8 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.authRevision
 	ch <- c.keys
 	ch <- c.putBytes
+	ch <- c.watchEvents
+	ch <- c.eventsTaken
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -379,11 +395,12 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	var watchers, slow int
 	var status node.Status
 	var ops mvcc.OpCounts
-	var authRev uint64
+	var authRev, eventsTaken uint64
 	if err := c.l.exec(ctx, func(n *node.Node) {
 		st, watchers = n.LeaseStats(), len(c.l.watches)
 		_, slow = n.Watchers()
 		status, ops, authRev = n.Status(), n.KVOps(), n.AuthRevision()
+		eventsTaken = c.l.watchEventsTaken
 	}); err != nil {
 		return // the loop is gone, or too busy to answer: the scrape has the rest
 	}
@@ -396,6 +413,8 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.authRevision, prometheus.GaugeValue, float64(authRev))
 	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(status.Keys))
 	ch <- prometheus.MustNewConstMetric(c.putBytes, prometheus.GaugeValue, float64(status.PutBytes))
+	ch <- prometheus.MustNewConstMetric(c.watchEvents, prometheus.GaugeValue, float64(status.WatchEvents)-float64(eventsTaken))
+	ch <- prometheus.MustNewConstMetric(c.eventsTaken, prometheus.CounterValue, float64(eventsTaken))
 	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(status.Revision))
 	ch <- prometheus.MustNewConstMetric(c.compacted, prometheus.GaugeValue, float64(status.CompactRevision))
 	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))

@@ -95,3 +95,25 @@ func TestKeysAndPutBytesAsEtcd(t *testing.T) {
 		t.Fatalf("reopened: %d keys, the store had %d, want 1", got, h.s.Keys())
 	}
 }
+
+// TestWatchEventsCounted: every event handed to a watcher counts once per
+// watcher that gets it, as etcd counts the events it sends its watchers;
+// an event no watcher wants does not count.
+func TestWatchEventsCounted(t *testing.T) {
+	h := newHarness(t)
+	for _, req := range []mvcc.WatchRequest{{Key: []byte("k")}, {Key: []byte("k"), End: []byte("l")}} {
+		if _, err := h.s.Watch(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.mustDo(put("k", "v"))
+	h.mustDo(put("other", "v"))
+	h.mustDo(del("k"))
+	var events int
+	for _, r := range h.s.WatchResponses() {
+		events += len(r.Events)
+	}
+	if got := h.s.WatchEvents(); got != 4 || events != 4 {
+		t.Fatalf("two watchers of k, a put and a delete of k: WatchEvents %d, %d events handed out, want 4", got, events)
+	}
+}

@@ -49,6 +49,8 @@ type Store struct {
 	// bytes of every put executed (PutBytes).
 	keys     int64
 	putBytes uint64
+	// watchEvents counts the events handed to watchers (WatchEvents).
+	watchEvents uint64
 }
 
 // OpCounts counts what a store executed, as etcd's mvcc metrics count
@@ -78,6 +80,12 @@ func (s *Store) Keys() int64 { return s.keys }
 // store was opened (a store that replaces another keeps its count), as
 // etcd's etcd_debugging_mvcc_total_put_size_in_bytes.
 func (s *Store) PutBytes() uint64 { return s.putBytes }
+
+// WatchEvents is the events handed to watchers since the store was opened
+// (a store that replaces another keeps its count), an event once per
+// watcher that gets it, as etcd's etcd_debugging_mvcc_pending_events_total
+// counts the events its watchers are sent.
+func (s *Store) WatchEvents() uint64 { return s.watchEvents }
 
 // countTxn counts a transaction that began when the counts were before.
 func (s *Store) countTxn(before OpCounts) {
