@@ -271,6 +271,8 @@ type Status struct {
 	PutBytes uint64
 	// WatchEvents is the events handed to watchers (mvcc.Store's).
 	WatchEvents uint64
+	// CompactedKeys is the revisions compactions deleted (mvcc.Store's).
+	CompactedKeys uint64
 }
 
 // Node is one replica: a raft.RawNode, the MVCC state machine and the
@@ -788,6 +790,7 @@ func (n *Node) Status() Status {
 		Keys:               n.kv.Keys(),
 		PutBytes:           n.kv.PutBytes(),
 		WatchEvents:        n.kv.WatchEvents(),
+		CompactedKeys:      n.kv.CompactedKeys(),
 	}
 }
 

@@ -312,6 +312,7 @@ type loopCollector struct {
 	authRevision             *prometheus.Desc
 	keys, putBytes           *prometheus.Desc
 	watchEvents, eventsTaken *prometheus.Desc
+	compactedKeys            *prometheus.Desc
 }
 
 func newLoopCollector(l *loop) *loopCollector {
@@ -358,6 +359,8 @@ func newLoopCollector(l *loop) *loopCollector {
 		// loop never took.
 		watchEvents: prometheus.NewDesc("etcd_debugging_mvcc_pending_events_total",
 			"Total number of pending events to be sent.", nil, nil),
+		compactedKeys: prometheus.NewDesc("etcd_debugging_mvcc_db_compaction_keys_total",
+			"Total number of db keys compacted.", nil, nil),
 		eventsTaken: prometheus.NewDesc("etcd_debugging_mvcc_events_total",
 			"Total number of events sent by this member.", nil, nil),
 		putBytes: prometheus.NewDesc("etcd_debugging_mvcc_total_put_size_in_bytes",
@@ -386,6 +389,7 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.putBytes
 	ch <- c.watchEvents
 	ch <- c.eventsTaken
+	ch <- c.compactedKeys
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -415,6 +419,7 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.putBytes, prometheus.GaugeValue, float64(status.PutBytes))
 	ch <- prometheus.MustNewConstMetric(c.watchEvents, prometheus.GaugeValue, float64(status.WatchEvents)-float64(eventsTaken))
 	ch <- prometheus.MustNewConstMetric(c.eventsTaken, prometheus.CounterValue, float64(eventsTaken))
+	ch <- prometheus.MustNewConstMetric(c.compactedKeys, prometheus.CounterValue, float64(status.CompactedKeys))
 	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(status.Revision))
 	ch <- prometheus.MustNewConstMetric(c.compacted, prometheus.GaugeValue, float64(status.CompactRevision))
 	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))

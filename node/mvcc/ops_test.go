@@ -117,3 +117,20 @@ func TestWatchEventsCounted(t *testing.T) {
 		t.Fatalf("two watchers of k, a put and a delete of k: WatchEvents %d, %d events handed out, want 4", got, events)
 	}
 }
+
+// TestCompactedKeysCounted: a compaction counts the stored revisions it
+// deletes, as etcd's db_compaction_keys_total: k's put at 2, overwritten
+// at 3, goes with a compaction at 3.
+func TestCompactedKeysCounted(t *testing.T) {
+	h := newHarness(t)
+	h.mustDo(put("k", "1"))
+	h.mustDo(put("k", "2"))
+	h.mustDo(put("j", "1"))
+	if got := h.s.CompactedKeys(); got != 0 {
+		t.Fatalf("before any compaction: %d", got)
+	}
+	h.mustDo(compact(3))
+	if got := h.s.CompactedKeys(); got != 1 {
+		t.Fatalf("a compaction at 3 of k@2, k@3, j@4: %d keys compacted, want 1", got)
+	}
+}

@@ -51,6 +51,8 @@ type Store struct {
 	putBytes uint64
 	// watchEvents counts the events handed to watchers (WatchEvents).
 	watchEvents uint64
+	// compactedKeys counts the revisions compactions deleted (CompactedKeys).
+	compactedKeys uint64
 }
 
 // OpCounts counts what a store executed, as etcd's mvcc metrics count
@@ -86,6 +88,11 @@ func (s *Store) PutBytes() uint64 { return s.putBytes }
 // watcher that gets it, as etcd's etcd_debugging_mvcc_pending_events_total
 // counts the events its watchers are sent.
 func (s *Store) WatchEvents() uint64 { return s.watchEvents }
+
+// CompactedKeys is the stored revisions that compactions deleted since the
+// store was opened (a store that replaces another keeps its count), as
+// etcd's etcd_debugging_mvcc_db_compaction_keys_total.
+func (s *Store) CompactedKeys() uint64 { return s.compactedKeys }
 
 // countTxn counts a transaction that began when the counts were before.
 func (s *Store) countTxn(before OpCounts) {

@@ -437,9 +437,9 @@ func (s *Store) Committed() {
 // next revision and catches up from s's history (or is canceled if s
 // compacted it), keeping its ID and what it had pending. Events old had
 // staged and not published are dropped. s takes old's operation counts
-// (Ops, PutBytes, WatchEvents) too.
+// (Ops, PutBytes, WatchEvents, CompactedKeys) too.
 func (s *Store) AdoptWatchers(old *Store) {
-	s.ops, s.putBytes, s.watchEvents = old.ops, old.putBytes, old.watchEvents
+	s.ops, s.putBytes, s.watchEvents, s.compactedKeys = old.ops, old.putBytes, old.watchEvents, old.compactedKeys
 	h, oh := s.watch, old.watch
 	if len(h.all) > 0 {
 		panic(fmt.Sprintf("mvcc: adopting watchers into a store that has %d", len(h.all)))

@@ -394,6 +394,7 @@ func (w *Write) Compact(rev int64) (*pb.CompactionResponse, error) {
 	for _, k := range doomed {
 		w.b.Delete(keyBucket, k)
 	}
+	s.compactedKeys += uint64(len(doomed))
 	writeCompactRev(w.b, finishedCompactKey, rev)
 	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.rev}}, nil
 }
