@@ -190,10 +190,19 @@ func TestTransportCarriesMessagesAndSnapshots(t *testing.T) {
 	if got := receive("a heartbeat"); !proto.Equal(got, hb) {
 		t.Fatalf("received %v, want %v", got, hb)
 	}
-	// Its bytes are counted on both sides, and its response timed.
-	sent, recvd := peerMetric(t, a.metrics.reg, "etcd_network_peer_sent_bytes_total", "To", "2"),
-		peerMetric(t, b.metrics.reg, "etcd_network_peer_received_bytes_total", "From", "1")
-	if want := float64(len(appendFrame(nil, &frame{ClusterID: cluster, From: 1, To: 2, Body: mustMarshal(t, hb)}))); sent != want || recvd != want {
+	// Its bytes are counted on both sides (the sender's once its flush
+	// returned, which may be after the receiver has them), and its
+	// response timed.
+	want := float64(len(appendFrame(nil, &frame{ClusterID: cluster, From: 1, To: 2, Body: mustMarshal(t, hb)})))
+	var sent, recvd float64
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		sent, recvd = peerMetric(t, a.metrics.reg, "etcd_network_peer_sent_bytes_total", "To", "2"),
+			peerMetric(t, b.metrics.reg, "etcd_network_peer_received_bytes_total", "From", "1")
+		if (sent == want && recvd == want) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if sent != want || recvd != want {
 		t.Errorf("a heartbeat's frame of %v bytes was counted as %v sent, %v received", want, sent, recvd)
 	}
 	resp := &raftpb.Message{Type: raftpb.MessageType_MsgHeartbeatResp.Enum(), From: proto.Uint64(2), To: proto.Uint64(1), Term: proto.Uint64(3)}
@@ -247,7 +256,7 @@ func TestTransportCarriesMessagesAndSnapshots(t *testing.T) {
 		if c.label == "To" {
 			id = "2"
 		}
-		if got := peerMetric(t, c.reg, c.name, c.label, id); got < c.min || got > c.max {
+		if got := settledPeerMetric(t, c.reg, c.name, c.label, id, c.min); got < c.min || got > c.max {
 			t.Errorf("after a snapshot of %v bytes: %s{%s=%s} is %v, want %v to %v", dataBytes, c.name, c.label, id, got, c.min, c.max)
 		}
 	}
@@ -262,7 +271,7 @@ func TestTransportCarriesMessagesAndSnapshots(t *testing.T) {
 	if got := peerMetric(t, a.metrics.reg, "etcd_network_peer_sent_failures_total", "To", "2"); got != 1 {
 		t.Errorf("a snapshot refused: etcd_network_peer_sent_failures_total{To=2} is %v, want 1", got)
 	}
-	if got := peerMetric(t, b.metrics.reg, "etcd_network_snapshot_receive_failures", "From", "1"); got != 1 {
+	if got := settledPeerMetric(t, b.metrics.reg, "etcd_network_snapshot_receive_failures", "From", "1", 1); got != 1 {
 		t.Errorf("a snapshot refused: etcd_network_snapshot_receive_failures{From=1} is %v, want 1", got)
 	}
 
@@ -338,6 +347,18 @@ func peerMetric(t *testing.T, reg *prometheus.Registry, name, label, value strin
 		}
 	}
 	return sum
+}
+
+// settledPeerMetric is peerMetric once it reached least, or after 5
+// seconds: a receiver counts a request as its handler ends, which may be
+// just after the sender has its answer.
+func settledPeerMetric(t *testing.T, reg *prometheus.Registry, name, label, value string, least float64) float64 {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if v := peerMetric(t, reg, name, label, value); v >= least || time.Now().After(deadline) {
+			return v
+		}
+	}
 }
 
 // counter reads an unlabelled counter from reg; ok is false when reg
