@@ -98,6 +98,9 @@ type metrics struct {
 	learnerPromotes prometheus.Counter
 	// watchStreams is the gRPC watch streams open now.
 	watchStreams prometheus.Gauge
+	// compactionLast is when the loop last saw a compaction applied, as
+	// unix time, to the tick (etcd's: when its compaction finished).
+	compactionLast prometheus.Gauge
 }
 
 // Metrics levels, --metrics: etcd's.
@@ -153,6 +156,8 @@ func newMetrics(level string) *metrics {
 		hashKV: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_mvcc_hash_rev_duration_seconds",
 			Help:    "The latency distribution of storage hash by revision operation.",
 			Buckets: prometheus.ExponentialBuckets(.01, 2, 15)}),
+		compactionLast: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_db_compaction_last",
+			Help: "The unix time of the last db compaction. Resets to 0 on start."}),
 		watchStreams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_watch_stream_total",
 			Help: "Total number of watch streams."}),
 		learnerPromotes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_learner_promote_successes",
@@ -232,7 +237,7 @@ func newMetrics(level string) *metrics {
 		m.snapshotsReceiving, m.knownPeers, m.tlsRejected, m.gatewayRefused,
 		m.grpc, m.clientRequests, m.grpcRecvBytes, m.grpcSentBytes, m.isLearner, m.quotaBytes, m.dbInUse,
 		m.serverID, m.healthSuccess, m.healthFailures, m.walWriteBytes, m.walWrite, m.backendCommit,
-		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV, m.learnerPromotes, m.watchStreams,
+		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV, m.learnerPromotes, m.watchStreams, m.compactionLast,
 		versionGauge("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",
 			"server_version", APIVersion),
 		versionGauge("etcd_server_go_version", "Which Go version server is running with. 1 for 'server_go_version' label with current version.",
