@@ -19,7 +19,9 @@
 // ReadIndex (batched per Process) to be applied; serializable ones read local
 // state. A request lost to a leader change fails with ErrLeaderChanged and
 // one that waits too long with ErrTimeout: for a write both mean the outcome
-// is unknown, and OutcomeUnknown says so.
+// is unknown, and OutcomeUnknown says so. Status counts the ReadIndex
+// rounds that failed with a leader change and the slow ones (an answer out
+// of date, or reads timed out), as etcd's read loop counts them.
 //
 // Storage: raft's log goes through a LogStore, DiskLog in production and in
 // the simulator (a raft.MemoryStorage cache made durable by node/wal's WAL

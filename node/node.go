@@ -257,6 +257,22 @@ type Status struct {
 	Removed, Stopped   bool
 	IsLearner          bool
 	ConsistentIndex    uint64
+	// ReadIndexesFailed counts the ReadIndex rounds that failed, their
+	// reads with them, because the leader changed while they waited
+	// (etcd_server_read_indexes_failed_total). SlowReadIndexes counts
+	// the answers to a ReadIndex round already asked again (out of date,
+	// ignored) and the rounds whose reads timed out waiting for their
+	// index (etcd_server_slow_read_indexes_total). Both as etcd counts.
+	ReadIndexesFailed int
+	SlowReadIndexes   int
+	// Keys is the store's live keys, PutBytes the key and value bytes of
+	// the puts it executed (mvcc.Store's Keys and PutBytes).
+	Keys     int64
+	PutBytes uint64
+	// WatchEvents is the events handed to watchers (mvcc.Store's).
+	WatchEvents uint64
+	// CompactedKeys is the revisions compactions deleted (mvcc.Store's).
+	CompactedKeys uint64
 }
 
 // Node is one replica: a raft.RawNode, the MVCC state machine and the
@@ -769,6 +785,12 @@ func (n *Node) Status() Status {
 		IsLearner:          n.IsLearner(),
 		Stopped:            n.stopped(),
 		ConsistentIndex:    ci,
+		ReadIndexesFailed:  n.reads.failed,
+		SlowReadIndexes:    n.reads.slow,
+		Keys:               n.kv.Keys(),
+		PutBytes:           n.kv.PutBytes(),
+		WatchEvents:        n.kv.WatchEvents(),
+		CompactedKeys:      n.kv.CompactedKeys(),
 	}
 }
 

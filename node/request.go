@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
@@ -320,7 +321,13 @@ func (n *Node) finish(w *waiter, rep Reply) {
 
 // expireWaiters fails requests whose deadline has passed.
 func (n *Node) expireWaiters() {
-	n.waiters.expire(n.ticks, func(w *waiter) { n.finish(w, Reply{Err: ErrTimeout}) })
+	n.waiters.expire(n.ticks, func(w *waiter) {
+		if w.isRead && w.batch != nil && !w.batch.hasIndex && !w.batch.timedOut {
+			w.batch.timedOut = true // its round is slow once, however many reads it carries
+			n.reads.slow++
+		}
+		n.finish(w, Reply{Err: ErrTimeout})
+	})
 	n.reads.prune()
 }
 
@@ -328,6 +335,9 @@ func (n *Node) expireWaiters() {
 // without a read index: the old leader may never answer them. Reads that
 // already have an index stay; that index was valid when it was read.
 func (n *Node) failOnLeaderChange() {
+	if n.reads.live() {
+		n.reads.failed++ // the round in flight fails, as etcd's read loop's does
+	}
 	n.waiters.each(func(w *waiter) {
 		if !w.isRead || w.batch == nil || !w.batch.hasIndex {
 			n.finish(w, Reply{Err: ErrLeaderChanged})
@@ -349,7 +359,7 @@ func (n *Node) failAll() {
 		}
 		n.finish(w, Reply{Err: err})
 	})
-	n.reads = readState{}
+	n.reads = readState{failed: n.reads.failed, slow: n.reads.slow}
 }
 
 // flushReads asks raft for one read index covering every read queued since
@@ -476,9 +486,11 @@ func (wq *waitQueue) each(fn func(*waiter)) {
 // readState tracks linearizable reads: queued (no ReadIndex yet), pending
 // (ReadIndex sent, index unknown) and ready (index known, maybe not applied).
 type readState struct {
-	queue   []*waiter
-	pending []*readBatch // at most one: see flushReads
-	ready   []*readBatch
+	// failed and slow are Status's ReadIndexesFailed and SlowReadIndexes.
+	failed, slow int
+	queue        []*waiter
+	pending      []*readBatch // at most one: see flushReads
+	ready        []*readBatch
 	// sentTick is when the pending ReadIndex was asked for.
 	sentTick int64
 }
@@ -487,25 +499,44 @@ type readBatch struct {
 	id       uint64
 	index    uint64
 	hasIndex bool
+	// timedOut: a read of the batch timed out waiting for its index.
+	timedOut bool
 	waiters  []*waiter
 }
 
-// indexed moves the batches raft answered from pending to ready.
+// indexed moves the batches raft answered from pending to ready. An
+// answer to no pending batch is out of date (its round was asked again,
+// or its reads are gone): it is counted slow and ignored, as etcd's read
+// loop ignores it.
 func (rs *readState) indexed(states []raft.ReadState) {
 	for _, s := range states {
 		if len(s.RequestCtx) != 8 {
 			continue
 		}
 		id := binary.BigEndian.Uint64(s.RequestCtx)
-		for i, b := range rs.pending {
-			if b.id == id {
-				b.index, b.hasIndex = s.Index, true
-				rs.ready = append(rs.ready, b)
-				rs.pending = append(rs.pending[:i], rs.pending[i+1:]...)
-				break
+		i := slices.IndexFunc(rs.pending, func(b *readBatch) bool { return b.id == id })
+		if i < 0 {
+			rs.slow++
+			continue
+		}
+		b := rs.pending[i]
+		b.index, b.hasIndex = s.Index, true
+		rs.ready = append(rs.ready, b)
+		rs.pending = slices.Delete(rs.pending, i, i+1)
+	}
+}
+
+// live reports whether a ReadIndex round is in flight for a read still
+// waiting.
+func (rs *readState) live() bool {
+	for _, b := range rs.pending {
+		for _, w := range b.waiters {
+			if !w.done {
+				return true
 			}
 		}
 	}
+	return false
 }
 
 // prune drops batches whose every waiter has finished (timed out).

@@ -108,6 +108,8 @@ func (w *watchServer) Watch(gs pb.Watch_WatchServer) error {
 	if w.l.auth != nil {
 		s.creds = w.l.auth.credentials(ctx)
 	}
+	w.l.metrics.watchStreams.Inc()
+	defer w.l.metrics.watchStreams.Dec()
 	defer func() {
 		// Every watcher of the stream goes with it.
 		_ = w.l.exec(context.Background(), func(n *node.Node) { w.l.endStream(n, s) })
@@ -410,6 +412,7 @@ func (l *loop) routeWatch(n *node.Node, resps []mvcc.WatchResponse) {
 	var deferred map[mvcc.WatchID]bool
 	for i := range resps {
 		wr := &resps[i]
+		l.watchEventsTaken += uint64(len(wr.Events))
 		r, ok := l.watches[wr.WatchID]
 		if !ok || deferred[wr.WatchID] {
 			continue

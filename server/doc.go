@@ -106,7 +106,10 @@
 // counts are read from the loop at each scrape; the WAL's writes and
 // fsyncs and the backend's commits are timed by wrappers around the file
 // system and the backend (timed_fs.go); gRPC's are counted by interceptors
-// (metrics_grpc.go and etcd's go-grpc-middleware provider). Besides the
+// (metrics_grpc.go and etcd's go-grpc-middleware provider); peer traffic
+// is counted by the transport (transport*.go), which also times the
+// leader's heartbeats' round trips (etcd's prober's histogram) and counts
+// heartbeats handed out late. Besides the
 // client port, --listen-metrics-urls serves /metrics and /health alone.
 //
 // Logs (log.go) are slog records written in etcd's zap layout (JSON with

@@ -44,7 +44,11 @@ type loop struct {
 	tr      *transport
 	logger  *slog.Logger
 	metrics *metrics
-	tick    time.Duration
+	// watchEventsTaken counts the events the loop took from the node's
+	// watchers to route to their streams (etcd_debugging_mvcc_events_total,
+	// etcd's events its watch server received from mvcc).
+	watchEventsTaken uint64
+	tick             time.Duration
 	// auth says who sends each request (auth.go); set before the loop runs.
 	auth *authenticator
 
@@ -73,6 +77,11 @@ type loop struct {
 	seed []node.Member
 	// installed is how many snapshots from a leader observe has seen.
 	installed int
+	// compactRev is the compaction revision observe saw last, and
+	// compactSeen whether it saw one yet: a compaction the member finds
+	// on its disk at start is not one it ran.
+	compactRev  int64
+	compactSeen bool
 	// lead is the leader as of the last Process, for raft's leader-change
 	// lines.
 	lead uint64
@@ -419,6 +428,10 @@ func (l *loop) observe() {
 		l.logger.Info("installed a snapshot from the leader", "index", st.SnapshotIndex, "applied", st.Applied)
 	}
 	l.metrics.isLearner.Set(boolGauge(st.IsLearner))
+	if l.compactSeen && st.CompactRevision > l.compactRev {
+		l.metrics.compactionLast.Set(float64(time.Now().Unix())) // to the tick of its apply
+	}
+	l.compactRev, l.compactSeen = st.CompactRevision, true
 	total, inUse := l.be.DiskBytes()
 	l.metrics.dbSize.Set(float64(total))
 	l.metrics.dbInUse.Set(float64(inUse))

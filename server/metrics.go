@@ -52,6 +52,28 @@ type metrics struct {
 	gatewayRefused *prometheus.CounterVec
 	knownPeers     *prometheus.GaugeVec
 
+	// Peer traffic, as etcd's rafthttp counts it: bytes of frames written
+	// to (read from) a peer, messages that could not be sent (dropped from
+	// a full queue, or lost with a stream that failed) or received (the
+	// loop's inbox full, or refused), and the snapshots sent and received.
+	peerSentBytes    *prometheus.CounterVec // To
+	peerRecvBytes    *prometheus.CounterVec // From
+	peerSentFailures *prometheus.CounterVec // To
+	peerRecvFailures *prometheus.CounterVec // From
+	snapSendSuccess  *prometheus.CounterVec // To
+	snapSendFailures *prometheus.CounterVec // To
+	snapSendSeconds  *prometheus.HistogramVec
+	snapRecvSuccess  *prometheus.CounterVec // From
+	snapRecvFailures *prometheus.CounterVec // From
+	snapRecvSeconds  *prometheus.HistogramVec
+	// peerRTT is the round trip of a heartbeat (see transport.heartbeatAnswered):
+	// etcd's measures a prober's; plumb's leader measures its heartbeats'.
+	peerRTT *prometheus.HistogramVec
+	// heartbeatSendFailures counts heartbeats the leader handed out more
+	// than two heartbeat intervals after the previous one to the same peer,
+	// as etcd's does: the leader was too slow (a slow disk, an overload).
+	heartbeatSendFailures prometheus.Counter
+
 	// grpc is the gRPC server's metrics (grpc_server_*), as etcd has
 	// them from the same library: started, handled, messages, and with
 	// --metrics extensive the handling time histogram.
@@ -74,6 +96,11 @@ type metrics struct {
 	defragInflight  prometheus.Gauge
 	hashKV          prometheus.Histogram
 	learnerPromotes prometheus.Counter
+	// watchStreams is the gRPC watch streams open now.
+	watchStreams prometheus.Gauge
+	// compactionLast is when the loop last saw a compaction applied, as
+	// unix time, to the tick (etcd's: when its compaction finished).
+	compactionLast prometheus.Gauge
 }
 
 // Metrics levels, --metrics: etcd's.
@@ -129,6 +156,10 @@ func newMetrics(level string) *metrics {
 		hashKV: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_mvcc_hash_rev_duration_seconds",
 			Help:    "The latency distribution of storage hash by revision operation.",
 			Buckets: prometheus.ExponentialBuckets(.01, 2, 15)}),
+		compactionLast: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_db_compaction_last",
+			Help: "The unix time of the last db compaction. Resets to 0 on start."}),
+		watchStreams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_watch_stream_total",
+			Help: "Total number of watch streams."}),
 		learnerPromotes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_learner_promote_successes",
 			Help: "The total number of successful learner promotions while this member is leader."}),
 		knownPeers: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_known_peers",
@@ -160,6 +191,33 @@ func newMetrics(level string) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 		peerActive: peerGauge{vec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_active_peers",
 			Help: "The current number of active peer connections."}, []string{"Local", "Remote"}), local: new(string)},
+		peerSentBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_peer_sent_bytes_total",
+			Help: "The total number of bytes sent to peers."}, []string{"To"}),
+		peerRecvBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_peer_received_bytes_total",
+			Help: "The total number of bytes received from peers."}, []string{"From"}),
+		peerSentFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_peer_sent_failures_total",
+			Help: "The total number of send failures from peers."}, []string{"To"}),
+		peerRecvFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_peer_received_failures_total",
+			Help: "The total number of receive failures from peers."}, []string{"From"}),
+		snapSendSuccess: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_send_success",
+			Help: "Total number of successful snapshot sends"}, []string{"To"}),
+		snapSendFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_send_failures",
+			Help: "Total number of snapshot send failures"}, []string{"To"}),
+		snapSendSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_network_snapshot_send_total_duration_seconds",
+			Help:    "Total latency distributions of v3 snapshot sends",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 10)}, []string{"To"}),
+		snapRecvSuccess: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_receive_success",
+			Help: "Total number of successful snapshot receives"}, []string{"From"}),
+		snapRecvFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_receive_failures",
+			Help: "Total number of snapshot receive failures"}, []string{"From"}),
+		snapRecvSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_network_snapshot_receive_total_duration_seconds",
+			Help:    "Total latency distributions of v3 snapshot receives",
+			Buckets: prometheus.ExponentialBuckets(0.1, 2, 10)}, []string{"From"}),
+		peerRTT: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_network_peer_round_trip_time_seconds",
+			Help:    "Round-Trip-Time histogram between peers",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, []string{"To"}),
+		heartbeatSendFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_server_heartbeat_send_failures_total",
+			Help: "The total number of leader heartbeat send failures (likely overloaded from slow disk)."}),
 		peerDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_dropped_messages_total",
 			Help: "Peer messages dropped because a queue was full or the peer was unreachable."}),
 		peerRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "plumb_network_peer_refused_messages_total",
@@ -174,10 +232,12 @@ func newMetrics(level string) *metrics {
 	}
 	m.reg.MustRegister(m.hasLeader, m.isLeader, m.leaderChanges, m.proposalsFailed, m.appliedIndex,
 		m.committedIndex, m.pending, m.term, m.dbSize, m.snapshots, m.snapshotsInstalled, m.fsync, m.peerActive.vec, m.peerDropped, m.peerRefused,
+		m.peerSentBytes, m.peerRecvBytes, m.peerSentFailures, m.peerRecvFailures, m.snapSendSuccess, m.snapSendFailures,
+		m.snapSendSeconds, m.snapRecvSuccess, m.snapRecvFailures, m.snapRecvSeconds, m.peerRTT, m.heartbeatSendFailures,
 		m.snapshotsReceiving, m.knownPeers, m.tlsRejected, m.gatewayRefused,
 		m.grpc, m.clientRequests, m.grpcRecvBytes, m.grpcSentBytes, m.isLearner, m.quotaBytes, m.dbInUse,
 		m.serverID, m.healthSuccess, m.healthFailures, m.walWriteBytes, m.walWrite, m.backendCommit,
-		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV, m.learnerPromotes,
+		m.backendSnapshot, m.defrag, m.defragInflight, m.hashKV, m.learnerPromotes, m.watchStreams, m.compactionLast,
 		versionGauge("etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.",
 			"server_version", APIVersion),
 		versionGauge("etcd_server_go_version", "Which Go version server is running with. 1 for 'server_go_version' label with current version.",
@@ -252,6 +312,12 @@ type loopCollector struct {
 	revision, compacted      *prometheus.Desc
 	puts, ranges, deletes    *prometheus.Desc
 	txns                     *prometheus.Desc
+	readIndexesFailed        *prometheus.Desc
+	slowReadIndexes          *prometheus.Desc
+	authRevision             *prometheus.Desc
+	keys, putBytes           *prometheus.Desc
+	watchEvents, eventsTaken *prometheus.Desc
+	compactedKeys            *prometheus.Desc
 }
 
 func newLoopCollector(l *loop) *loopCollector {
@@ -281,6 +347,29 @@ func newLoopCollector(l *loop) *loopCollector {
 		ranges:  prometheus.NewDesc("etcd_mvcc_range_total", "Total number of ranges seen by this member.", nil, nil),
 		deletes: prometheus.NewDesc("etcd_mvcc_delete_total", "Total number of deletes seen by this member.", nil, nil),
 		txns:    prometheus.NewDesc("etcd_mvcc_txn_total", "Total number of txns seen by this member.", nil, nil),
+		// Counted by the node (node.Status): ReadIndex rounds that failed
+		// with a leader change, and answers out of date or timed out.
+		readIndexesFailed: prometheus.NewDesc("etcd_server_read_indexes_failed_total",
+			"The total number of failed read indexes seen.", nil, nil),
+		slowReadIndexes: prometheus.NewDesc("etcd_server_slow_read_indexes_total",
+			"The total number of pending read indexes not in sync with leader's or timed out read index requests.", nil, nil),
+		authRevision: prometheus.NewDesc("etcd_debugging_auth_revision",
+			"The current revision of auth store.", nil, nil),
+		keys: prometheus.NewDesc("etcd_debugging_mvcc_keys_total",
+			"Total number of keys.", nil, nil),
+		// As etcd's: the events mvcc handed to watchers that the watch
+		// server has not taken yet, and those it took. plumb's loop takes
+		// them in the turn that produced them and a scrape runs between
+		// turns, so pending is 0 unless the node handed out events the
+		// loop never took.
+		watchEvents: prometheus.NewDesc("etcd_debugging_mvcc_pending_events_total",
+			"Total number of pending events to be sent.", nil, nil),
+		compactedKeys: prometheus.NewDesc("etcd_debugging_mvcc_db_compaction_keys_total",
+			"Total number of db keys compacted.", nil, nil),
+		eventsTaken: prometheus.NewDesc("etcd_debugging_mvcc_events_total",
+			"Total number of events sent by this member.", nil, nil),
+		putBytes: prometheus.NewDesc("etcd_debugging_mvcc_total_put_size_in_bytes",
+			"The total size of put kv pairs seen by this member.", nil, nil),
 	}
 }
 
@@ -298,6 +387,14 @@ func (c *loopCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.ranges
 	ch <- c.deletes
 	ch <- c.txns
+	ch <- c.readIndexesFailed
+	ch <- c.slowReadIndexes
+	ch <- c.authRevision
+	ch <- c.keys
+	ch <- c.putBytes
+	ch <- c.watchEvents
+	ch <- c.eventsTaken
+	ch <- c.compactedKeys
 }
 
 func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
@@ -307,10 +404,12 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	var watchers, slow int
 	var status node.Status
 	var ops mvcc.OpCounts
+	var authRev, eventsTaken uint64
 	if err := c.l.exec(ctx, func(n *node.Node) {
 		st, watchers = n.LeaseStats(), len(c.l.watches)
 		_, slow = n.Watchers()
-		status, ops = n.Status(), n.KVOps()
+		status, ops, authRev = n.Status(), n.KVOps(), n.AuthRevision()
+		eventsTaken = c.l.watchEventsTaken
 	}); err != nil {
 		return // the loop is gone, or too busy to answer: the scrape has the rest
 	}
@@ -318,6 +417,14 @@ func (c *loopCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.ranges, prometheus.CounterValue, float64(ops.Ranges))
 	ch <- prometheus.MustNewConstMetric(c.deletes, prometheus.CounterValue, float64(ops.Deletes))
 	ch <- prometheus.MustNewConstMetric(c.txns, prometheus.CounterValue, float64(ops.Txns))
+	ch <- prometheus.MustNewConstMetric(c.readIndexesFailed, prometheus.CounterValue, float64(status.ReadIndexesFailed))
+	ch <- prometheus.MustNewConstMetric(c.slowReadIndexes, prometheus.CounterValue, float64(status.SlowReadIndexes))
+	ch <- prometheus.MustNewConstMetric(c.authRevision, prometheus.GaugeValue, float64(authRev))
+	ch <- prometheus.MustNewConstMetric(c.keys, prometheus.GaugeValue, float64(status.Keys))
+	ch <- prometheus.MustNewConstMetric(c.putBytes, prometheus.GaugeValue, float64(status.PutBytes))
+	ch <- prometheus.MustNewConstMetric(c.watchEvents, prometheus.GaugeValue, float64(status.WatchEvents)-float64(eventsTaken))
+	ch <- prometheus.MustNewConstMetric(c.eventsTaken, prometheus.CounterValue, float64(eventsTaken))
+	ch <- prometheus.MustNewConstMetric(c.compactedKeys, prometheus.CounterValue, float64(status.CompactedKeys))
 	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(status.Revision))
 	ch <- prometheus.MustNewConstMetric(c.compacted, prometheus.GaugeValue, float64(status.CompactRevision))
 	ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(watchers))

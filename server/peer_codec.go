@@ -76,6 +76,9 @@ func decodeFrame(data []byte, f *frame) error {
 type frameReader struct {
 	r   *bufio.Reader
 	buf []byte
+	// frameBytes is the size on the wire of the frame next read last,
+	// its length included.
+	frameBytes int
 }
 
 // next reads the next frame into f. It returns io.EOF, unwrapped, only
@@ -101,7 +104,14 @@ func (fr *frameReader) next(f *frame) error {
 		}
 		return fmt.Errorf("peer frame cut off at %d of %d bytes: %w", len(fr.buf), n, err)
 	}
+	fr.frameBytes = uvarintBytes(n) + len(fr.buf)
 	return decodeFrame(fr.buf, f)
+}
+
+// uvarintBytes is the size of x encoded as a uvarint.
+func uvarintBytes(x uint64) int {
+	var scratch [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(scratch[:], x)
 }
 
 // readGrowing appends n bytes from r to buf, growing buf with the bytes

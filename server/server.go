@@ -212,7 +212,7 @@ func (s *Server) openStorage() error {
 	s.metrics.serverID.WithLabelValues(node.FormatID(memberID)).Set(1)
 	s.metrics.setLocal(node.FormatID(memberID))
 	s.metrics.quotaBytes.Set(float64(s.quotaBytes()))
-	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), s.peerDialTLS, s.logger, s.metrics)
+	s.tr = newTransport(memberID, clusterID, s.quotaBytes(), cfg.HeartbeatInterval, s.peerDialTLS, s.logger, s.metrics)
 	s.loop = newLoop(n, s.be, s.tr, s.logger, s.metrics, cfg.HeartbeatInterval)
 	s.loop.seed = id.seed
 	s.loop.publishTimeout = 5*time.Second + 2*cfg.ElectionTimeout // etcd's request timeout

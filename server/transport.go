@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -123,6 +124,11 @@ type transport struct {
 	inbound  map[net.Conn]uint64
 	handlers sync.WaitGroup
 	closing  bool
+	// heartbeatInterval is the leader's heartbeat period: a heartbeat
+	// handed to send more than twice that after the previous one to the
+	// same peer, in the same term, is counted as a heartbeat send failure
+	// (etcd_server_heartbeat_send_failures_total), as etcd counts it.
+	heartbeatInterval time.Duration
 	// removed holds the members this member's node refused as removed
 	// (markRemoved): their requests are answered 410 Gone, which tells
 	// them to stop, as etcd's peers tell a removed member.
@@ -138,24 +144,32 @@ type peer struct {
 	queue  chan *raftpb.Message
 	snaps  chan *raftpb.Message
 	cancel context.CancelFunc
+	// lastHeartbeat and lastHeartbeatTerm are when send last queued a
+	// heartbeat for this peer, and in which term (under transport.mu).
+	lastHeartbeat     time.Time
+	lastHeartbeatTerm uint64
+	// heartbeatWrittenNanos is when the stream last wrote a heartbeat to
+	// this peer (UnixNano), zero once its response was timed.
+	heartbeatWrittenNanos atomic.Int64
 }
 
-func newTransport(self, clusterID uint64, quotaBytes int64, peerTLS *tls.Config, logger *slog.Logger, m *metrics) *transport {
+func newTransport(self, clusterID uint64, quotaBytes int64, heartbeatInterval time.Duration, peerTLS *tls.Config, logger *slog.Logger, m *metrics) *transport {
 	t := &transport{
-		self:             self,
-		clusterID:        clusterID,
-		logger:           logger,
-		metrics:          m,
-		inbox:            make(chan node.Envelope, inboxMsgs),
-		reports:          make(chan peerReport, peerQueueMsgs),
-		stopped:          make(chan struct{}),
-		snapshotBytesMax: snapshotBytesMax(quotaBytes),
-		snapshotSlots:    make(chan struct{}, snapshotStreamsMax),
-		mux:              http.NewServeMux(),
-		peers:            map[uint64]*peer{},
-		inbound:          map[net.Conn]uint64{},
-		removed:          map[uint64]bool{},
-		tls:              peerTLS,
+		heartbeatInterval: heartbeatInterval,
+		self:              self,
+		clusterID:         clusterID,
+		logger:            logger,
+		metrics:           m,
+		inbox:             make(chan node.Envelope, inboxMsgs),
+		reports:           make(chan peerReport, peerQueueMsgs),
+		stopped:           make(chan struct{}),
+		snapshotBytesMax:  snapshotBytesMax(quotaBytes),
+		snapshotSlots:     make(chan struct{}, snapshotStreamsMax),
+		mux:               http.NewServeMux(),
+		peers:             map[uint64]*peer{},
+		inbound:           map[net.Conn]uint64{},
+		removed:           map[uint64]bool{},
+		tls:               peerTLS,
 	}
 	t.mux.HandleFunc("POST "+peerStreamPath, t.serveStream)
 	t.mux.HandleFunc("POST "+peerSnapshotPath, t.serveSnapshot)
@@ -246,15 +260,50 @@ func (t *transport) send(envs []node.Envelope) []peerReport {
 				out = append(out, peerReport{to: m.GetTo(), snapshot: true})
 			}
 		default:
+			if m.GetType() == raftpb.MessageType_MsgHeartbeat {
+				t.observeHeartbeat(p, m.GetTerm())
+			}
 			select {
 			case p.queue <- m:
 			default:
 				t.metrics.peerDropped.Inc()
+				t.metrics.peerSentFailures.WithLabelValues(node.FormatID(p.id)).Inc()
 				out = append(out, peerReport{to: m.GetTo()})
 			}
 		}
 	}
 	return out
+}
+
+// observeHeartbeat counts a heartbeat to p, in term, that comes more than
+// two heartbeat intervals after the previous one in the same term: the
+// leader's loop was late (etcd's contention.TimeoutDetector). The caller
+// holds t.mu.
+func (t *transport) observeHeartbeat(p *peer, term uint64) {
+	now := time.Now()
+	if term == p.lastHeartbeatTerm && !p.lastHeartbeat.IsZero() && now.Sub(p.lastHeartbeat) > 2*t.heartbeatInterval {
+		t.metrics.heartbeatSendFailures.Inc()
+		t.logger.Warn("leader failed to send out heartbeat on time; took too long, leader is overloaded likely from slow disk",
+			"to", node.FormatID(p.id), "heartbeat-interval", t.heartbeatInterval, "exceeded-duration", now.Sub(p.lastHeartbeat)-2*t.heartbeatInterval)
+	}
+	p.lastHeartbeat, p.lastHeartbeatTerm = now, term
+}
+
+// heartbeatAnswered times a heartbeat's round trip to peer from: from the
+// stream's writing the heartbeat to its response's arrival, which takes
+// in the peer's loop turn (a heartbeat is answered once the peer's Ready
+// is saved). Only the newest heartbeat is timed, by its first response:
+// heartbeats go out every heartbeat interval, far apart from a round trip.
+func (t *transport) heartbeatAnswered(from uint64) {
+	t.mu.Lock()
+	p, ok := t.peers[from]
+	t.mu.Unlock()
+	if !ok {
+		return
+	}
+	if written := p.heartbeatWrittenNanos.Swap(0); written != 0 {
+		t.metrics.peerRTT.WithLabelValues(node.FormatID(from)).Observe(time.Duration(time.Now().UnixNano() - written).Seconds())
+	}
 }
 
 // stop closes the peer port (its listener and the connections it still
@@ -450,6 +499,7 @@ func (t *transport) dropQueued(p *peer) {
 	}
 	if dropped > 0 {
 		t.metrics.peerDropped.Add(float64(dropped))
+		t.metrics.peerSentFailures.WithLabelValues(node.FormatID(p.id)).Add(float64(dropped))
 		t.report(peerReport{to: p.id})
 	}
 }
@@ -470,10 +520,16 @@ func (t *transport) runSnapshots(ctx context.Context, p *peer) {
 			return
 		case m := <-p.snaps:
 			start := time.Now()
-			err := t.sendSnapshot(ctx, p, m)
+			sentBytes, err := t.sendSnapshot(ctx, p, m)
+			to := node.FormatID(p.id)
 			if err != nil {
+				t.metrics.peerSentFailures.WithLabelValues(to).Inc()
+				t.metrics.snapSendFailures.WithLabelValues(to).Inc()
 				t.logger.Warn("snapshot send failed", "peer", node.FormatID(p.id), "index", m.GetSnapshot().GetMetadata().GetIndex(), "err", err)
 			} else {
+				t.metrics.peerSentBytes.WithLabelValues(to).Add(float64(sentBytes))
+				t.metrics.snapSendSuccess.WithLabelValues(to).Inc()
+				t.metrics.snapSendSeconds.WithLabelValues(to).Observe(time.Since(start).Seconds())
 				t.logger.Info("snapshot sent", "peer", node.FormatID(p.id), "index", m.GetSnapshot().GetMetadata().GetIndex(),
 					"bytes", len(m.GetSnapshot().GetData()), "took", time.Since(start))
 			}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -26,8 +27,8 @@ import (
 // snapshot, or an error status and the reason.
 
 // sendSnapshot sends m to p and returns once p's loop has it, within
-// snapshotSendTimeout.
-func (t *transport) sendSnapshot(ctx context.Context, p *peer, m *raftpb.Message) error {
+// snapshotSendTimeout, with the bytes of the request's body.
+func (t *transport) sendSnapshot(ctx context.Context, p *peer, m *raftpb.Message) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, snapshotSendTimeout)
 	defer cancel()
 	data := m.GetSnapshot().GetData()
@@ -35,12 +36,12 @@ func (t *transport) sendSnapshot(ctx context.Context, p *peer, m *raftpb.Message
 	head.Snapshot.Data = nil
 	headBody, err := proto.Marshal(head)
 	if err != nil {
-		return fmt.Errorf("encode snapshot message: %w", err)
+		return 0, fmt.Errorf("encode snapshot message: %w", err)
 	}
 	body, bodyBytes := t.snapshotBody(p.id, headBody, data)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.ep.httpURL(peerSnapshotPath), body)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.ContentLength = bodyBytes
 	req.Header.Set("Expect", "100-continue")
@@ -48,13 +49,13 @@ func (t *transport) sendSnapshot(ctx context.Context, p *peer, m *raftpb.Message
 	req.Header.Set(headerSnapshotBytes, strconv.Itoa(len(data)))
 	resp, err := t.snapshots[p.ep.network].Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
-		return peerRefusal(resp)
+		return 0, peerRefusal(resp)
 	}
-	return nil
+	return bodyBytes, nil
 }
 
 // snapshotBody frames a snapshot for peer to: the head frame, then data
@@ -86,9 +87,21 @@ func (t *transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	defer t.leave(nil)
 	cluster, from, err := t.checkRoute(r.Header)
 	if err != nil {
+		t.metrics.snapRecvFailures.WithLabelValues(unknownSnapshotSender).Inc()
 		t.refuseRequest(w, cluster, from, err)
 		return
 	}
+	start, sender, received := time.Now(), node.FormatID(from), false
+	body := &countingReader{r: r.Body}
+	defer func() {
+		t.metrics.peerRecvBytes.WithLabelValues(sender).Add(float64(body.n))
+		if !received {
+			t.metrics.snapRecvFailures.WithLabelValues(sender).Inc()
+			return
+		}
+		t.metrics.snapRecvSuccess.WithLabelValues(sender).Inc()
+		t.metrics.snapRecvSeconds.WithLabelValues(sender).Observe(time.Since(start).Seconds())
+	}()
 	dataBytes, err := strconv.ParseUint(r.Header.Get(headerSnapshotBytes), 10, 64)
 	if err != nil {
 		peerError(w, http.StatusBadRequest, fmt.Errorf("the snapshot's %s header: %w", headerSnapshotBytes, err))
@@ -108,7 +121,7 @@ func (t *transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 			"this member is already receiving %d snapshots, the most it takes at once; send it again later", snapshotStreamsMax))
 		return
 	}
-	m, head, err := t.receiveSnapshot(bufio.NewReaderSize(r.Body, peerReadBufferBytes), from, dataBytes)
+	m, head, err := t.receiveSnapshot(bufio.NewReaderSize(body, peerReadBufferBytes), from, dataBytes)
 	if err != nil {
 		code := http.StatusBadRequest
 		if errors.Is(err, node.ErrClusterMismatch) || errors.Is(err, node.ErrWrongMember) {
@@ -125,7 +138,24 @@ func (t *transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return // the sender went away
 	}
+	received = true
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// unknownSnapshotSender labels the snapshot requests refused before their
+// sender is known (etcd's label for them).
+const unknownSnapshotSender = "UNKNOWN_SNAPSHOT_SENDER"
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // receiveSnapshot reads a snapshot's frames from r: the head, which must

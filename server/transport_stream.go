@@ -179,13 +179,20 @@ func (t *transport) serveStream(w http.ResponseWriter, r *http.Request) {
 func (t *transport) receiveStream(r *bufio.Reader, from uint64) error {
 	fr := frameReader{r: r}
 	var f frame
+	sender := node.FormatID(from)
+	received, failures := t.metrics.peerRecvBytes.WithLabelValues(sender), t.metrics.peerRecvFailures.WithLabelValues(sender)
 	for {
 		if err := fr.next(&f); err != nil {
 			return err
 		}
+		received.Add(float64(fr.frameBytes))
 		m, err := t.check(&f, from)
 		if err != nil {
+			failures.Inc()
 			return t.refuse(&f, err)
+		}
+		if m.GetType() == raftpb.MessageType_MsgHeartbeatResp {
+			t.heartbeatAnswered(from)
 		}
 		select {
 		case t.inbox <- node.Envelope{ClusterID: f.ClusterID, Message: m}:
@@ -193,6 +200,7 @@ func (t *transport) receiveStream(r *bufio.Reader, from uint64) error {
 			return errStopping
 		default: // the loop is behind: drop, as a lossy network would; raft resends
 			t.metrics.peerDropped.Inc()
+			failures.Inc()
 		}
 	}
 }
@@ -276,14 +284,20 @@ func (t *transport) stream(ctx context.Context, p *peer, active *bool) error {
 			return err
 		case m = <-p.queue:
 		}
-		err := t.writeMessage(bw, p, m)
+		batchBytes, err := t.writeMessage(bw, p, m)
 		for n := 1; err == nil && n < peerBatchMsgs && len(p.queue) > 0; n++ {
-			err = t.writeMessage(bw, p, <-p.queue) // only this goroutine receives: it cannot block
+			var written int
+			written, err = t.writeMessage(bw, p, <-p.queue) // only this goroutine receives: it cannot block
+			batchBytes += written
 		}
 		if err == nil {
 			err = bw.Flush()
 		}
+		if err == nil {
+			t.metrics.peerSentBytes.WithLabelValues(node.FormatID(p.id)).Add(float64(batchBytes))
+		}
 		if err != nil {
+			t.metrics.peerSentFailures.WithLabelValues(node.FormatID(p.id)).Inc()
 			t.report(peerReport{to: p.id})
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -294,16 +308,19 @@ func (t *transport) stream(ctx context.Context, p *peer, active *bool) error {
 }
 
 // writeMessage encodes m, framed for p, into bw's free space (no copy when
-// it fits) and writes it.
-func (t *transport) writeMessage(bw *bufio.Writer, p *peer, m *raftpb.Message) error {
+// it fits) and writes it, returning the frame's bytes. A heartbeat's
+// writing is noted, to time its round trip (heartbeatAnswered).
+func (t *transport) writeMessage(bw *bufio.Writer, p *peer, m *raftpb.Message) (int, error) {
 	size := proto.Size(m)
 	buf := appendFrameHeader(bw.AvailableBuffer(), &frame{ClusterID: t.clusterID, From: t.self, To: p.id}, size)
 	buf, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, m)
 	if err != nil {
-		return fmt.Errorf("encode message to %s: %w", node.FormatID(p.id), err)
+		return 0, fmt.Errorf("encode message to %s: %w", node.FormatID(p.id), err)
 	}
-	_, err = bw.Write(buf)
-	return err
+	if m.GetType() == raftpb.MessageType_MsgHeartbeat {
+		p.heartbeatWrittenNanos.Store(time.Now().UnixNano())
+	}
+	return bw.Write(buf)
 }
 
 // openStream dials the peer and upgrades the connection to a message

@@ -30,7 +30,8 @@
 // live in memory only, as etcd's: a reopened Store has none unless it
 // adopts another's (AdoptWatchers). The store counts the ranges, puts,
 // delete ranges and transactions it executes as etcd's mvcc metrics count
-// them (Ops), for the server's etcd_mvcc_*_total.
+// them (Ops), for the server's etcd_mvcc_*_total, and keeps etcd's
+// debugging counts: its live keys (Keys) and the bytes put (PutBytes).
 //
 // What does not: raft, proposals, leases and their expiry, headers (cluster, member,
 // term), authentication and anything that blocks. The node drives a Store

@@ -61,6 +61,12 @@ func (g *generation) findRevisionIndex(atRev int64) int {
 	return lo - 1
 }
 
+// live reports whether the key exists now: ki is not nil and its current
+// generation has a put not yet tombstoned.
+func (ki *keyIndex) live() bool {
+	return ki != nil && len(ki.generations) > 0 && !ki.generations[len(ki.generations)-1].isEmpty()
+}
+
 func (ki *keyIndex) isEmpty() bool {
 	return len(ki.generations) == 1 && ki.generations[0].isEmpty()
 }

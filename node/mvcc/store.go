@@ -45,6 +45,14 @@ type Store struct {
 
 	// ops counts what the store executed (Ops).
 	ops OpCounts
+	// keys is the number of live keys (Keys); putBytes the key and value
+	// bytes of every put executed (PutBytes).
+	keys     int64
+	putBytes uint64
+	// watchEvents counts the events handed to watchers (WatchEvents).
+	watchEvents uint64
+	// compactedKeys counts the revisions compactions deleted (CompactedKeys).
+	compactedKeys uint64
 }
 
 // OpCounts counts what a store executed, as etcd's mvcc metrics count
@@ -64,6 +72,27 @@ func (c OpCounts) sum() uint64 { return c.Ranges + c.Puts + c.Deletes }
 
 // Ops returns the counts since the store was opened.
 func (s *Store) Ops() OpCounts { return s.ops }
+
+// Keys is the number of keys the store holds now (deleted ones not), as
+// etcd's etcd_debugging_mvcc_keys_total counts them: a key counts from the
+// put that creates it to its deletion.
+func (s *Store) Keys() int64 { return s.keys }
+
+// PutBytes is the key and value bytes of every put executed since the
+// store was opened (a store that replaces another keeps its count), as
+// etcd's etcd_debugging_mvcc_total_put_size_in_bytes.
+func (s *Store) PutBytes() uint64 { return s.putBytes }
+
+// WatchEvents is the events handed to watchers since the store was opened
+// (a store that replaces another keeps its count), an event once per
+// watcher that gets it, as etcd's etcd_debugging_mvcc_pending_events_total
+// counts the events its watchers are sent.
+func (s *Store) WatchEvents() uint64 { return s.watchEvents }
+
+// CompactedKeys is the stored revisions that compactions deleted since the
+// store was opened (a store that replaces another keeps its count), as
+// etcd's etcd_debugging_mvcc_db_compaction_keys_total.
+func (s *Store) CompactedKeys() uint64 { return s.compactedKeys }
 
 // countTxn counts a transaction that began when the counts were before.
 func (s *Store) countTxn(before OpCounts) {
@@ -126,6 +155,15 @@ func (s *Store) restoreRevision(k, v []byte) error {
 	s.rev = rev.main
 	s.noteLeasedAtOpen(kv.Key, kv.Lease, tombstone)
 	ki := s.index.lookup(kv.Key)
+	wasLive := ki.live()
+	defer func() {
+		switch isLive := s.index.lookup(kv.Key).live(); {
+		case isLive && !wasLive:
+			s.keys++
+		case !isLive && wasLive:
+			s.keys--
+		}
+	}()
 	switch {
 	case ki != nil && tombstone:
 		// errRevisionNotFound (a second tombstone) is ignored, as in etcd.

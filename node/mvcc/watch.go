@@ -385,6 +385,9 @@ func (s *Store) WatchResponses() []WatchResponse {
 	out := make([]WatchResponse, 0, n)
 	removed := false
 	for _, w := range h.all {
+		for _, r := range w.pending {
+			s.watchEvents += uint64(len(r.Events))
+		}
 		out = append(out, w.pending...)
 		// The responses are copied out: keep the array for the next ones.
 		clear(w.pending)
@@ -434,9 +437,9 @@ func (s *Store) Committed() {
 // next revision and catches up from s's history (or is canceled if s
 // compacted it), keeping its ID and what it had pending. Events old had
 // staged and not published are dropped. s takes old's operation counts
-// (Ops) too.
+// (Ops, PutBytes, WatchEvents, CompactedKeys) too.
 func (s *Store) AdoptWatchers(old *Store) {
-	s.ops = old.ops
+	s.ops, s.putBytes, s.watchEvents, s.compactedKeys = old.ops, old.putBytes, old.watchEvents, old.compactedKeys
 	h, oh := s.watch, old.watch
 	if len(h.all) > 0 {
 		panic(fmt.Sprintf("mvcc: adopting watchers into a store that has %d", len(h.all)))

@@ -52,6 +52,7 @@ type undoEntry struct {
 	tombstone    bool
 	prevModified revision // the keyIndex's modified before the change
 	newKey       bool     // the change created the keyIndex
+	created      bool     // the put made the key live (Store.keys)
 }
 
 // Write returns a Write into b.
@@ -109,6 +110,10 @@ func (w *Write) abort() {
 		ki := w.s.index.lookup(u.key)
 		if u.tombstone {
 			ki.generations = ki.generations[:len(ki.generations)-1]
+			w.s.keys++
+		}
+		if u.created {
+			w.s.keys--
 		}
 		ki.unput(u.prevModified)
 		if u.newKey {
@@ -274,6 +279,7 @@ func (w *Write) put(p *pb.PutRequest) (*pb.PutResponse, error) {
 	if p.GetPrevKv() {
 		resp.PrevKv = prev
 	}
+	w.s.putBytes += uint64(len(key) + len(value)) // as etcd: the value written (a previous one for IgnoreValue)
 	w.putKV(key, value, lease)
 	resp.Header.Revision = w.beginRev + 1
 	return resp, nil
@@ -284,6 +290,10 @@ func (w *Write) put(p *pb.PutRequest) (*pb.PutResponse, error) {
 func (w *Write) putKV(key, value []byte, lease int64) {
 	rev := revision{main: w.beginRev + 1, sub: w.changes}
 	u := undoEntry{key: key, rev: rev}
+	if ki := w.s.index.lookup(key); !ki.live() {
+		u.created = true
+		w.s.keys++
+	}
 	kv := mvccpb.KeyValue{Key: key, Value: value, CreateRevision: rev.main, ModRevision: rev.main, Version: 1, Lease: lease}
 	if ki := w.s.index.lookup(key); ki != nil {
 		u.prevModified = ki.modified
@@ -336,6 +346,7 @@ func (w *Write) tombstone(key []byte) {
 		panic(fmt.Sprintf("mvcc: tombstone of existing key %q: %v", key, err))
 	}
 	w.b.Put(keyBucket, revKey(rev, true), appendKV(nil, &mvccpb.KeyValue{Key: key}))
+	w.s.keys--
 	w.undo = append(w.undo, u)
 	w.changes++
 	w.s.watch.stage(mvccpb.DELETE, &mvccpb.KeyValue{Key: key, ModRevision: rev.main})
@@ -383,6 +394,7 @@ func (w *Write) Compact(rev int64) (*pb.CompactionResponse, error) {
 	for _, k := range doomed {
 		w.b.Delete(keyBucket, k)
 	}
+	s.compactedKeys += uint64(len(doomed))
 	writeCompactRev(w.b, finishedCompactKey, rev)
 	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.rev}}, nil
 }
