@@ -235,8 +235,17 @@ func TestPeerTLS(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if n := c.metric(c.members[0], "plumb_server_snapshots_installed_total"); n < 1 {
-		t.Errorf("the restarted member installed %v snapshots, want one sent over TLS", n)
+	// A scrape goes without the node's counts when the loop is busy past
+	// scrapeLoopWait (catching up, in a race-built member): ask again.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		n := c.metric(c.members[0], "plumb_server_snapshots_installed_total")
+		if n >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the restarted member installed %v snapshots, want one sent over TLS", n)
+			break
+		}
 	}
 
 	// Intruders: each tries to join as the member just added.
