@@ -2,10 +2,12 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -196,16 +198,9 @@ func (n *Node) ResolveAuth(c Credentials) (AuthInfo, error) {
 		t.expires = n.ticks + n.cfg.AuthTokenTTLTicks
 		return AuthInfo{User: t.user, Revision: a.revision}, nil
 	case c.User != "":
-		return AuthInfo{User: c.User, Revision: cmpOr(c.Revision, a.revision)}, nil
+		return AuthInfo{User: c.User, Revision: cmp.Or(c.Revision, a.revision)}, nil
 	}
 	return AuthInfo{}, nil
-}
-
-func cmpOr(a, b uint64) uint64 {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // RequireUser is etcd's requireAuthInfo: with authentication enabled, a
@@ -470,12 +465,7 @@ func (n *Node) leaseKeys(id int64) []string {
 	if !ok {
 		return nil
 	}
-	keys := make([]string, 0, len(l.keys))
-	for k := range l.keys {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return slices.Sorted(maps.Keys(l.keys))
 }
 
 // checkRead authorizes a read when it is answered: etcd's doSerialize, with
@@ -738,7 +728,7 @@ func (n *Node) applyAuth(b backend.Batch, r *pb.InternalRaftRequest, index uint6
 		}
 		return &pb.AuthUserGetResponse{Roles: slices.Clone(u.Roles)}, nil
 	case r.AuthUserList != nil:
-		return &pb.AuthUserListResponse{Users: sortedNames(a.users)}, nil
+		return &pb.AuthUserListResponse{Users: slices.Sorted(maps.Keys(a.users))}, nil
 	case r.AuthUserRevokeRole != nil:
 		rv := r.AuthUserRevokeRole
 		if a.enabled && rv.Name == rootUser && rv.Role == rootRole {
@@ -782,7 +772,7 @@ func (n *Node) applyAuth(b backend.Batch, r *pb.InternalRaftRequest, index uint6
 		}
 		return resp, nil
 	case r.AuthRoleList != nil:
-		return &pb.AuthRoleListResponse{Roles: sortedNames(a.roles)}, nil
+		return &pb.AuthRoleListResponse{Roles: slices.Sorted(maps.Keys(a.roles))}, nil
 	case r.AuthRoleGrantPermission != nil:
 		g := r.AuthRoleGrantPermission
 		if g.Perm == nil {
@@ -833,7 +823,7 @@ func (n *Node) applyAuth(b backend.Batch, r *pb.InternalRaftRequest, index uint6
 		}
 		delete(a.roles, name)
 		b.Delete(bucketAuthRoles, []byte(name))
-		for _, un := range sortedNames(a.users) {
+		for _, un := range slices.Sorted(maps.Keys(a.users)) {
 			u := a.users[un]
 			if i, found := slices.BinarySearch(u.Roles, name); found {
 				nu := proto.CloneOf(u)
@@ -942,15 +932,6 @@ func (n *Node) expireTokens() {
 			delete(n.auth.tokens, tok)
 		}
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // setAuthHeader sets the header of one of etcd's auth responses.

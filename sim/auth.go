@@ -106,17 +106,7 @@ func (w *world) newAuthAdmin() {
 }
 
 // endpoint is a member to send to: the next that counts, round robin.
-func (a *authAdmin) endpoint() *member {
-	named := a.w.named
-	for range named {
-		m := named[a.via%len(named)]
-		if m.counts() {
-			return m
-		}
-		a.via++
-	}
-	return named[0]
-}
+func (a *authAdmin) endpoint() *member { return a.w.countingMember(&a.via) }
 
 // send sends the setup step or the current change.
 func (a *authAdmin) send() {

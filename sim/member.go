@@ -251,14 +251,18 @@ func (o *operator) finishJob(j *memberJob, why string) {
 
 // endpoint is the member the operator talks to: the one it last used, or
 // the next that is a member.
-func (o *operator) endpoint() *member {
-	named := o.w.named
+func (o *operator) endpoint() *member { return o.w.countingMember(&o.via) }
+
+// countingMember is the member an operator sends to next: the one *via
+// names, round robin over the named members, or the next that counts.
+func (w *world) countingMember(via *int) *member {
+	named := w.named
 	for range named {
-		m := named[o.via%len(named)]
+		m := named[*via%len(named)]
 		if m.counts() {
 			return m
 		}
-		o.via++
+		*via++
 	}
 	return named[0]
 }
