@@ -157,21 +157,6 @@ var etcdOnlyMetrics = map[string]string{
 	"etcd_snap_db_save_total_duration_seconds":                      "etcd saves a received snapshot to a .snap.db file; plumb receives it in memory and the node installs it (the receive is timed: etcd_network_snapshot_receive_total_duration_seconds)",
 	"etcd_mvcc_hash_duration_seconds":                               "Maintenance.Hash is not served (HashKV is, timed as etcd_mvcc_hash_rev_duration_seconds)",
 	"etcd_mvcc_db_open_read_transactions":                           "plumb's reads run on the loop, with no concurrent read transactions to count",
-
-	// Counted inside etcd's mvcc and apply paths; plumb's node does not
-	// count them yet.
-	"etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds":                 "compaction is not timed yet (the revisions it deletes are counted: db_compaction_keys_total)",
-	"etcd_debugging_mvcc_db_compaction_total_duration_milliseconds":                 "compaction is not timed yet (the revisions it deletes are counted: db_compaction_keys_total)",
-	"etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds":              "compaction is not timed yet (the revisions it deletes are counted: db_compaction_keys_total)",
-	"etcd_debugging_server_watch_send_loop_control_stream_duration_seconds":         "etcd's watch send loop internals",
-	"etcd_debugging_server_watch_send_loop_progress_duration_seconds":               "etcd's watch send loop internals",
-	"etcd_debugging_server_watch_send_loop_watch_stream_duration_per_event_seconds": "etcd's watch send loop internals",
-	"etcd_debugging_server_watch_send_loop_watch_stream_duration_seconds":           "etcd's watch send loop internals",
-	"etcd_server_apply_duration_seconds":                                            "not timed: the node applies a whole Ready inside one Process call and has no clock, so the server cannot time each operation's apply",
-	"etcd_server_request_duration_seconds":                                          "not timed per request type yet (grpc_server_handling_seconds is, with --metrics extensive)",
-	"etcd_server_range_duration_seconds":                                            "not timed yet (grpc_server_handling_seconds is, with --metrics extensive)",
-	"etcd_server_slow_apply_total":                                                  "counts applies over --warning-apply-duration, which needs per-operation apply times (see apply_duration_seconds)",
-	"etcd_server_snapshot_apply_in_progress_total":                                  "not kept yet (plumb_server_snapshots_installed_total counts installed ones)",
 }
 
 // TestMetricsMatchEtcd: a one-member plumb and a one-member etcd 3.7.3,
@@ -193,7 +178,9 @@ func TestMetricsMatchEtcd(t *testing.T) {
 	m := c.newMember("n1", ip)
 	c.members = append(c.members, m)
 	plumbMetrics := fmt.Sprintf("http://%s:%d", ip, freePort(t, ip))
-	c.start(m, "--metrics", "extensive", "--listen-metrics-urls", plumbMetrics)
+	// Every apply is slow against 1ns: etcd_server_slow_apply_total must
+	// count them all.
+	c.start(m, "--metrics", "extensive", "--listen-metrics-urls", plumbMetrics, "--warning-apply-duration", "1ns")
 	t.Cleanup(c.stopAll)
 	c.waitLeader(startTimeout)
 	metricsWorkload(t, m.endpoint(), plumbMetrics+"/health")
@@ -307,6 +294,23 @@ func TestMetricsMatchEtcd(t *testing.T) {
 		{"os_fd_used", nil, 5},
 		{"os_fd_limit", nil, 5},
 		{"promhttp_metric_handler_requests_total", nil, 1},
+		// Timed inside the node (node.Stopwatch) and in the server.
+		{"etcd_server_apply_duration_seconds", map[string]string{"version": "v3", "op": "Put", "success": "true"}, 1},
+		{"etcd_server_apply_duration_seconds", map[string]string{"op": "Txn", "success": "true"}, 1},
+		{"etcd_server_apply_duration_seconds", map[string]string{"op": "Compaction", "success": "true"}, 1},
+		{"etcd_server_apply_duration_seconds", map[string]string{"op": "AuthUserAdd", "success": "true"}, 1},
+		{"etcd_server_apply_duration_seconds", map[string]string{"op": "ClusterMemberAttrSet", "success": "true"}, 1},
+		{"etcd_server_slow_apply_total", nil, 6}, // every apply above, over 1ns
+		{"etcd_server_range_duration_seconds", map[string]string{"success": "true"}, 1},
+		{"etcd_server_request_duration_seconds", map[string]string{"type": "Put", "success": "true"}, 1},
+		{"etcd_server_request_duration_seconds", map[string]string{"type": "Range", "success": "true"}, 1},
+		{"etcd_server_request_duration_seconds", map[string]string{"type": "Compaction", "success": "true"}, 1},
+		{"etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds", nil, 1},
+		{"etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds", nil, 1},
+		{"etcd_debugging_mvcc_db_compaction_total_duration_milliseconds", nil, 1},
+		{"etcd_debugging_server_watch_send_loop_control_stream_duration_seconds", nil, 1}, // created
+		{"etcd_debugging_server_watch_send_loop_watch_stream_duration_seconds", nil, 1},   // the event
+		{"etcd_debugging_server_watch_send_loop_watch_stream_duration_per_event_seconds", nil, 1},
 	} {
 		if v := value(check.name, check.labels); v < check.min {
 			t.Errorf("plumb's %s%v is %v, want at least %v", check.name, check.labels, v, check.min)

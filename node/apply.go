@@ -125,6 +125,8 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	var rep Reply
 	var revoked []string
 	revBefore := n.kv.Rev()
+	work := Work{Kind: WorkApply, Op: ApplyOp(&r)}
+	mark := n.cfg.Stopwatch.Start(work)
 	authErr := n.checkApply(&r)
 	switch {
 	case authErr != nil:
@@ -151,7 +153,7 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	case r.Txn != nil:
 		rep.Txn, rep.Err = w.Txn(r.Txn)
 	case r.Compaction != nil:
-		rep.Compaction, rep.Err = w.Compact(r.Compaction.Revision)
+		rep.Compaction, rep.Err = n.compact(w, r.Compaction.Revision)
 	case r.ClusterMemberAttrSet != nil:
 		n.applyAttributes(b, r.ClusterMemberAttrSet)
 	default:
@@ -160,6 +162,7 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	if errors.Is(rep.Err, mvcc.ErrLeaseNotFound) {
 		rep.Err = ErrLeaseNotFound // one error for a missing lease, whatever found it
 	}
+	n.cfg.Stopwatch.Stop(work, mark, rep.Err == nil || errors.Is(rep.Err, mvcc.ErrCompacted))
 	if n.cfg.ReportWrites && isClientWrite(&r) {
 		applied := AppliedWrite{Proposal: ProposalID{Member: r.ID, Seq: r.Header.GetID()}}
 		if rev := n.kv.Rev(); rev != revBefore && rep.Err == nil {
@@ -180,6 +183,21 @@ func (n *Node) applyNormal(w *mvcc.Write, b backend.Batch, e *raftpb.Entry, repl
 	n.setHeader(&rep)
 	n.finishInto(waiting, rep, &replies)
 	return replies
+}
+
+// compact applies a Compaction in its two steps, each timed.
+func (n *Node) compact(w *mvcc.Write, rev int64) (*pb.CompactionResponse, error) {
+	sw := n.cfg.Stopwatch
+	mark := sw.Start(Work{Kind: WorkIndexCompaction})
+	c, err := w.CompactIndex(rev)
+	sw.Stop(Work{Kind: WorkIndexCompaction}, mark, err == nil)
+	if err != nil {
+		return nil, err
+	}
+	mark = sw.Start(Work{Kind: WorkDBCompaction})
+	resp := c.Finish()
+	sw.Stop(Work{Kind: WorkDBCompaction}, mark, true)
+	return resp, nil
 }
 
 // waiterFor returns this member's waiter for the request that proposer

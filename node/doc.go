@@ -11,7 +11,10 @@
 // goroutines, wall clock or randomness of its own; its storage is handed in
 // (a LogStore for raft's log, a backend.Backend for the key-value state),
 // and time is counted in ticks. That is what lets the simulator run the very
-// code production runs, deterministically.
+// code production runs, deterministically. For metrics, a driver may hand in
+// a Stopwatch: the node marks where an apply, a range, a compaction or a
+// snapshot install starts and ends, and the driver reads its own clock
+// there; the marks never reach the node's state or outputs.
 //
 // Requests and responses are etcd's own messages (etcdserverpb), and errors
 // carry etcd's messages. A write is answered once it is applied (its entry

@@ -97,6 +97,10 @@ type Config struct {
 	// package plant and planted.go). Only plumb's own packages can set it,
 	// and only the simulator does.
 	Planted plant.Bugs
+
+	// Stopwatch times the node's work for the driver's metrics (see
+	// Stopwatch); nil times nothing.
+	Stopwatch Stopwatch
 }
 
 func (c *Config) withDefaults() Config {
@@ -133,6 +137,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.LeaseCheckpointTicks == 0 {
 		out.LeaseCheckpointTicks = 5 * 60 * 1000 / out.TickMillis
+	}
+	if out.Stopwatch == nil {
+		out.Stopwatch = noStopwatch{}
 	}
 	if out.AuthTokenTTLTicks == 0 {
 		out.AuthTokenTTLTicks = DefaultAuthTokenTTLTicks

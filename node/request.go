@@ -281,7 +281,9 @@ func (n *Node) answerRead(req Request) {
 	}
 	rep := Reply{ID: req.ID}
 	if req.Range != nil {
+		mark := n.cfg.Stopwatch.Start(Work{Kind: WorkRange})
 		rep.Range, rep.Err = n.kv.Range(req.Range)
+		n.cfg.Stopwatch.Stop(Work{Kind: WorkRange}, mark, rep.Err == nil)
 		if rep.Range != nil {
 			rep.Range.Header = n.header()
 		}

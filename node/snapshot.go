@@ -154,14 +154,16 @@ func (n *Node) maybeSnapshot() error {
 // installSnapshot replaces the state with a snapshot a leader sent, which
 // the log store has already saved. The dump's applied index may be past the
 // snapshot's: the entries in between are replayed without being applied.
-func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
+func (n *Node) installSnapshot(snap *raftpb.Snapshot) (err error) {
+	mark := n.cfg.Stopwatch.Start(Work{Kind: WorkSnapshotInstall})
+	defer func() { n.cfg.Stopwatch.Stop(Work{Kind: WorkSnapshotInstall}, mark, err == nil) }()
 	idx := snap.GetMetadata().GetIndex()
 	if len(snap.Data) == 0 {
 		return fmt.Errorf("node %s: snapshot at %d arrived without state", FormatID(n.cfg.ID), idx)
 	}
 	// Straight to the durable backend in one batch: the dump replaces the
 	// whole state, and an overlay would hold a second copy of it.
-	err := n.be.WriteThrough(func(be backend.Backend) error { return restoreState(be, snap.Data) })
+	err = n.be.WriteThrough(func(be backend.Backend) error { return restoreState(be, snap.Data) })
 	if err != nil {
 		return fmt.Errorf("node %s: install snapshot at %d: %w", FormatID(n.cfg.ID), idx, err)
 	}

@@ -187,6 +187,8 @@ func (w *watchServer) recv(ctx context.Context, gs pb.Watch_WatchServer, s *watc
 // send sends wr, in fragments if its watcher asked for them and it is
 // larger than --max-request-bytes.
 func (w *watchServer) send(gs pb.Watch_WatchServer, wr *pb.WatchResponse) error {
+	start := time.Now()
+	defer func() { w.l.metrics.timings.observeSend(wr, time.Since(start)) }()
 	if !wr.Fragment {
 		return gs.Send(wr)
 	}

@@ -160,6 +160,10 @@ type Config struct {
 	// a progress response. As in etcd, 0 or less means the default, 10
 	// minutes, and less than watchProgressIntervalMin is raised to it.
 	WatchProgressNotifyInterval time.Duration
+
+	// WarningApplyDuration is --warning-apply-duration: an apply that takes
+	// longer is logged and counted in etcd_server_slow_apply_total.
+	WarningApplyDuration time.Duration
 }
 
 // Cluster states, as --initial-cluster-state spells them.

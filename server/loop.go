@@ -135,9 +135,15 @@ func (l *loop) checkPublished() {
 // do submits req and waits for its reply, the context, or the loop's end.
 // A write whose caller gives up may still be applied: the client sees the
 // context's error, which clientv3 treats as an unknown outcome.
-func (l *loop) do(ctx context.Context, req node.Request) (node.Reply, error) {
+func (l *loop) do(ctx context.Context, req node.Request) (rep node.Reply, err error) {
 	if req.Creds == (node.Credentials{}) && l.auth != nil {
 		req.Creds = l.auth.credentials(ctx)
+	}
+	if typ := requestType(req); typ != "" {
+		start := time.Now()
+		defer func() {
+			l.metrics.timings.request.WithLabelValues(typ, boolLabel(err == nil)).Observe(time.Since(start).Seconds())
+		}()
 	}
 	c := &call{req: req, done: make(chan node.Reply, 1)}
 	select {

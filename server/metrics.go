@@ -101,6 +101,9 @@ type metrics struct {
 	// compactionLast is when the loop last saw a compaction applied, as
 	// unix time, to the tick (etcd's: when its compaction finished).
 	compactionLast prometheus.Gauge
+	// timings: etcd's latency families for apply, range, requests,
+	// compaction, snapshot install and the watch send loop.
+	timings timings
 }
 
 // Metrics levels, --metrics: etcd's.
@@ -117,8 +120,9 @@ func newMetrics(level string) *metrics {
 			grpcprom.WithHistogramBuckets(prometheus.DefBuckets)))
 	}
 	m := &metrics{
-		reg:  prometheus.NewRegistry(),
-		grpc: grpcprom.NewServerMetrics(grpcOpts...),
+		reg:     prometheus.NewRegistry(),
+		grpc:    grpcprom.NewServerMetrics(grpcOpts...),
+		timings: newTimings(),
 		clientRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_server_client_requests_total",
 			Help: "The total number of client requests per client version."}, []string{"type", "client_api_version"}),
 		grpcRecvBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "etcd_network_client_grpc_received_bytes_total",
@@ -249,6 +253,7 @@ func newMetrics(level string) *metrics {
 			limit: prometheus.NewDesc("os_fd_limit", "The file descriptor limit.", nil, nil),
 		},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.timings.collectors()...)
 	return m
 }
 

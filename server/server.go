@@ -194,6 +194,7 @@ func (s *Server) openStorage() error {
 		SkipReconfigCheck: !cfg.StrictReconfigCheck,
 		StartMillis:       time.Now().UnixMilli(),
 		Logger:            raftLogger{s.logger},
+		Stopwatch:         &stopwatch{t: &s.metrics.timings, base: time.Now(), logger: s.logger, slow: cfg.WarningApplyDuration},
 	})
 	if errors.Is(err, node.ErrIDRemoved) {
 		return fmt.Errorf("--data-dir %s holds member %s, which was removed from cluster %s: a removed member never returns as itself (%w). "+

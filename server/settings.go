@@ -184,6 +184,7 @@ var Settings = []Setting{
 	{"auth-token", "simple", "Specify a v3 authentication token type and token specific options, especially for JWT. Its format is \"type,var1=val1,var2=val2,...\". Possible type is 'simple' or 'jwt'. Possible variables are 'sign-method' for specifying a sign method of jwt (its possible values are 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512' or 'EdDSA'), 'pub-key' for specifying a path to a public key for verifying jwt, 'priv-key' for specifying a path to a private key for signing jwt, and 'ttl' for specifying TTL of jwt tokens."},
 	{"bcrypt-cost", "10", "Specify bcrypt algorithm cost factor for auth password hashing."},
 	{"auth-token-ttl", "300", "The lifetime in seconds of the auth token."},
+	{"warning-apply-duration", "100ms", "Warning is generated if requests take more than this duration (counted in etcd_server_slow_apply_total; integer nanoseconds in the config file, as etcd takes it there)."},
 	{"watch-progress-notify-interval", "10m", "Duration of periodic watch progress notifications (10m, 500ms; integer nanoseconds in the config file, as etcd takes it there)."},
 	{ConfigFileFlag, "", "Path to a YAML config file with the same keys as the flags; a setting given both there and as a flag or environment variable is an error."},
 }
@@ -536,6 +537,9 @@ var fileParse = map[string]func(c *Config, raw string) error{
 	"watch-progress-notify-interval": func(c *Config, raw string) error {
 		return parseFileDuration(&c.WatchProgressNotifyInterval, raw)
 	},
+	"warning-apply-duration": func(c *Config, raw string) error {
+		return parseFileDuration(&c.WarningApplyDuration, raw)
+	},
 }
 
 // settingFields has an entry for every setting but config-file.
@@ -725,6 +729,14 @@ var settingFields = map[string]settingField{
 	"max-learners": {
 		func(c *Config, raw string) error { return parseCount(&c.MaxLearners, raw) },
 		func(c *Config) error { return checkRange(c.MaxLearners, 1, maxLearnersMax) }},
+	"warning-apply-duration": {
+		func(c *Config, raw string) error { return parseDuration(&c.WarningApplyDuration, raw) },
+		func(c *Config) error {
+			if c.WarningApplyDuration < 0 {
+				return fmt.Errorf("must not be negative (set to %s)", c.WarningApplyDuration)
+			}
+			return nil
+		}},
 	"watch-progress-notify-interval": {
 		func(c *Config, raw string) error { return parseDuration(&c.WatchProgressNotifyInterval, raw) },
 		func(c *Config) error { return nil }}, // any: 0 or less is the default, too short is raised
@@ -1436,7 +1448,6 @@ var etcdOnlySettings = map[string]etcdSetting{
 	"compaction-batch-limit":               ignore(),
 	"compaction-sleep-interval":            ignore(),
 	"downgrade-check-time":                 ignore(),
-	"warning-apply-duration":               ignore(),
 	"warning-unary-request-duration":       ignore(),
 	"memory-mlock":                         ignore("false"),
 	"bootstrap-defrag-threshold-megabytes": ignore("0"),

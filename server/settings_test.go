@@ -49,6 +49,7 @@ func defaultConfig() Config {
 		AuthTokenTTL:             300,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
+		WarningApplyDuration:        100 * time.Millisecond,
 
 		DiscoveryDialTimeout:      2 * time.Second,
 		DiscoveryRequestTimeout:   5 * time.Second,
@@ -658,6 +659,7 @@ func TestResolveConfigFiles(t *testing.T) {
 		AuthTokenTTL:            300,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
+		WarningApplyDuration:        100 * time.Millisecond,
 
 		DiscoveryDialTimeout:      2 * time.Second,
 		DiscoveryRequestTimeout:   5 * time.Second,

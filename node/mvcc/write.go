@@ -362,16 +362,42 @@ func (w *Write) tombstone(key []byte) {
 // everything happens in the batch, so replicas never differ by a
 // compaction in progress. The Header carries the current revision.
 func (w *Write) Compact(rev int64) (*pb.CompactionResponse, error) {
+	c, err := w.CompactIndex(rev)
+	if err != nil {
+		return nil, err
+	}
+	return c.Finish(), nil
+}
+
+// Compaction is a compaction whose index part is done (CompactIndex) and
+// whose backend part is not (Finish). The two are separate steps only so
+// that a driver can time them apart, as etcd's metrics do; both must run
+// in the same batch.
+type Compaction struct {
+	w    *Write
+	rev  int64
+	keep map[revision]struct{}
+}
+
+// CompactIndex is Compact's first step: it checks rev, records it and
+// compacts the key index.
+func (w *Write) CompactIndex(rev int64) (Compaction, error) {
 	s := w.s
 	if rev <= s.compactRev {
-		return nil, ErrCompacted
+		return Compaction{}, ErrCompacted
 	}
 	if rev > s.rev {
-		return nil, ErrFutureRev
+		return Compaction{}, ErrFutureRev
 	}
 	s.compactRev = rev
 	writeCompactRev(w.b, scheduledCompactKey, rev)
-	keep := s.index.compact(rev)
+	return Compaction{w: w, rev: rev, keep: s.index.compact(rev)}, nil
+}
+
+// Finish is Compact's second step: the revisions the index let go are
+// deleted from the backend.
+func (c Compaction) Finish() *pb.CompactionResponse {
+	w, s, rev, keep := c.w, c.w.s, c.rev, c.keep
 	// Every stored revision at or below rev that is not kept goes, including
 	// tombstones left out of the index when it was rebuilt by Open.
 	var doomed [][]byte
@@ -396,7 +422,7 @@ func (w *Write) Compact(rev int64) (*pb.CompactionResponse, error) {
 	}
 	s.compactedKeys += uint64(len(doomed))
 	writeCompactRev(w.b, finishedCompactKey, rev)
-	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.rev}}, nil
+	return &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.rev}}
 }
 
 // SetConsistentIndex records the raft index and term of the last applied
