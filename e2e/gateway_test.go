@@ -264,11 +264,13 @@ func TestGatewayMatchesEtcd(t *testing.T) {
 	for name, target := range map[string]gwTarget{"http": plain, "https": secure} {
 		sameWatch(t, name, etcd, target)
 	}
+	sameConcurrency(t, "http", 7587880000000000101, etcd, plain)
+	sameConcurrency(t, "https", 7587880000000000102, etcd, secure)
 	sameCORS(t, etcd.url, plain.url)
 
 	metrics, code := httpGet(t, plain.url+"/metrics")
 	for _, want := range []string{`plumb_gateway_refused_requests_total{code="InvalidArgument"}`,
-		`plumb_gateway_refused_requests_total{code="NotFound"}`, `plumb_gateway_refused_requests_total{code="Unimplemented"}`,
+		`plumb_gateway_refused_requests_total{code="NotFound"}`,
 		`plumb_gateway_refused_requests_total{code="ResourceExhausted"}`} {
 		if code != 200 || !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -508,4 +510,87 @@ func TestGatewayOnFollower(t *testing.T) {
 	if len(kvs) != 1 || kvs[0].(map[string]any)["lease"] != lease {
 		t.Errorf("the put with the lease, read on another member: %v", got)
 	}
+}
+
+// sameConcurrency runs etcd's Lock and Election gateway paths on etcd
+// and on plumb, under names of their own for each target (name): a lock
+// taken and released under a lease given by ID, an election campaigned,
+// read, proclaimed, observed and resigned, and the malformed and refused
+// cases; every answer is compared without revisions (each server's are
+// its own by now).
+func sameConcurrency(t *testing.T, name string, lease int64, etcd, plumb gwTarget) {
+	t.Helper()
+	var got [2][]gwAnswer
+	for i, target := range []gwTarget{etcd, plumb} {
+		do := func(path, body string) gwAnswer {
+			a := target.call(t, "", path, body)
+			got[i] = append(got[i], a)
+			return a
+		}
+		lockName, election := b64("lock-"+name), b64("election-"+name)
+		do("/v3/lease/grant", fmt.Sprintf(`{"TTL":60,"ID":"%d"}`, lease))
+		do("/v3/lock/lock", fmt.Sprintf(`{"name":"%s","lease":"%d"}`, lockName, lease))
+		do("/v3/lock/unlock", fmt.Sprintf(`{"key":"%s"}`, b64(fmt.Sprintf("lock-%s/%x", name, lease))))
+		camp := do("/v3/election/campaign", fmt.Sprintf(`{"name":"%s","lease":"%d","value":"%s"}`, election, lease, b64("v1")))
+		leader, err := json.Marshal(camp.json.(map[string]any)["leader"])
+		if err != nil || camp.code != 200 {
+			t.Fatalf("campaign on %s: %d %s", target.url, camp.code, camp.raw)
+		}
+		do("/v3/election/leader", `{"name":"`+election+`"}`)
+		do("/v3/election/proclaim", `{"leader":`+string(leader)+`,"value":"`+b64("v2")+`"}`)
+		got[i] = append(got[i], firstLine(t, target, "/v3/election/observe", `{"name":"`+election+`"}`))
+		do("/v3/election/resign", `{"leader":`+string(leader)+`}`)
+		do("/v3/election/leader", `{"name":"`+election+`"}`)                                                 // no leader now
+		do("/v3/election/proclaim", `{"leader":`+string(leader)+`,"value":"`+b64("v3")+`"}`)                 // not the leader any more
+		do("/v3/election/campaign", `{"name":"`+election+`","lease":"`+fmt.Sprint(lease+1000)+`","value":"`) // malformed JSON
+		do("/v3/election/campaign", `{"name":"`+election+`","lease":"`+fmt.Sprint(lease+1000)+`"}`)          // no such lease
+		do("/v3/lock/lock", `{"name":"!!not base64!!"}`)
+		do("/v3/lease/revoke", fmt.Sprintf(`{"ID":"%d"}`, lease))
+	}
+	if len(got[0]) != len(got[1]) {
+		t.Fatalf("%s: %d answers from etcd, %d from plumb", name, len(got[0]), len(got[1]))
+	}
+	for j := range got[0] {
+		t.Logf("lock and election over %s, answer %d: etcd answered %d %.200s", name, j, got[0][j].code, got[0][j].raw)
+		sameAnswer(t, fmt.Sprintf("lock and election over %s, answer %d", name, j), dropRevisions(got[0][j]), dropRevisions(got[1][j]))
+	}
+}
+
+// firstLine posts body to a streaming path and returns the stream's first
+// line (a server stream never ends by itself).
+func firstLine(t *testing.T, target gwTarget, path, body string) gwAnswer {
+	t.Helper()
+	cmd := exec.Command(curlBin(t), append([]string{"-sSN", "--max-time", "10", "-X", "POST", "-d", body}, target.flags...)...)
+	cmd.Args = append(cmd.Args, target.url+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			line <- sc.Text()
+		}
+		close(line)
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case l, ok := <-line:
+		if !ok {
+			t.Fatalf("%s%s: the stream ended without a line", target.url, path)
+		}
+		a := gwAnswer{code: 200, raw: l}
+		if err := json.Unmarshal([]byte(l), &a.json); err != nil {
+			t.Fatalf("%s%s: not JSON: %q", target.url, path, l)
+		}
+		return a
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s%s: no line within 5s", target.url, path)
+	}
+	return gwAnswer{}
 }

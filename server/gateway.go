@@ -55,14 +55,10 @@ const (
 // is a sequence of JSON requests rather than one.
 var gatewayStreamPaths = map[string]bool{"/v3/watch": true, "/v3/lease/keepalive": true}
 
-// gatewayMissing are the prefixes of etcd's gateway paths plumb does not
-// serve: etcd's handlers for Lock and Election are in its server module,
-// which plumb does not depend on (the services are served over gRPC).
-var gatewayMissing = []string{"/v3/lock/", "/v3/election/"}
-
 // gateway is etcd's JSON gateway (grpc-gateway) on the client port: etcd's
 // own generated handlers for KV, Watch, Lease, Cluster, Maintenance and
-// Auth under /v3/, with etcd's marshaler options (proto field names,
+// Auth under /v3/ (and plumb's for Lock and Election, which do what
+// etcd's generated ones do: gateway_concurrency.go), with etcd's marshaler options (proto field names,
 // unset fields left out, unknown fields ignored; bytes are base64), each
 // call made to the member's own gRPC server over an in-memory connection,
 // so that it passes the same interceptors and checks as any gRPC client's.
@@ -123,17 +119,13 @@ func newGateway(l interface {
 			return nil, fmt.Errorf("the JSON gateway: %w", err)
 		}
 	}
+	if err := registerConcurrencyGateway(mux, conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("the JSON gateway: %w", err)
+	}
 	// The bounds sit under the websocket proxy, so that they apply to the
 	// body it makes of a websocket's messages too.
 	bounded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, prefix := range gatewayMissing {
-			if strings.HasPrefix(r.URL.Path, prefix) {
-				_, out := runtime.MarshalerForRequest(mux, r)
-				runtime.HTTPError(r.Context(), mux, out, w, r, status.Errorf(codes.Unimplemented,
-					"plumb's JSON gateway does not serve %s* yet; use the gRPC service (etcdctl, clientv3)", prefix))
-				return
-			}
-		}
 		if !gatewayStreamPaths[r.URL.Path] {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 			mux.ServeHTTP(w, r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -459,22 +460,35 @@ func TestAutoTLSCoversHTTPURLs(t *testing.T) {
 	}
 }
 
-// TestGatewayLockElectionRefused: etcd's gateway paths plumb lacks are
-// refused with gRPC's Unimplemented and a message naming them, counted,
-// rather than answered as unknown paths.
-func TestGatewayLockElectionRefused(t *testing.T) {
+// TestGatewayLockElection: etcd's Lock and Election gateway paths (and
+// their /v3beta/ forms) reach the services: a lock taken through the
+// gateway is the key etcd's recipe writes, and released through it; a
+// campaign makes its value the leader's. (e2e's TestGatewayMatchesEtcd
+// compares every answer with etcd's.)
+func TestGatewayLockElection(t *testing.T) {
 	cfg := oneMember(t, t.TempDir())
 	s := startT(t, cfg)
 	defer s.Stop()
 	url := cfg.AdvertiseClientURLs[0]
-	postRetrying(t, http.DefaultClient, url+"/v3/kv/put", `{"key":"Zm9v","value":"YmFy"}`)
-	for _, path := range []string{"/v3/lock/lock", "/v3/election/campaign", "/v3beta/lock/unlock"} {
-		code, body := post(t, http.DefaultClient, url+path, `{"name":"Zm9v"}`)
-		if code != http.StatusNotImplemented || !strings.Contains(body, `"code":12`) || !strings.Contains(body, "does not serve") {
-			t.Errorf("%s: %d %s", path, code, body)
-		}
+	postRetrying(t, http.DefaultClient, url+"/v3/lease/grant", `{"TTL":60,"ID":"4096"}`)
+	code, body := post(t, http.DefaultClient, url+"/v3/lock/lock", `{"name":"Zm9v","lease":"4096"}`)
+	key := base64.StdEncoding.EncodeToString([]byte("foo/1000"))
+	if code != http.StatusOK || !strings.Contains(body, `"key":"`+key+`"`) {
+		t.Fatalf("lock: %d %s, want key %s", code, body, key)
 	}
-	if n := testutil.ToFloat64(s.metrics.gatewayRefused.WithLabelValues("Unimplemented")); n != 3 {
-		t.Errorf("counted %v refusals, want 3", n)
+	if code, body := post(t, http.DefaultClient, url+"/v3/kv/range", `{"key":"`+key+`"}`); code != http.StatusOK || !strings.Contains(body, `"lease":"4096"`) {
+		t.Errorf("the lock's key: %d %s", code, body)
+	}
+	if code, body := post(t, http.DefaultClient, url+"/v3beta/lock/unlock", `{"key":"`+key+`"}`); code != http.StatusOK {
+		t.Errorf("unlock: %d %s", code, body)
+	}
+	if code, body := post(t, http.DefaultClient, url+"/v3/kv/range", `{"key":"`+key+`"}`); code != http.StatusOK || strings.Contains(body, `"kvs"`) {
+		t.Errorf("the lock's key after unlock: %d %s", code, body)
+	}
+	if code, body := post(t, http.DefaultClient, url+"/v3/election/campaign", `{"name":"ZQ==","lease":"4096","value":"djE="}`); code != http.StatusOK {
+		t.Fatalf("campaign: %d %s", code, body)
+	}
+	if code, body := post(t, http.DefaultClient, url+"/v3/election/leader", `{"name":"ZQ=="}`); code != http.StatusOK || !strings.Contains(body, `"value":"djE="`) {
+		t.Errorf("leader: %d %s", code, body)
 	}
 }
