@@ -257,8 +257,8 @@
 // key, and enables authentication; workload client i acts as user i mod
 // users. Every toggle_every the operator revokes one user's permission or
 // grants it back, through raft (a user's revoke, its grant, then the next
-// user's). A scenario with auth has no watchers, lease holders or lock
-// users (they do not log in yet).
+// user's). The watchers, lease holders and lock users act as the user
+// "app", whose role may read and write every key and never changes.
 //
 //	users         default 2. How many users the clients act as; 1..16.
 //	toggle_every  default 1s. From one change's acknowledgement to the

@@ -60,9 +60,6 @@ func (p *parser) scenario(root *yaml.Node) (*Scenario, error) {
 			}
 		}
 	}
-	if n := f.get("auth"); n != nil && (s.Watchers.Count > 0 || s.Leases.Holders > 0 || s.Locks.Users > 0) {
-		return nil, p.errorf(n, "auth: the simulator's watchers, lease holders and lock users do not log in yet; a scenario with auth has none of them")
-	}
 	if ops := s.Workload.ExpectedOperations(s.Duration); ops > OperationsMax/2 {
 		at := cmp.Or(f.get("workload"), f.get("duration"))
 		return nil, p.errorf(at, "workload: %d clients at %v/s for %v start about %.0f operations, more than a run can record and check (at most %d: lower clients, rate or duration)",

@@ -331,8 +331,6 @@ func TestParseErrors(t *testing.T) {
 		{"expect yes", head + "expect: {linearizable: yes}\n", 3, `expect.linearizable: expected true or false, got "yes"`},
 		{"expect unknown", head + "expect: {durabel: true}\n", 3,
 			`expect: unknown field "durabel" (known: linearizable, liveness_within, converge, durable, watch, lease, lock, auth)`},
-		{"auth with watchers", head + "watchers: {count: 2}\nauth: {users: 2}\n", 4,
-			"auth: the simulator's watchers, lease holders and lock users do not log in yet"},
 		{"auth users out of range", head + "auth: {users: 17}\n", 3, "auth.users: 17 is out of range (1..16)"},
 		{"auth toggle too fast", head + "auth: {toggle_every: 1ms}\n", 3, "auth.toggle_every"},
 		{"liveness negative", head + "expect: {liveness_within: -5s}\n", 3, "expect.liveness_within: -5s is negative"},

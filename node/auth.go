@@ -222,6 +222,17 @@ func (n *Node) CheckRead(ai AuthInfo, key, end []byte) error {
 	return n.auth.permitted(ai, key, end, authpb.READ)
 }
 
+// AuthorizeWatch resolves c and checks that it may read [key, end), for
+// a watch about to be created (etcd checks a watch's range when it is
+// created); it returns the user, for MayStillRead's checks later.
+func (n *Node) AuthorizeWatch(c Credentials, key, end []byte) (user string, err error) {
+	ai, err := n.ResolveAuth(c)
+	if err == nil {
+		err = n.CheckRead(ai, key, end)
+	}
+	return ai.User, err
+}
+
 // MayStillRead reports whether user may read [key, end) under the
 // current auth state, whatever revision it was authorized at: for a watch
 // created earlier, which must stop once its user loses the permission.
@@ -545,6 +556,8 @@ func (n *Node) submitChecks(req Request) error {
 	case req.MemberAdd != nil, req.MemberRemove != nil, req.MemberUpdate != nil, req.MemberPromote != nil:
 		return n.auth.admin(ai)
 	case req.Alarm != nil && req.Alarm.Action != pb.AlarmRequest_GET:
+		return n.auth.admin(ai)
+	case (req.LeaseGrant != nil || req.LeaseRevoke != nil) && n.cfg.Planted.LeaseGrantNeedsRoot:
 		return n.auth.admin(ai)
 	case req.LeaseGrant != nil, req.LeaseRevoke != nil, req.LeaseTimeToLive != nil, req.MemberList != nil, req.Alarm != nil:
 		return n.RequireUser(ai)

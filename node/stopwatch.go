@@ -48,7 +48,7 @@ const (
 
 type noStopwatch struct{}
 
-func (noStopwatch) Start(Work) int64          { return 0 }
+func (noStopwatch) Start(Work) int64       { return 0 }
 func (noStopwatch) Stop(Work, int64, bool) {}
 
 // ApplyOp is etcd's name for the request r carries: the name of its one

@@ -269,10 +269,7 @@ func (l *loop) createWatch(n *node.Node, s *watchStream, cr *pb.WatchCreateReque
 		refuse(rpctypes.ErrCompacted.Error())
 		return
 	}
-	ai, err := n.ResolveAuth(s.creds)
-	if err == nil {
-		err = n.CheckRead(ai, cr.Key, cr.RangeEnd)
-	}
+	user, err := n.AuthorizeWatch(s.creds, cr.Key, cr.RangeEnd)
 	if err != nil {
 		// etcd answers every refusal of a watch by authorization so.
 		l.auth.count("/etcdserverpb.Watch/Watch", toGRPC(err))
@@ -310,7 +307,7 @@ func (l *loop) createWatch(n *node.Node, s *watchStream, cr *pb.WatchCreateReque
 	}
 	s.ids[id] = nid
 	l.watches[nid] = &watchRoute{s: s, id: id, fragment: cr.Fragment, next: next, progressNotify: cr.ProgressNotify, quiet: true,
-		user: ai.User, key: cr.Key, end: cr.RangeEnd}
+		user: user, key: cr.Key, end: cr.RangeEnd}
 	l.queue(n, s, &pb.WatchResponse{Header: l.watchHeader(st.Revision), WatchId: id, Created: true}, true)
 }
 

@@ -46,6 +46,12 @@ func (w *world) addApp(a app) int {
 // over a client link.
 func (w *world) appRequest(a int, seq uint64, addr string, req node.Request) {
 	req.ID = replyID(appCallerBase+a, seq)
+	if req.Creds == (node.Credentials{}) {
+		req.Creds = w.appCreds()
+	}
+	if w.auth != nil {
+		w.appCalls[req.ID] = w.now
+	}
 	w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evRequest, addr: addr, req: &req})
 }
 
@@ -74,6 +80,12 @@ func (w *world) appOf(id uint64) (a int, seq uint64, ok bool) {
 func (w *world) appReply(rep node.Reply) bool {
 	a, seq, ok := w.appOf(rep.ID)
 	if ok {
+		if call, sent := w.appCalls[rep.ID]; sent {
+			delete(w.appCalls, rep.ID)
+			if rep.Err != nil && call >= w.auth.enabled && w.auth.enabled > 0 {
+				w.noteAppAuth(rep.Err, "an app's request")
+			}
+		}
 		w.apps[a].reply(seq, rep)
 	}
 	return ok

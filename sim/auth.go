@@ -17,7 +17,8 @@ import (
 // it revokes one user's permission, or grants it back, through raft, as
 // root (one user at a time: its revoke, then its grant, then the next
 // user's). Workload client i acts as user i mod Users: its requests carry the
-// user as a verified identity (a client certificate's common name).
+// user as a verified identity (a client certificate's common name); the
+// watchers, lease holders and lock users act as appUser.
 //
 // The auth check holds the clients' answers to the admin's changes, each
 // known by when it was first asked for and when it was acknowledged. A
@@ -34,6 +35,40 @@ import (
 // rootCreds are what the operator's requests carry: root, as an identity
 // the driver verified. With authentication disabled they are ignored.
 var rootCreds = node.Credentials{User: "root"}
+
+// appUser is who the watchers, lease holders and lock users act as when
+// authentication is on: a user whose role may read and write every key,
+// set up before authentication is enabled and never changed, so that
+// their checks judge what they judge without authentication, through the
+// permission checks.
+const appUser = "app"
+
+// appCreds are what the watchers', lease holders' and lock users'
+// requests carry (nothing in a scenario without authentication).
+func (w *world) appCreds() node.Credentials {
+	if w.sc.Auth.Users == 0 {
+		return node.Credentials{}
+	}
+	return node.Credentials{User: appUser}
+}
+
+// noteAppAuth records an app's request (or watch) refused for want of
+// permission: appUser may read and write every key from before
+// authentication is enabled to the end, so the auth check counts every
+// such refusal against plumb, for requests sent once the enable was
+// acknowledged (one sent before may be applied after it without a user:
+// etcd refuses it with ErrUserEmpty too). A refusal for an old auth
+// revision is not one: the state changed between the request's check and
+// its apply, and the client retries, as etcd's does.
+func (w *world) noteAppAuth(err error, what string) {
+	if w.auth == nil || !(errors.Is(err, node.ErrPermissionDenied) || errors.Is(err, node.ErrUserEmpty)) {
+		return
+	}
+	w.appRefusals++
+	if w.appRefused == "" {
+		w.appRefused = fmt.Sprintf("%s at %s: %v", what, fmtNs(w.now), err)
+	}
+}
 
 func authUser(i int) string { return fmt.Sprintf("u%d", i+1) }
 func authRole(i int) string { return fmt.Sprintf("r%d", i+1) }
@@ -100,8 +135,16 @@ func (w *world) newAuthAdmin() {
 			node.Request{Auth: &pb.InternalRaftRequest{AuthUserGrantRole: &pb.AuthUserGrantRoleRequest{User: authUser(i), Role: authRole(i)}}})
 		a.granted[i] = true
 	}
+	if w.sc.Watchers.Count > 0 || w.sc.Leases.Holders > 0 || w.sc.Locks.Users > 0 {
+		a.setup = append(a.setup,
+			node.Request{Auth: &pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: appUser, HashedPassword: hashed(appUser)}}},
+			node.Request{Auth: &pb.InternalRaftRequest{AuthRoleAdd: &pb.AuthRoleAddRequest{Name: appUser}}},
+			node.Request{Auth: &pb.InternalRaftRequest{AuthRoleGrantPermission: &pb.AuthRoleGrantPermissionRequest{Name: appUser, Perm: everyKey}}},
+			node.Request{Auth: &pb.InternalRaftRequest{AuthUserGrantRole: &pb.AuthUserGrantRoleRequest{User: appUser, Role: appUser}}})
+	}
 	a.setup = append(a.setup, node.Request{Auth: &pb.InternalRaftRequest{AuthEnable: &pb.AuthEnableRequest{}}})
 	w.auth = a
+	w.appCalls = map[uint64]int64{}
 	w.appTimer(a.idx, 0, timerKind(authTimerStep, 0))
 }
 
@@ -305,9 +348,16 @@ func (w *world) authCheck() Check {
 		}
 	}
 	c.Detail = fmt.Sprintf("%d operations of %d users judged against %d permission changes", judged, len(a.granted), len(a.changes))
-	if okOff+deniedOn > 0 {
+	if w.sc.Watchers.Count > 0 || w.sc.Leases.Holders > 0 || w.sc.Locks.Users > 0 {
+		c.Detail += fmt.Sprintf("; %s's watches, leases and locks refused for permission: %d", appUser, w.appRefusals)
+	}
+	switch {
+	case okOff+deniedOn > 0:
 		c.OK = false
 		c.Detail = fmt.Sprintf("%d served without permission, %d refused with it; first: %s", okOff, deniedOn, first)
+	case w.appRefusals > 0:
+		c.OK = false
+		c.Detail = fmt.Sprintf("%d requests and watches of %s, who may read and write every key, refused; first: %s", w.appRefusals, appUser, w.appRefused)
 	}
 	return c
 }

@@ -61,6 +61,9 @@ func (w *world) newForwarder() {
 // the member it reaches forwards to the leader if it does not lead.
 func (w *world) leaseRequest(a int, seq uint64, addr string, req node.Request) {
 	req.ID = replyID(appCallerBase+a, seq)
+	if req.Creds == (node.Credentials{}) {
+		req.Creds = w.appCreds() // kept for the forward too
+	}
 	w.fwd.requests[req.ID] = req
 	w.appRequest(a, seq, addr, req)
 }

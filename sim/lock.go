@@ -473,7 +473,12 @@ func (w *world) createLockWatch(lw *lockWatch, req mvcc.WatchRequest) {
 		w.later(m.ioUntil, func() { w.createLockWatch(lw, req) })
 		return
 	}
-	id, err := m.node.Watch(req)
+	_, err := m.node.AuthorizeWatch(w.appCreds(), req.Key, req.End)
+	w.noteAppAuth(err, "a lock user's watch")
+	var id mvcc.WatchID
+	if err == nil {
+		id, err = m.node.Watch(req)
+	}
 	if err != nil {
 		w.lockWatchEnded(lw, err.Error())
 		return

@@ -53,6 +53,10 @@ func TestPlantedBugFailsItsCheck(t *testing.T) {
 		// disk, a restart, a heal) and a read that reaches it just after
 		// the change was acknowledged elsewhere.
 		{BugAuthCheckAtSubmit, "auth.yaml", "auth", 10},
+		// All of auth-apps.yaml's first 5 seeds catch it: the first lease
+		// grant of a lease holder or lock user after authentication is
+		// enabled is refused.
+		{BugLeaseGrantNeedsRoot, "auth-apps.yaml", "auth", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.bug, func(t *testing.T) {

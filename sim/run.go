@@ -61,6 +61,10 @@ const (
 	// not applied a revocation serves reads issued after it was
 	// acknowledged. The auth check fails.
 	BugAuthCheckAtSubmit = "auth-check-at-submit"
+	// BugLeaseGrantNeedsRoot: granting or revoking a lease needs root, so
+	// the lease holders and lock users, logged in as a user that may
+	// read and write every key, are refused. The auth check fails.
+	BugLeaseGrantNeedsRoot = "lease-grant-needs-root"
 )
 
 // stuckApplyIndex is where BugStuckApply stops n1.
@@ -69,7 +73,7 @@ const stuckApplyIndex = 200
 // Bugs lists the bugs Options.PlantBug accepts.
 var Bugs = []string{BugStaleReads, BugLazyFsync, BugStuckApply, BugNoFailover, BugWatchSkip,
 	BugFollowerLeaseExpiry, BugRevokeLeavesKey, BugLockMaxCreate, BugSkipClusterCheck,
-	BugKeepRemovedMember, BugAuthCheckAtSubmit}
+	BugKeepRemovedMember, BugAuthCheckAtSubmit, BugLeaseGrantNeedsRoot}
 
 // planted returns the bugs Options.PlantBug plants in member idx.
 func planted(bug string, idx int) plant.Bugs {
@@ -99,6 +103,8 @@ func planted(bug string, idx int) plant.Bugs {
 		b.KeepRemovedMember = true
 	case BugAuthCheckAtSubmit:
 		b.AuthReadsCheckedAtSubmit = true
+	case BugLeaseGrantNeedsRoot:
+		b.LeaseGrantNeedsRoot = true
 	}
 	return b
 }

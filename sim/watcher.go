@@ -223,7 +223,12 @@ func (w *world) createWatch(m *member, c *watchCall) {
 		w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evWatchReply, wreply: reply})
 		return
 	}
-	id, err := m.node.Watch(c.req)
+	_, err := m.node.AuthorizeWatch(w.appCreds(), c.req.Key, c.req.End)
+	w.noteAppAuth(err, "a watcher's watch")
+	var id mvcc.WatchID
+	if err == nil {
+		id, err = m.node.Watch(c.req)
+	}
 	if err != nil {
 		reply.closed = err.Error()
 		w.schedule(&event{at: w.now + w.net.clientDelay(), kind: evWatchReply, wreply: reply})

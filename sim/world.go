@@ -132,8 +132,17 @@ type world struct {
 	// auth is the admin of authentication, and authOps the clients'
 	// operations as the auth check judges them (auth.go); nil and empty
 	// without an auth section.
-	auth     *authAdmin
-	authOps  []authOp
+	auth    *authAdmin
+	authOps []authOp
+	// appRefusals counts the watchers', lease holders' and lock users'
+	// requests refused for want of permission (appUser's never changes),
+	// and appRefused describes the first.
+	appRefusals int
+	appRefused  string
+	// appCalls holds when each app request in flight was sent, with
+	// authentication on: one sent before the enable was acknowledged may
+	// be applied after it without a user (ErrUserEmpty), as in etcd.
+	appCalls map[uint64]int64
 	fwd      *forwarder
 	leaseRec *leaseRecord
 	locks    linearizability.Locks // the lock users' record

@@ -91,4 +91,9 @@ type Bugs struct {
 	// that has not applied a revocation yet serves a read issued after
 	// the revocation was acknowledged. The auth check catches it.
 	AuthReadsCheckedAtSubmit bool
+	// LeaseGrantNeedsRoot: granting or revoking a lease needs the root
+	// role, not just a user, so an application's user with every key's
+	// permission cannot take a lease, a session, or a lock. The auth
+	// check catches it (auth-apps.yaml's lease holders and lock users).
+	LeaseGrantNeedsRoot bool
 }
