@@ -152,6 +152,59 @@ func TestAuthEtcdctl(t *testing.T) {
 	if out, errOut, err := ctlTLS(bin, eps, rootTLS, "user", "get", "alice"); err != nil || !strings.Contains(out, "Roles: reader") {
 		t.Errorf("user get alice as the root certificate: %v %q %s", err, out, errOut)
 	}
+	// The root certificate on every member, so on the followers too: a
+	// lock (the Lock service calls the member's own client for the
+	// caller), a lease kept alive and asked for its TTL (forwarded to
+	// the leader), and a learner added and removed (answered by the
+	// leader alone): each acts as the certificate's user wherever it goes.
+	asRoot := func(ep string, args ...string) string {
+		t.Helper()
+		out, errOut, err := ctlTLS(bin, []string{ep}, rootTLS, args...)
+		if err != nil {
+			t.Fatalf("etcdctl %s on %s as the root certificate: %v\n%s%s", strings.Join(args, " "), ep, err, out, errOut)
+		}
+		return out
+	}
+	learnerPeer := fmt.Sprintf("https://127.0.0.4:%d", freePort(t, "127.0.0.4"))
+	// The client certificate names no user: a member change is refused on
+	// every member alike, never made as the forwarding member's own
+	// certificate (whose common name is "member").
+	var refusals []string
+	for _, ep := range eps {
+		out, err := run([]string{ep}, "member", "add", "cert-learner", "--learner", "--peer-urls", learnerPeer)
+		if err == nil {
+			t.Fatalf("member add on %s as the client certificate: accepted: %s", ep, out)
+		}
+		refusals = append(refusals, out[strings.LastIndex(out, "Error:"):])
+	}
+	if refusals[0] != refusals[1] || refusals[0] != refusals[2] || !strings.Contains(refusals[0], "user name not found") {
+		t.Errorf("member add as the client certificate was refused with %q, want etcd's user name not found on every member", refusals)
+	}
+	for _, ep := range eps {
+		// A peer URL of its own each time: a member's ID is its peer URLs
+		// salted with the second it was added, and a removed ID never
+		// returns (etcd's "member not found" within the same second).
+		learnerPeer := fmt.Sprintf("https://127.0.0.4:%d", freePort(t, "127.0.0.4"))
+		if out := asRoot(ep, "lock", "cert-lock", "--", "echo", "held"); !strings.Contains(out, "held") {
+			t.Errorf("lock on %s as the root certificate printed %q", ep, out)
+		}
+		grant := asRoot(ep, "lease", "grant", "60")
+		id := strings.Fields(grant)[1]
+		if out := asRoot(ep, "lease", "keep-alive", "--once", id); !strings.Contains(out, "keepalived with TTL(") {
+			t.Errorf("lease keep-alive on %s printed %q", ep, out)
+		}
+		if out := asRoot(ep, "lease", "timetolive", id); !strings.Contains(out, "granted with TTL(60s)") {
+			t.Errorf("lease timetolive on %s printed %q", ep, out)
+		}
+		added := asRoot(ep, "member", "add", "cert-learner", "--learner", "--peer-urls", learnerPeer)
+		f := strings.Fields(added)
+		if len(f) < 2 || f[0] != "Member" {
+			t.Fatalf("member add on %s printed %q", ep, added)
+		}
+		if out := asRoot(ep, "member", "remove", f[1]); !strings.Contains(out, "removed from cluster") {
+			t.Errorf("member remove on %s printed %q", ep, out)
+		}
+	}
 	if out := ok(root, "member", "list"); strings.Count(out, "started") != 3 {
 		t.Errorf("member list as root printed %q", out)
 	}

@@ -527,7 +527,17 @@ func TestPeerMetricsMatchEtcd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The round trip is timed on heartbeats, one per heartbeat interval
+	// (100ms): twenty writes may all fit between two, so it is asked
+	// again until a heartbeat has come back from each follower.
 	_, after := scrape(t, m.clientURL()+"/metrics")
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b, a := peerValues(before, rtt, "To"), peerValues(after, rtt, "To")
+		if !slices.ContainsFunc(followers, func(id string) bool { return a[id] <= b[id] }) {
+			break
+		}
+		_, after = scrape(t, m.clientURL()+"/metrics")
+	}
 	for _, mv := range moved {
 		b, a := peerValues(before, mv.name, mv.label), peerValues(after, mv.name, mv.label)
 		for _, id := range followers {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"google.golang.org/grpc"
 
 	"github.com/plumbdb/plumb/node"
 )
@@ -41,9 +40,7 @@ func (c *clusterServer) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (
 			rep, err := c.l.do(ctx, node.Request{MemberAdd: r, MemberAddUnix: time.Now().Unix()})
 			return rep.MemberAdd, toGRPC(err)
 		},
-		func(ctx context.Context, cc grpc.ClientConnInterface) (*pb.MemberAddResponse, error) {
-			return pb.NewClusterClient(cc).MemberAdd(ctx, r)
-		})
+		"MemberAdd", r)
 }
 
 func (c *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
@@ -52,9 +49,7 @@ func (c *clusterServer) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequ
 			rep, err := c.l.do(ctx, node.Request{MemberRemove: r})
 			return rep.MemberRemove, toGRPC(err)
 		},
-		func(ctx context.Context, cc grpc.ClientConnInterface) (*pb.MemberRemoveResponse, error) {
-			return pb.NewClusterClient(cc).MemberRemove(ctx, r)
-		})
+		"MemberRemove", r)
 }
 
 func (c *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
@@ -66,7 +61,5 @@ func (c *clusterServer) MemberPromote(ctx context.Context, r *pb.MemberPromoteRe
 			}
 			return rep.MemberPromote, toGRPC(err)
 		},
-		func(ctx context.Context, cc grpc.ClientConnInterface) (*pb.MemberPromoteResponse, error) {
-			return pb.NewClusterClient(cc).MemberPromote(ctx, r)
-		})
+		"MemberPromote", r)
 }

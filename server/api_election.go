@@ -36,10 +36,13 @@ const noLease = -1
 // wire (checked against a real etcd in lock_ref_test.go).
 type electionServer struct {
 	c *clientv3.Client
+	// act puts the calling client's identity on the calls the member
+	// makes for it (authenticator.act).
+	act func(context.Context) context.Context
 }
 
 func (s *electionServer) Campaign(ctx context.Context, r *campaignRequest) (*campaignResponse, error) {
-	ctx = passCredentials(ctx, ctx) // the member acts for the caller
+	ctx = s.act(ctx) // the member acts for the caller
 	sess, err := orphanSession(ctx, s.c, r.Lease)
 	if err != nil {
 		return nil, err
@@ -54,7 +57,7 @@ func (s *electionServer) Campaign(ctx context.Context, r *campaignRequest) (*cam
 }
 
 func (s *electionServer) Proclaim(ctx context.Context, r *proclaimRequest) (*proclaimResponse, error) {
-	ctx = passCredentials(ctx, ctx) // the member acts for the caller
+	ctx = s.act(ctx) // the member acts for the caller
 	e, err := s.resume(ctx, r.Leader)
 	if err != nil {
 		return nil, err
@@ -66,7 +69,7 @@ func (s *electionServer) Proclaim(ctx context.Context, r *proclaimRequest) (*pro
 }
 
 func (s *electionServer) Resign(ctx context.Context, r *resignRequest) (*resignResponse, error) {
-	ctx = passCredentials(ctx, ctx) // the member acts for the caller
+	ctx = s.act(ctx) // the member acts for the caller
 	e, err := s.resume(ctx, r.Leader)
 	if err != nil {
 		return nil, err
@@ -90,7 +93,7 @@ func (s *electionServer) resume(ctx context.Context, k *leaderKey) (*concurrency
 }
 
 func (s *electionServer) Leader(ctx context.Context, r *leaderRequest) (*leaderResponse, error) {
-	ctx = passCredentials(ctx, ctx) // the member acts for the caller
+	ctx = s.act(ctx) // the member acts for the caller
 	sess, err := orphanSession(ctx, s.c, noLease)
 	if err != nil {
 		return nil, err
@@ -106,7 +109,7 @@ func (s *electionServer) Leader(ctx context.Context, r *leaderRequest) (*leaderR
 // caller leaves (or the member's client fails, which ends the stream
 // without an error, as etcd's does).
 func (s *electionServer) Observe(r *leaderRequest, stream grpc.ServerStream) error {
-	ctx := passCredentials(stream.Context(), stream.Context())
+	ctx := s.act(stream.Context())
 	sess, err := orphanSession(ctx, s.c, noLease)
 	if err != nil {
 		return err

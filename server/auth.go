@@ -115,6 +115,9 @@ func (a *authenticator) credentials(ctx context.Context) node.Credentials {
 	if a == nil {
 		return node.Credentials{}
 	}
+	if c, ok := ctx.Value(forwardedCreds{}).(node.Credentials); ok {
+		return c // resolved by the member that forwarded the request (forward.go)
+	}
 	md, _ := metadata.FromIncomingContext(ctx)
 	tok := firstMD(md, rpctypes.TokenFieldNameGRPC)
 	if tok == "" {
@@ -131,14 +134,37 @@ func (a *authenticator) credentials(ctx context.Context) node.Credentials {
 		}
 		return node.Credentials{User: user, Revision: rev}
 	}
-	// The JSON gateway's requests come over the member's own connection:
-	// its certificate's common name is nobody's (etcd ignores it too).
-	if a.clientCertAuth && len(md["grpcgateway-accept"]) == 0 {
+	if p, ok := grpcpeer.FromContext(ctx); ok {
+		if _, self := p.Addr.(actingAddr); self {
+			// The member's own client, acting for a client it verified
+			// (selfClient): nothing else reaches this address.
+			return node.Credentials{User: firstMD(md, actingUserKey)}
+		}
+	}
+	if a.clientCertAuth {
 		if cn := verifiedCommonName(ctx); cn != "" {
 			return node.Credentials{User: cn}
 		}
 	}
 	return node.Credentials{}
+}
+
+// actingUserKey carries, on the member's own client's calls, the user
+// its certificate named to the member for the client it acts for.
+const actingUserKey = "plumb-acting-for"
+
+// act is the self client's interceptor: it copies into the outgoing
+// call the identity of the client whose call ctx is: its token as it
+// came, or the user its verified certificate names.
+func (a *authenticator) act(ctx context.Context) context.Context {
+	out := passCredentials(ctx, ctx)
+	if out != ctx || a == nil || !a.clientCertAuth {
+		return out
+	}
+	if cn := verifiedCommonName(ctx); cn != "" {
+		return metadata.AppendToOutgoingContext(ctx, actingUserKey, cn)
+	}
+	return ctx
 }
 
 func firstMD(md metadata.MD, key string) string {
@@ -168,7 +194,7 @@ func verifiedCommonName(ctx context.Context) string {
 }
 
 // passCredentials copies the caller's token into an outgoing context, for
-// calls the member makes on a client's behalf (to the leader, to itself).
+// calls the member makes on a client's behalf to itself (act).
 func passCredentials(in, out context.Context) context.Context {
 	md, _ := metadata.FromIncomingContext(in)
 	for _, k := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {

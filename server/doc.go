@@ -95,11 +95,15 @@
 // Leases (api_lease.go): grant and revoke go through raft; keep-alive and
 // time-to-live only the leader answers, since it alone counts lease time. A
 // member that is not the leader forwards them, as etcd does, to the
-// leader's client URL over one gRPC connection, kept while that member
-// leads and dialled again when the leader changes, retrying until etcd's
-// request timeout; a forwarded request carries a mark and is never
-// forwarded again. etcd's answers for a lease that is gone (keep-alive TTL
-// 0, time-to-live TTL -1) are kept.
+// leader's peer URL (forward.go: POST /plumb/forward), retrying until
+// etcd's request timeout. The forwarding member resolved the client's
+// identity (token, JWT, certificate common name), as etcd authorizes on
+// the member a client reaches, and the leader acts as that user: it
+// believes only members of its cluster on its peer port. A forwarded
+// request is never forwarded again. etcd's answers for a lease that is
+// gone (keep-alive TTL 0, time-to-live TTL -1) are kept. The Lock and
+// Election services call the member's own client for their caller
+// (selfclient.go), with the caller's identity on each call.
 //
 // Metrics (metrics.go) have etcd 3.7's names, types, labels and buckets.
 // The loop sets raft's gauges once a tick; lease, watcher and revision

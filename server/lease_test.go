@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -16,8 +19,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/plumbdb/plumb/node"
 )
@@ -386,27 +390,30 @@ func TestLeaseForwarding(t *testing.T) {
 		if ttl, err := cli.TimeToLive(ctx, 4242); err != nil || ttl.TTL != -1 {
 			t.Errorf("%s: time-to-live of an unknown lease on the follower: %+v %v, want TTL -1", when, ttl, err)
 		}
-		f := c.members[follower].leader
-		f.mu.Lock()
-		lead := f.lead
-		f.mu.Unlock()
-		if lead != leaderID {
-			t.Errorf("%s: the follower's connection is to %x, want the leader %x", when, lead, leaderID)
+		if got := resps[0].GetHeader().GetMemberId(); got != leaderID {
+			t.Errorf("%s: the forwarded keep-alive was answered by %x, want the leader %x", when, got, leaderID)
 		}
 	}
 	check("first leader", c.members[leader].ID())
 
-	// A forwarded keep-alive that reaches a follower fails there.
-	fctx := metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
-	if _, err := keepAlives(fctx, lc, int64(a)); !sameStatus(err, rpctypes.ErrGRPCNotLeader) {
-		t.Errorf("a forwarded keep-alive on a follower: %v, want %v", err, rpctypes.ErrGRPCNotLeader)
-	}
-	if _, err := lc.LeaseTimeToLive(fctx, &pb.LeaseTimeToLiveRequest{ID: int64(a)}); !sameStatus(err, rpctypes.ErrGRPCNotLeader) {
-		t.Errorf("a forwarded time-to-live on a follower: %v, want %v", err, rpctypes.ErrGRPCNotLeader)
+	// A forwarded keep-alive that reaches a follower fails there; one
+	// from a member of no cluster of ours is refused before it is read.
+	third := (leader + 2) % 3
+	fs := c.members[follower]
+	for _, fwd := range []struct {
+		method string
+		req    proto.Message
+	}{{"LeaseKeepAlive", &pb.LeaseKeepAliveRequest{ID: int64(a)}}, {"LeaseTimeToLive", &pb.LeaseTimeToLiveRequest{ID: int64(a)}}} {
+		code, out := postForward(t, fs, c.members[third].ID(), fwd.method, fwd.req)
+		if want := status.Convert(rpctypes.ErrGRPCNotLeader); code != http.StatusOK || out.Code != uint32(want.Code()) || out.Message != want.Message() {
+			t.Errorf("a forwarded %s on a follower: %d %+v, want %v", fwd.method, code, out, rpctypes.ErrGRPCNotLeader)
+		}
+		if code, _ := postForward(t, fs, 0xbad, fwd.method, fwd.req); code != http.StatusPreconditionFailed {
+			t.Errorf("a %s forwarded by a stranger: %d, want 412", fwd.method, code)
+		}
 	}
 
 	// Leadership moves to the third member; the follower follows it.
-	third := (leader + 2) % 3
 	old := c.members[leader].ID()
 	mc := pb.NewMaintenanceClient(leaseConn(t, c.cfgs[leader]))
 	if _, err := mc.MoveLeader(ctx, &pb.MoveLeaderRequest{TargetID: c.members[third].ID()}); err != nil {
@@ -453,4 +460,39 @@ func TestLeaseForwardingWithoutLeader(t *testing.T) {
 	if _, err := lc.LeaseTimeToLive(ctx, &pb.LeaseTimeToLiveRequest{ID: int64(id)}); !sameStatus(err, rpctypes.ErrGRPCNoLeader) {
 		t.Errorf("time-to-live without a leader: %v, want %v", err, rpctypes.ErrGRPCNoLeader)
 	}
+}
+
+// postForward sends s a request forwarded (forward.go) by member from of
+// s's cluster, over s's peer port, and returns the HTTP status and the
+// decoded answer.
+func postForward(t *testing.T, s *Server, from uint64, method string, req proto.Message) (int, forwardResponse) {
+	t.Helper()
+	body, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := proto.Marshal(protoadapt.MessageV2Of(&forwardRequest{Method: method, Body: body}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr, err := http.NewRequest(http.MethodPost, s.cfg.InitialAdvertisePeerURLs[0]+peerForwardPath, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Header.Set(headerClusterID, node.FormatID(s.tr.clusterID))
+	hr.Header.Set(headerFrom, node.FormatID(from))
+	hr.Header.Set(headerTo, node.FormatID(s.ID()))
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out forwardResponse
+	if resp.StatusCode == http.StatusOK {
+		if err := proto.Unmarshal(raw, protoadapt.MessageV2Of(&out)); err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+	}
+	return resp.StatusCode, out
 }

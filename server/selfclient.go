@@ -20,11 +20,23 @@ const selfBufferBytes = 1 << 20
 // reaches the client gRPC server over an in-memory listener, so it needs
 // no address of its own, no port and no TLS, and each of its calls is
 // served as any client's is. It lives as long as the member.
+//
+// Its calls act for the client whose call made them: the Lock and
+// Election servers copy that client's identity into the context of every
+// call they make (authenticator.act: its token, or the user its
+// certificate named, which the member verified). The server believes
+// such a user only on a connection of this listener (actingAddr), which
+// nothing outside the process can reach. (An interceptor on this client
+// would not do: clientv3 opens watch streams on its own context, with
+// only the outgoing metadata of the caller's.) The JSON gateway has an
+// in-memory listener of its own (gatewayL), whose calls carry what the
+// HTTP client sent and nothing more.
 type selfClient struct {
-	l    *bufconn.Listener
-	cli  *clientv3.Client
-	once sync.Once
-	err  error // close's
+	l        net.Listener      // the self client's, whose connections are actingAddr
+	gatewayL *bufconn.Listener // the JSON gateway's
+	cli      *clientv3.Client
+	once     sync.Once
+	err      error // close's
 }
 
 func newSelfClient() (*selfClient, error) {
@@ -41,8 +53,29 @@ func newSelfClient() (*selfClient, error) {
 		l.Close()
 		return nil, fmt.Errorf("the member's in-process client: %w", err)
 	}
-	return &selfClient{l: l, cli: cli}, nil
+	return &selfClient{l: actingListener{l}, gatewayL: bufconn.Listen(selfBufferBytes), cli: cli}, nil
 }
+
+// actingListener marks its connections' remote address as actingAddr.
+type actingListener struct{ net.Listener }
+
+func (l actingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return actingConn{c}, nil
+}
+
+type actingConn struct{ net.Conn }
+
+func (actingConn) RemoteAddr() net.Addr { return actingAddr{} }
+
+// actingAddr is the remote address of the self client's connections.
+type actingAddr struct{}
+
+func (actingAddr) Network() string { return "in-process" }
+func (actingAddr) String() string  { return "the member's own client" }
 
 // close ends the client's calls and streams. The listener stays open for
 // the gRPC server to close when it stops (one closed under it would look

@@ -56,10 +56,8 @@ type Server struct {
 	tr   *transport
 
 	clientGRPC *grpc.Server
-	// self is the member's client of its own services (Lock, Election);
-	// leader is the Lease service's connection to the leader.
+	// self is the member's client of its own services (Lock, Election).
 	self       *selfClient
-	leader     *leaderConn
 	clientHTTP *http.Server
 	// clientHTTPS serves gRPC and HTTP on https:// client URLs (tls.go),
 	// only gRPC when --listen-client-http-urls is set; clientHTTPSOnly
@@ -68,7 +66,6 @@ type Server struct {
 	clientHTTPS     *http.Server
 	clientHTTPSOnly *http.Server
 	clientTLS       *tls.Config
-	dialTLS         *tls.Config // to dial other members' https:// client URLs
 	// peerTLS serves https:// peer URLs, nil without one; peerDialTLS
 	// dials other members' https:// peer URLs.
 	peerTLS     *tls.Config
@@ -102,7 +99,7 @@ func Start(cfg Config, opts Options, logger *slog.Logger) (_ *Server, err error)
 	// The TLS files are read first: a bad one stops the member before
 	// it touches its data dir.
 	if s.cfg.clientTLS() {
-		if s.clientTLS, s.dialTLS, err = s.cfg.tlsSide(clientSide).configs(&s.cfg, logger); err != nil {
+		if s.clientTLS, _, err = s.cfg.tlsSide(clientSide).configs(&s.cfg, logger); err != nil {
 			return nil, err
 		}
 	}
@@ -243,24 +240,26 @@ func (s *Server) listen() error {
 		grpc.ChainStreamInterceptor(s.metrics.streamInterceptor(), s.metrics.grpc.StreamServerInterceptor(), learnerStream(s.loop), authStream(s.loop)),
 	)
 	pb.RegisterKVServer(s.clientGRPC, &kvServer{l: s.loop})
-	s.leader = &leaderConn{l: s.loop, tls: s.dialTLS}
-	fwd := &forwarder{l: s.loop, conn: s.leader, timeout: 5*time.Second + 2*s.cfg.ElectionTimeout}
-	pb.RegisterClusterServer(s.clientGRPC, &clusterServer{l: s.loop, fwd: fwd})
+	fwd := &forwarder{l: s.loop, tr: s.tr, timeout: 5*time.Second + 2*s.cfg.ElectionTimeout}
+	fwd.cluster = &clusterServer{l: s.loop, fwd: fwd}
+	fwd.lease = &leaseServer{l: s.loop, fwd: fwd}
+	s.tr.mux.HandleFunc("POST "+peerForwardPath, fwd.serveForward)
+	pb.RegisterClusterServer(s.clientGRPC, fwd.cluster)
 	pb.RegisterMaintenanceServer(s.clientGRPC, &maintenanceServer{l: s.loop, quota: s.quotaBytes()})
 	pb.RegisterAuthServer(s.clientGRPC, &authServer{l: s.loop, a: s.loop.auth})
 	pb.RegisterWatchServer(s.clientGRPC, &watchServer{l: s.loop, maxRequestBytes: int(s.cfg.MaxRequestBytes), progressInterval: s.cfg.WatchProgressNotifyInterval})
-	pb.RegisterLeaseServer(s.clientGRPC, &leaseServer{l: s.loop, fwd: fwd})
+	pb.RegisterLeaseServer(s.clientGRPC, fwd.lease)
 	s.metrics.reg.MustRegister(newLoopCollector(s.loop))
 	var err error
 	if s.self, err = newSelfClient(); err != nil {
 		return err
 	}
-	s.clientGRPC.RegisterService(&lockServiceDesc, &lockServer{c: s.self.cli})
-	s.clientGRPC.RegisterService(&electionServiceDesc, &electionServer{c: s.self.cli})
+	s.clientGRPC.RegisterService(&lockServiceDesc, &lockServer{c: s.self.cli, act: s.loop.auth.act})
+	s.clientGRPC.RegisterService(&electionServiceDesc, &electionServer{c: s.self.cli, act: s.loop.auth.act})
 	s.metrics.grpc.InitializeMetrics(s.clientGRPC)
 	if s.cfg.EnableGRPCGateway {
 		maxBody := gatewayBodyFactor * (int64(s.cfg.MaxRequestBytes) + grpcOverheadBytes)
-		if s.gw, err = newGateway(s.self.l, maxBody, s.metrics.gatewayRefused, s.logger); err != nil {
+		if s.gw, err = newGateway(s.self.gatewayL, maxBody, s.metrics.gatewayRefused, s.logger); err != nil {
 			return err
 		}
 	}
@@ -350,6 +349,7 @@ func (s *Server) serve() {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.loop.run() }()
 	s.goServe("in-process client", s.self.l.Addr(), func() error { return s.clientGRPC.Serve(s.self.l) })
+	s.goServe("in-process gateway client", s.self.gatewayL.Addr(), func() error { return s.clientGRPC.Serve(s.self.gatewayL) })
 	if c := s.newCompactor(); c != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); c.run(s.loop.done) }()
@@ -534,9 +534,6 @@ func (s *Server) closeAll() error {
 	var errs []error
 	if s.self != nil {
 		errs = append(errs, s.self.close())
-	}
-	if s.leader != nil {
-		s.leader.close()
 	}
 	if s.clientHTTP != nil {
 		errs = append(errs, ignoreClosed(s.clientHTTP.Close()))

@@ -363,6 +363,26 @@ func (t *transport) markRemoved(id uint64) {
 	}
 }
 
+// endpoint returns where peer id is reached and the client to reach it
+// with, if id is a peer.
+func (t *transport) endpoint(id uint64) (peerEndpoint, *http.Client, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p, ok := t.peers[id]
+	if !ok {
+		return peerEndpoint{}, nil, false
+	}
+	return p.ep, t.snapshots[p.ep.network], true
+}
+
+// isPeer reports whether id is one of this member's peers now.
+func (t *transport) isPeer(id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.peers[id]
+	return ok && !t.removed[id]
+}
+
 func (t *transport) isRemoved(id uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
